@@ -1,0 +1,69 @@
+"""Answers to the template's questions: parsing them from the command line and files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import InvalidAnswerError, RepositoryStateError
+
+ANSWERS_FILE = ".copier-answers.yml"
+
+
+def parse_data(pairs: list[str]) -> dict[str, str]:
+    """Turn repeated ``KEY=VALUE`` options into a dict; Copier casts each to its question's type."""
+    data: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidAnswerError(
+                f"--data '{pair}' is not KEY=VALUE: write it as, for example, --data task_type=regression"
+            )
+        data[key.strip()] = value
+    return data
+
+
+def read_answers_file(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping of answers (an ``--answers-file`` or a project's answers file)."""
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidAnswerError(f"answers file {path} does not exist: give the path of a YAML file") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise InvalidAnswerError(
+            f"answers file {path} is not valid YAML{where}: fix it or answer with --data KEY=VALUE"
+        ) from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise InvalidAnswerError(f"answers file {path} must be a mapping of question: answer")
+    return loaded
+
+
+def read_project_answers(project: Path) -> dict[str, Any]:
+    """The answers a project was rendered with, including Copier's ``_src_path`` and ``_commit``."""
+    path = project / ANSWERS_FILE
+    if not path.is_file():
+        raise RepositoryStateError(
+            f"{project} has no {ANSWERS_FILE}: it was not made with mlopsify; run `mlopsify adopt` instead"
+        )
+    try:
+        answers = read_answers_file(path)
+    except InvalidAnswerError:
+        raise RepositoryStateError(
+            f"{path} is corrupt: restore it from git (`git checkout -- {ANSWERS_FILE}`)"
+        ) from None
+    if not isinstance(answers.get("_commit"), str) or not isinstance(answers.get("_src_path"), str):
+        raise RepositoryStateError(
+            f"{path} lacks _commit or _src_path: restore it from git (`git checkout -- {ANSWERS_FILE}`)"
+        )
+    return answers
+
+
+def unknown_keys(data: dict[str, Any], questions: dict[str, Any]) -> list[str]:
+    """Keys of ``data`` that are not questions of the template (Copier would ignore them silently)."""
+    return sorted(key for key in data if key not in questions and not key.startswith("_"))
