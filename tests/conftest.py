@@ -15,6 +15,12 @@ from mlopsify import TemplateSource, new_project
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# Caches stay in the real home, so environments install from cache while HOME is isolated.
+REAL_CACHES = {
+    "UV_CACHE_DIR": os.environ.get("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv")),
+    "XDG_CACHE_HOME": os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")),
+    "npm_config_cache": os.environ.get("npm_config_cache", str(Path.home() / ".npm")),
+}
 
 
 def require_tool(name: str) -> str:
@@ -52,9 +58,8 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     )
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    # uv and pip keep their caches where they were, so environments install from cache.
-    for var, default in (("UV_CACHE_DIR", "~/.cache/uv"), ("XDG_CACHE_HOME", "~/.cache")):
-        monkeypatch.setenv(var, os.environ.get(var, str(Path(default.replace("~", str(Path.home()))))))
+    for var, value in REAL_CACHES.items():
+        monkeypatch.setenv(var, value)
 
 
 @pytest.fixture(scope="session")
