@@ -21,7 +21,9 @@ def invoke(*args: str):
 
 def snapshot(path: Path) -> dict[str, bytes]:
     """Every file under ``path`` with its content, to prove a failed run changed nothing."""
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()
+    }
 
 
 def test_new_from_shipped_release_records_canonical_source(chdir_tmp: Path):
@@ -48,8 +50,14 @@ def test_new_answers_from_data_and_file(chdir_tmp: Path):
     answers_file = chdir_tmp / "answers.yml"
     answers_file.write_text("task_type: regression\ncompliance: gdpr\nauthor_name: Data Team\n")
     result = invoke(
-        "new", "proj", "--answers-file", str(answers_file), "-d", "compliance=hipaa",
-        "-d", "use_kubernetes=false",
+        "new",
+        "proj",
+        "--answers-file",
+        str(answers_file),
+        "-d",
+        "compliance=hipaa",
+        "-d",
+        "use_kubernetes=false",
     )
     assert result.exit_code == 0, result.output
     answers = yaml.safe_load((chdir_tmp / "proj" / ".copier-answers.yml").read_text())
@@ -61,44 +69,70 @@ def test_new_answers_from_data_and_file(chdir_tmp: Path):
 
 
 BAD_ANSWERS = [
-    (["-d", "project_name=my app"],
-     "error: project_name 'my app' is invalid: use ASCII letters, digits and hyphens, "
-     "starting with a letter (e.g. credit-risk)"),
-    (["-d", "project_name=9lives"],
-     "error: project_name '9lives' is invalid: use ASCII letters, digits and hyphens, "
-     "starting with a letter (e.g. credit-risk)"),
-    (["-d", "project_name=café"],
-     "error: project_name 'café' is invalid: use ASCII letters, digits and hyphens, "
-     "starting with a letter (e.g. credit-risk)"),
-    (["-d", "package_name=class"],
-     "error: package_name 'class' is a Python keyword: choose another name (e.g. class_model)"),
-    (["-d", "package_name=my pkg"],
-     "error: package_name 'my pkg' is invalid: use lowercase ASCII letters, digits and "
-     "underscores, starting with a letter (e.g. credit_risk)"),
-    (["-d", "package_name=1pkg"],
-     "error: package_name '1pkg' is invalid: use lowercase ASCII letters, digits and "
-     "underscores, starting with a letter (e.g. credit_risk)"),
-    (["-d", "author_email=not-an-email"],
-     "error: author_email 'not-an-email' is not an email address: use the form name@example.com"),
-    (["-d", "task_type=clustering"],
-     "error: invalid choice for task_type: 'clustering' is not in "
-     "['classification', 'regression']; use one of them"),
-    (["-d", "ci_provider=travis"],
-     "error: invalid choice for ci_provider: 'travis' is not in "
-     "['gitlab', 'jenkins', 'github', 'none']; use one of them"),
-    (["-d", "dvc_remote_kind=s3", "-d", "dvc_remote_url=gs://bucket/x"],
-     "error: dvc_remote_url 'gs://bucket/x' does not fit dvc_remote_kind s3: it must start with s3://"),
-    (["-d", "k8s_namespace=Prod_NS"],
-     "error: k8s_namespace 'Prod_NS' is invalid: use at most 53 lowercase letters, digits and "
-     "hyphens, starting with a letter"),
-    (["-d", "colour=blue"],
-     "error: unknown question colour: use one of author_email, author_name, ci_provider, "
-     "compliance, container_registry, description, dvc_remote_kind, dvc_remote_url, image_name, "
-     "k8s_namespace, package_name, project_name, python_version, task_type, use_kubernetes, "
-     "use_monitoring"),
-    (["-d", "just-a-word"],
-     "error: --data 'just-a-word' is not KEY=VALUE: write it as, for example, "
-     "--data task_type=regression"),
+    (
+        ["-d", "project_name=my app"],
+        "error: project_name 'my app' is invalid: use ASCII letters, digits and hyphens, "
+        "starting with a letter (e.g. credit-risk)",
+    ),
+    (
+        ["-d", "project_name=9lives"],
+        "error: project_name '9lives' is invalid: use ASCII letters, digits and hyphens, "
+        "starting with a letter (e.g. credit-risk)",
+    ),
+    (
+        ["-d", "project_name=café"],
+        "error: project_name 'café' is invalid: use ASCII letters, digits and hyphens, "
+        "starting with a letter (e.g. credit-risk)",
+    ),
+    (
+        ["-d", "package_name=class"],
+        "error: package_name 'class' is a Python keyword: choose another name (e.g. class_model)",
+    ),
+    (
+        ["-d", "package_name=my pkg"],
+        "error: package_name 'my pkg' is invalid: use lowercase ASCII letters, digits and "
+        "underscores, starting with a letter (e.g. credit_risk)",
+    ),
+    (
+        ["-d", "package_name=1pkg"],
+        "error: package_name '1pkg' is invalid: use lowercase ASCII letters, digits and "
+        "underscores, starting with a letter (e.g. credit_risk)",
+    ),
+    (
+        ["-d", "author_email=not-an-email"],
+        "error: author_email 'not-an-email' is not an email address: use the form name@example.com",
+    ),
+    (
+        ["-d", "task_type=clustering"],
+        "error: invalid choice for task_type: 'clustering' is not in "
+        "['classification', 'regression']; use one of them",
+    ),
+    (
+        ["-d", "ci_provider=travis"],
+        "error: invalid choice for ci_provider: 'travis' is not in "
+        "['gitlab', 'jenkins', 'github', 'none']; use one of them",
+    ),
+    (
+        ["-d", "dvc_remote_kind=s3", "-d", "dvc_remote_url=gs://bucket/x"],
+        "error: dvc_remote_url 'gs://bucket/x' does not fit dvc_remote_kind s3: it must start with s3://",
+    ),
+    (
+        ["-d", "k8s_namespace=Prod_NS"],
+        "error: k8s_namespace 'Prod_NS' is invalid: use at most 53 lowercase letters, digits and "
+        "hyphens, starting with a letter",
+    ),
+    (
+        ["-d", "colour=blue"],
+        "error: unknown question colour: use one of author_email, author_name, ci_provider, "
+        "compliance, container_registry, description, dvc_remote_kind, dvc_remote_url, image_name, "
+        "k8s_namespace, package_name, project_name, python_version, task_type, use_kubernetes, "
+        "use_monitoring",
+    ),
+    (
+        ["-d", "just-a-word"],
+        "error: --data 'just-a-word' is not KEY=VALUE: write it as, for example, "
+        "--data task_type=regression",
+    ),
 ]
 
 
