@@ -22,6 +22,7 @@ test: bootstrap  ## lint, type-check, then run every test
 lint:
 	$(BIN)/ruff check src tests scripts benchmarks
 	$(BIN)/ruff format --check src tests scripts benchmarks
+	$(BIN)/yamllint -s .
 
 format:
 	$(BIN)/ruff check --fix src tests scripts benchmarks
