@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 DEMO_DIR ?= build/demo
-PY_DIRS := $(wildcard $(PY_DIRS))
+PY_DIRS := $(wildcard src tests scripts benchmarks)
 
 .PHONY: bootstrap demo test lint format typecheck template-release check-template clean
 
