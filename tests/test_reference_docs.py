@@ -6,11 +6,10 @@ from pathlib import Path
 
 import typer.main
 import yaml
+from conftest import ROOT, require_tool, run
 
 from mlopsify.cli import app
 from mlopsify.reference import cli_reference, questions_reference
-
-from conftest import ROOT, require_tool, run
 
 REFERENCE = ROOT / "docs" / "reference"
 REGENERATE = "run `python -m mlopsify.reference docs/reference`"
