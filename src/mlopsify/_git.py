@@ -58,8 +58,7 @@ def is_repository(path: Path) -> bool:
 
 def dirty_paths(cwd: Path) -> list[str]:
     """Paths with uncommitted changes, untracked files included."""
-    status = git("status", "--porcelain", "--untracked-files=all", cwd=cwd)
-    return [line[3:] for line in status.splitlines() if line]
+    return [path for _, path in status_entries(cwd, "--untracked-files=all")]
 
 
 def status_entries(cwd: Path, *options: str) -> list[tuple[str, str]]:
