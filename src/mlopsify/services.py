@@ -113,38 +113,41 @@ def list_services(project: Path) -> ServiceList:
     return ServiceList(version, services_from_config(template_config(template, version)), answers)
 
 
-def refreshed_defaults(
+def dependent_answers(
     config: dict[str, Any], answers: dict[str, Any], question: str, value: Any
 ) -> dict[str, Any]:
-    """Answers that were their default and whose default depends on ``question``, recomputed.
+    """Answers whose default or validator depends on ``question``, to send along with it.
 
-    Changing dvc_remote_kind from local to s3 must also move dvc_remote_url to the s3 default,
-    unless the user chose that URL; a chosen one is kept (its validator then says what to do).
+    One that still has its default follows the new value (changing dvc_remote_kind from local
+    to s3 moves dvc_remote_url to the s3 default); one the user chose is kept and sent again,
+    so that its validator checks it against the new value (Copier does not re-check answers
+    it reuses) and says what to give instead.
     """
     from jinja2 import TemplateError
     from jinja2.sandbox import SandboxedEnvironment
 
     environment = SandboxedEnvironment()
-    refreshed: dict[str, Any] = {}
+    mentions = re.compile(rf"\b{re.escape(question)}\b")
+    dependent: dict[str, Any] = {}
     for name, spec in config.items():
-        if (
-            name.startswith("_")
-            or name == question
-            or name not in answers
-            or not isinstance(spec, dict)
-        ):
+        if name.startswith("_") or name == question or name not in answers:
             continue
-        default = spec.get("default")
-        if not isinstance(default, str) or not re.search(rf"\b{re.escape(question)}\b", default):
+        if not isinstance(spec, dict):
             continue
-        try:
-            before = environment.from_string(default).render(answers)
-            after = environment.from_string(default).render({**answers, question: value})
-        except TemplateError:
-            continue
-        if str(answers[name]).strip() == before.strip():
-            refreshed[name] = after.strip()
-    return refreshed
+        default, validator = spec.get("default"), spec.get("validator")
+        if isinstance(default, str) and mentions.search(default):
+            try:
+                before = environment.from_string(default).render(answers)
+                after = environment.from_string(default).render({**answers, question: value})
+            except TemplateError:
+                before = after = ""
+            if before and str(answers[name]).strip() == before.strip():
+                dependent[name] = after.strip()
+                continue
+            dependent[name] = answers[name]
+        elif isinstance(validator, str) and mentions.search(validator):
+            dependent[name] = answers[name]
+    return dependent
 
 
 def add_service(
@@ -172,7 +175,7 @@ def add_service(
     if previous == chosen.value:
         return AddResult(chosen, previous, None)
     data = {
-        **refreshed_defaults(config, answers, chosen.question, chosen.value),
+        **dependent_answers(config, answers, chosen.question, chosen.value),
         chosen.question: chosen.value,
         **parse_data(data_pairs or []),
     }
