@@ -103,3 +103,51 @@ V2 = {
     "template/notes.txt": "a note, revised\n",
     "template/CONTRIBUTING.md": "# Contributing\n",
 }
+
+
+# A small MLOps template over the real questions (copier.yml of the working tree): one file
+# or two per maturity area, so that adopting it raises the levels `assess` reports.
+def mlops_files(copier_yml: str) -> dict[str, str]:
+    return {
+        "copier.yml": copier_yml,
+        "template/{{_copier_conf.answers_file}}.jinja": "{{ _copier_answers|to_nice_yaml -}}\n",
+        "template/README.md.jinja": "# {{ project_name }}\n\n{{ description }}\n",
+        "template/.gitignore": "/.venv/\n/mlflow.db\n",
+        "template/.pre-commit-config.yaml": "repos: []\n",
+        "template/{% if ci_provider == 'gitlab' %}.gitlab-ci.yml{% endif %}": (
+            "test:\n  script: make test\npipeline:\n  script: make pipeline\n"
+        ),
+        "template/{% if ci_provider == 'jenkins' %}Jenkinsfile{% endif %}": (
+            "pipeline { stages { stage('gate') { steps { sh 'make test pipeline' } } } }\n"
+        ),
+        "template/Dockerfile": "FROM python:3.11-slim\nUSER app\n",
+        "template/{% if use_kubernetes %}deploy{% endif %}/k8s/base/deployment.yaml": (
+            "apiVersion: apps/v1\nkind: Deployment\n"
+        ),
+        "template/{% if use_kubernetes %}deploy{% endif %}/k8s/overlays/prod/kustomization.yaml": (
+            "resources: [../../base]\n"
+        ),
+        "template/dvc.yaml": (
+            "stages:\n  validate:\n    cmd: make validate\n  evaluate:\n    cmd: make gate\n"
+            "    metrics:\n      - metrics/metrics.json\n"
+        ),
+        "template/.dvc/config.jinja": "['remote \"storage\"']\n    url = {{ dvc_remote_url }}\n",
+        "template/params.yaml": "gate:\n  min_accuracy: 0.9\n",
+        "template/src/{{package_name}}/validate.py": "def validate() -> None:\n    pass\n",
+        "template/src/{{package_name}}/train.py": (
+            "import mlflow\n\n\ndef train() -> None:\n    mlflow.log_metrics({'accuracy': 1.0})\n"
+            "    mlflow.register_model('runs:/1/model', 'demo')\n"
+        ),
+        "template/src/{{package_name}}/evaluate.py": (
+            "from mlflow import MlflowClient\n\n\ndef promote() -> None:\n"
+            "    MlflowClient().set_registered_model_alias('demo', 'champion', '1')\n"
+        ),
+        "template/tests/test_train.py": "def test_train() -> None:\n    assert True\n",
+        "template/{% if use_monitoring %}monitoring{% endif %}/alerts.yml": (
+            "groups:\n  - name: model\n    rules:\n      - alert: ModelErrors\n        expr: up == 0\n"
+        ),
+        "template/SECURITY.md": "# Security\n",
+        "template/{% if compliance != 'none' %}docs{% endif %}/compliance.md": "# Compliance\n",
+        "template/CODEOWNERS.jinja": "* {{ author_email }}\n",
+        "template/docs/model_card.md": "# Model card\n",
+    }
