@@ -146,6 +146,9 @@ def mlops_files(copier_yml: str) -> dict[str, str]:
         "template/{% if use_monitoring %}monitoring{% endif %}/alerts.yml": (
             "groups:\n  - name: model\n    rules:\n      - alert: ModelErrors\n        expr: up == 0\n"
         ),
+        "template/{% if use_monitoring %}monitoring{% endif %}/prometheus.yml": (
+            "scrape_configs:\n  - job_name: model\n"
+        ),
         "template/SECURITY.md": "# Security\n",
         "template/{% if compliance != 'none' %}docs{% endif %}/compliance.md": "# Compliance\n",
         "template/CODEOWNERS.jinja": "* {{ author_email }}\n",

@@ -1,9 +1,9 @@
 """``assess``: a maturity report for any repository, from the files it holds.
 
 Each area has a few evidence rules: file patterns and, optionally, a regular expression the
-file must contain. An area's level is the highest level of a rule that matched: 0 none,
-1 partial, 2 managed. Rules are data (``AREAS``); the report's JSON form is documented in
-docs/assess.md and versioned by :data:`SCHEMA_VERSION`.
+file must contain. An area's level is the highest level reached with evidence for it and for
+every level below: 0 none, 1 partial, 2 managed. Rules are data (``AREAS``); the report's
+JSON form is documented in docs/assess.md and versioned by :data:`SCHEMA_VERSION`.
 """
 
 from __future__ import annotations
@@ -430,7 +430,10 @@ def assess_repository(path: Path) -> Assessment:
                     if rule.service and service == area.service:
                         service = rule.service
         evidence = sorted(set(evidence), key=lambda e: (-e.level, e.path, e.finding))
-        level = max((e.level for e in evidence), default=0)
+        # Each level builds on the one below: CI that runs pytest is no "managed" tests area
+        # when the repository has no tests.
+        found = {e.level for e in evidence}
+        level = next(n for n in range(MAX_LEVEL + 1) if n + 1 not in found)
         reports.append(
             AreaReport(
                 key=area.key,
