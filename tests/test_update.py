@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT
 from template_repos import V1, V2, TemplateRepo, git
 from typer.testing import CliRunner
 
@@ -260,18 +261,16 @@ def test_migration_renames_an_answer_and_needs_trust(tmp_path: Path):
         "_migrations:\n"
         "  - version: v2\n"
         "    when: \"{{ _stage == 'before' }}\"\n"
-        '    command: ["{{ _copier_python }}", "{{ _copier_conf.src_path }}/migrations/rename.py", ci, ci_system]\n'
+        "    command:\n"
+        '      - "{{ _copier_python }}"\n'
+        '      - "{{ _copier_conf.src_path }}/migrations/rename_answers.py"\n'
+        "      - ci=ci_system\n"
     )
-    rename = (
-        "import sys\nfrom pathlib import Path\nimport yaml\n"
-        "old, new = sys.argv[1:]\npath = Path('.copier-answers.yml')\n"
-        "answers = yaml.safe_load(path.read_text())\n"
-        "if old in answers:\n    answers[new] = answers.pop(old)\n"
-        "path.write_text(yaml.safe_dump(answers))\n"
-    )
+    # The shipped migration step, as a template release carries it.
+    rename = (ROOT / "migrations" / "rename_answers.py").read_text()
     files = {
         "copier.yml": v2_config,
-        "migrations/rename.py": rename,
+        "migrations/rename_answers.py": rename,
         "template/{% if ci_system == 'gitlab' %}.gitlab-ci.yml{% endif %}": "test:\n  script: make test\n",
         "template/{% if ci_system == 'github' %}.github{% endif %}/workflows/ci.yml": "on: push\n",
     }
@@ -298,6 +297,7 @@ def test_migration_renames_an_answer_and_needs_trust(tmp_path: Path):
     update_project(project, trust=True)
     recorded = answers(project)
     assert recorded["ci_system"] == "github" and "ci" not in recorded
+    assert recorded["_commit"] == "v2"
     assert (project / ".github/workflows/ci.yml").read_text() == "on: push\n"
     assert not (project / ".gitlab-ci.yml").exists()
 
