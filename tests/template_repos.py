@@ -89,13 +89,14 @@ V1 = {
     "template/settings.cfg": SETTINGS_V1,
     "template/mode.cfg": "mode = fast\n",
     "template/notes.txt": "a note\n",
+    "template/legacy.cfg": "legacy = yes\n",
     "template/{% if ci == 'gitlab' %}.gitlab-ci.yml{% endif %}": "test:\n  script: make test\n",
     "template/{% if ci == 'github' %}.github{% endif %}/workflows/ci.yml": "on: push\n",
     "template/{% if use_monitoring %}monitoring{% endif %}/rules.yml": "groups: []\n",
 }
 
 # Release 2: the template changes Makefile, the top of settings.cfg, the line of mode.cfg,
-# notes.txt, and adds CONTRIBUTING.md; README and docs/guide.md do not change.
+# notes.txt, adds CONTRIBUTING.md and removes legacy.cfg; README and docs/guide.md do not change.
 V2 = {
     "template/Makefile": "setup:\n\techo setup\n\nlint:\n\techo lint\n",
     "template/settings.cfg": SETTINGS_V1.replace("key02 = 2\n", "key02 = two\n"),
@@ -103,6 +104,7 @@ V2 = {
     "template/notes.txt": "a note, revised\n",
     "template/CONTRIBUTING.md": "# Contributing\n",
 }
+V2_REMOVED = ("template/legacy.cfg",)
 
 
 # A small MLOps template over the real questions (copier.yml of the working tree): one file

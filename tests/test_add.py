@@ -10,7 +10,13 @@ from conftest import ROOT
 from template_repos import TemplateRepo, git
 from typer.testing import CliRunner
 
-from mlopsify import InvalidAnswerError, RepositoryStateError, TemplateSource, new_project
+from mlopsify import (
+    InvalidAnswerError,
+    RepositoryStateError,
+    TemplateSource,
+    UpdateConflictError,
+    new_project,
+)
 from mlopsify.cli import app
 from mlopsify.services import add_service, list_services, services_from_config
 
@@ -125,6 +131,18 @@ def test_add_a_ci_provider_switches_the_files_and_keeps_user_edits(project: Path
     recorded = answers(project)
     assert recorded["ci_provider"] == "github"
     assert recorded["_commit"] == "v1"  # adding does not upgrade the template
+
+
+def test_switching_ci_keeps_an_edited_ci_file_as_a_conflict(project: Path):
+    ci = project / ".gitlab-ci.yml"
+    ci.write_text(ci.read_text() + "deploy:\n  script: ./ship.sh\n")
+    commit(project)
+    with pytest.raises(UpdateConflictError) as raised:
+        add_service(project, "github")
+    assert raised.value.conflicted == [".gitlab-ci.yml"]
+    assert "the template removed .gitlab-ci.yml, which you changed" in str(raised.value)
+    assert ci.read_text() == "test:\n  script: make test\ndeploy:\n  script: ./ship.sh\n"
+    assert (project / ".github/workflows/ci.yml").is_file()
 
 
 def test_add_kubernetes_asks_nothing_and_takes_the_dependent_default(project: Path):

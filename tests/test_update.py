@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import ROOT
-from template_repos import V1, V2, TemplateRepo, git
+from template_repos import V1, V2, V2_REMOVED, TemplateRepo, git
 from typer.testing import CliRunner
 
 from mlopsify import (
@@ -34,7 +34,7 @@ runner = CliRunner()
 def template(tmp_path_factory: pytest.TempPathFactory) -> TemplateRepo:
     repo = TemplateRepo(tmp_path_factory.mktemp("templates") / "tiny")
     repo.release("v1", V1)
-    repo.release("v2", V2)
+    repo.release("v2", V2, removed=V2_REMOVED)
     return repo
 
 
@@ -92,6 +92,7 @@ def test_template_change_reaches_a_file_the_user_did_not_touch(project: Path):
         FileChange("modified", "notes.txt"),
         FileChange("modified", "settings.cfg"),
         FileChange("added", "CONTRIBUTING.md"),
+        FileChange("deleted", "legacy.cfg"),
     ]
 
 
@@ -139,6 +140,22 @@ def test_conflict_in_rej_mode_keeps_the_users_change_in_a_rej_file(project: Path
     assert (project / "mode.cfg").read_text() == "mode = safe\n"
     rejected = (project / "mode.cfg.rej").read_text()
     assert "-mode = fast\n+mode = turbo\n" in rejected
+
+
+def test_a_file_the_template_removed_but_the_user_changed_is_kept_as_a_conflict(project: Path):
+    edit(project, "legacy.cfg", "legacy = yes", "legacy = yes\ntuned = 3")
+    commit(project)
+    with pytest.raises(UpdateConflictError) as raised:
+        update_project(project)
+    assert str(raised.value) == (
+        "update to v2 left conflicts in 1 file: the template removed legacy.cfg, which you changed: "
+        "keep each with `git add` or drop it with `git rm`, then commit"
+    )
+    assert (project / "legacy.cfg").read_text() == "legacy = yes\ntuned = 3\n"
+    assert git("status", "--porcelain", "--", "legacy.cfg", cwd=project) == "UD legacy.cfg"
+    # Stage 1 is the old release's file, stage 2 the user's: git shows "deleted by them".
+    stages = git("ls-files", "--stage", "--", "legacy.cfg", cwd=project).splitlines()
+    assert [line.split()[2] for line in stages] == ["1", "2"]
 
 
 def test_a_file_the_user_deleted_stays_deleted(project: Path):
@@ -307,7 +324,7 @@ def test_update_through_a_shipped_bundle_keeps_the_canonical_url(tmp_path: Path)
     repo = TemplateRepo(tmp_path / "history")
     repo.release("v0.1.0", V1)
     old_bundle = repo.bundle(tmp_path / "old.bundle")
-    repo.release("v0.2.0", V2)
+    repo.release("v0.2.0", V2, removed=V2_REMOVED)
     new_bundle = repo.bundle(tmp_path / "new.bundle")
 
     project = new_project(
@@ -333,13 +350,14 @@ def test_cli_update_lists_the_changed_files(project: Path):
     result = runner.invoke(app, ["update", str(project)])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
-        f"Updated {project} from v1 to v2: 6 files changed",
+        f"Updated {project} from v1 to v2: 7 files changed",
         "  modified  .copier-answers.yml",
         "  modified  Makefile",
         "  modified  mode.cfg",
         "  modified  notes.txt",
         "  modified  settings.cfg",
         "  added     CONTRIBUTING.md",
+        "  deleted   legacy.cfg",
         "Review with `git diff`, then commit.",
     ]
     commit(project, "update")
@@ -367,7 +385,7 @@ def test_cli_update_pretend(project: Path):
     result = runner.invoke(app, ["update", str(project), "--pretend", "--to", "v2"])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == (
-        f"Would update {project} from v1 to v2: 6 files would change (nothing was written)"
+        f"Would update {project} from v1 to v2: 7 files would change (nothing was written)"
     )
     assert git("status", "--porcelain", cwd=project) == ""
 
