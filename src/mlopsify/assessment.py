@@ -270,9 +270,18 @@ AREAS: tuple[Area, ...] = (
                 ),
             ),
             Rule(
+                1,
+                "secret or vulnerability scanning hooks",
+                (".pre-commit-config.yaml",),
+                r"detect-secrets|gitleaks|bandit|trivy|checkov",
+            ),
+            Rule(1, "compliance documentation", ("*compliance*.md", "*privacy*.md")),
+            Rule(2, "regulation-specific controls", ("*gdpr*.md", "*hipaa*.md", "*dpia*.md")),
+            Rule(
                 2,
-                "compliance documentation",
-                ("*compliance*.md", "*gdpr*.md", "*hipaa*.md", "*privacy*.md", "*dpia*.md"),
+                "regulation chosen for the project",
+                (ANSWERS_FILE,),
+                r"(?m)^compliance:\s*(gdpr|hipaa)\b",
             ),
         ),
         service="gdpr",
@@ -481,6 +490,8 @@ class _Advice:
             question, value, _ = known
             shown = str(value).lower() if isinstance(value, bool) else value
             return [f"mlopsify adopt --data {question}={shown}"]
-        if known is None or self.answers.get(known[0]) == known[1]:
+        # Nothing to add when the service's question is already answered with a service
+        # (another CI provider counts: the gap is elsewhere, the next step says what).
+        if known is None or self.answers.get(known[0]) not in (None, False, "none"):
             return []
         return [f"mlopsify add {service}"]
