@@ -318,9 +318,9 @@ def assess(
     for area in report.areas:
         shown = [e.path for e in area.evidence if e.level <= area.level]
         evidence = shown[0] if shown else "-"
+        following = "; ".join(area.commands) or area.next_step or "-"
         typer.echo(
-            f"{area.title:<24} {f'{area.level} {area.level_name}':<11} {evidence:<34} "
-            f"{'; '.join(area.commands) if area.commands else '-'}"
+            f"{area.title:<24} {f'{area.level} {area.level_name}':<11} {evidence:<34} {following}"
         )
 
 

@@ -130,11 +130,11 @@ def update_project(
     """
     project = project.expanduser().absolute()
     answers = check_updatable(project)
-    changes = {**(data or {}), **parse_data(data_pairs or [])}
+    new_answers = {**(data or {}), **parse_data(data_pairs or [])}
     template = template or project_template(answers)
     current = str(answers["_commit"])
     target = resolve_version(template, to, current)
-    if target == current and not changes:
+    if target == current and not new_answers:
         return UpdateResult(
             project=project, from_version=current, to_version=target, pretend=pretend
         )
@@ -146,12 +146,12 @@ def update_project(
             clone = Path(scratch) / top.name
             _git.git("clone", "--quiet", "--no-hardlinks", str(top), str(clone), cwd=project)
             work = clone / project.relative_to(top)
-            _run_update(work, template, target, changes, conflict, trusted)
+            _run_update(work, template, target, new_answers, conflict, trusted)
             keep_edited_removals(work, template, answers)
             found = changed_files(work)
         return UpdateResult(project, current, target, found, pretend=True)
 
-    _run_update(project, template, target, changes, conflict, trusted)
+    _run_update(project, template, target, new_answers, conflict, trusted)
     kept = keep_edited_removals(project, template, answers)
     result = UpdateResult(project, current, target, changed_files(project))
     if result.conflicts:
