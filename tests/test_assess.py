@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, require_tool, run
 from template_repos import TemplateRepo, git, mlops_files
 from typer.testing import CliRunner
 
@@ -222,3 +222,25 @@ def test_cli_assess_missing_path_exits_5(tmp_path: Path):
     assert result.stderr == (
         f"error: {tmp_path / 'nowhere'} is not a directory: give the path of a repository\n"
     )
+
+
+def test_cli_assess_json_validates_against_the_published_schema(tmp_path: Path):
+    checker = require_tool("check-jsonschema")
+    root = write_repository(tmp_path / "scoring", JENKINS_REPO)
+    result = runner.invoke(app, ["assess", str(root), "--json"])
+    report = tmp_path / "report.json"
+    report.write_text(result.stdout)
+    run(checker, "--schemafile", ROOT / "docs" / "assess.schema.json", report, cwd=tmp_path)
+    # And the schema rejects a document of another shape.
+    broken = json.loads(result.stdout)
+    broken["areas"][0]["level"] = 3
+    report.write_text(json.dumps(broken))
+    rejected = run(
+        checker,
+        "--schemafile",
+        ROOT / "docs" / "assess.schema.json",
+        report,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert rejected.returncode == 1
