@@ -246,6 +246,18 @@ def test_a_version_that_does_not_exist_lists_the_available_ones(project: Path):
     assert answers(project)["_commit"] == "v1"
 
 
+def test_a_project_made_by_a_newer_template_than_shipped_is_refused(project: Path):
+    recorded = (project / ".copier-answers.yml").read_text().replace("_commit: v1", "_commit: v5")
+    (project / ".copier-answers.yml").write_text(recorded)
+    commit(project)
+    with pytest.raises(TemplateVersionError) as raised:
+        update_project(project)
+    assert str(raised.value) == (
+        "the project was made with template v5, which is not in the release history (v1, v2): "
+        "install the mlopsify that ships it"
+    )
+
+
 def test_version_without_its_v_and_no_downgrade(project: Path):
     assert update_project(project, to="2").to_version == "v2"
     commit(project, "update to v2")
