@@ -16,6 +16,7 @@ from template_repos import V1, V2, V2_REMOVED, TemplateRepo, git
 from typer.testing import CliRunner
 
 from mlopsify import (
+    InvalidAnswerError,
     MlopsifyError,
     RepositoryStateError,
     TemplateSource,
@@ -186,6 +187,16 @@ def test_changing_an_answer_renders_its_files_and_keeps_user_edits(project: Path
     assert (project / ".github/workflows/ci.yml").read_text() == "on: push\n"
     assert FileChange("added", ".github/workflows/ci.yml") in result.changes
     assert "About this project, by us." in (project / "README.md").read_text()
+
+
+def test_an_unknown_answer_is_refused_before_anything_is_written(project: Path):
+    with pytest.raises(InvalidAnswerError) as raised:
+        update_project(project, data_pairs=["ci_system=github"])
+    assert str(raised.value) == (
+        "unknown question ci_system: use one of ci, project_name, use_monitoring"
+    )
+    assert answers(project)["_commit"] == "v1"
+    assert git("status", "--porcelain", cwd=project) == ""
 
 
 def test_dirty_tree_is_refused_and_nothing_is_written(project: Path):

@@ -469,7 +469,8 @@ class _Advice:
     def services(self) -> dict[str, tuple[str, Any, Any]]:
         """Service name -> (question, value, the question's default), from the shipped template."""
         if self._services is None:
-            from .services import services_from_config, template_config
+            from .services import services_from_config
+            from .updating import template_config
 
             shipped = TemplateSource.shipped()
             try:

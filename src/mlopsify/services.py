@@ -9,18 +9,21 @@ its current release, with the safety rules of ``update``.
 from __future__ import annotations
 
 import re
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .answers import ANSWERS_FILE, parse_data, read_project_answers
-from .errors import InvalidAnswerError, TemplateVersionError
+from .errors import InvalidAnswerError
 from .template_source import TemplateSource
-from .updating import Conflict, UpdateResult, check_updatable, project_template, update_project
+from .updating import (
+    Conflict,
+    UpdateResult,
+    check_updatable,
+    project_template,
+    template_config,
+    update_project,
+)
 
 # The questions whose answers are services; their values come from copier.yml.
 SERVICE_QUESTIONS = (
@@ -59,27 +62,6 @@ class AddResult:
     service: Service
     previous: Any
     update: UpdateResult | None
-
-
-def template_config(template: TemplateSource, ref: str) -> dict[str, Any]:
-    """The ``copier.yml`` of ``template`` at release ``ref``, read from a bare clone."""
-    with tempfile.TemporaryDirectory(prefix="mlopsify-template-") as scratch:
-        clone = Path(scratch) / "template.git"
-        subprocess.run(
-            ["git", "clone", "--quiet", "--bare", str(template.bundle or template.url), str(clone)],
-            check=True,
-            capture_output=True,
-        )
-        for name in ("copier.yml", "copier.yaml"):
-            shown = subprocess.run(
-                ["git", "--git-dir", str(clone), "show", f"{ref}:{name}"],
-                capture_output=True,
-                text=True,
-            )
-            if shown.returncode == 0:
-                loaded = yaml.safe_load(shown.stdout)
-                return loaded if isinstance(loaded, dict) else {}
-    raise TemplateVersionError(f"template release {ref} has no copier.yml in {template.url}")
 
 
 def services_from_config(config: dict[str, Any]) -> list[Service]:

@@ -10,13 +10,17 @@ that exists), the offline mapping of the canonical template URL to the shipped b
 from __future__ import annotations
 
 import re
+import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
+
 from . import _git
 from .answers import parse_data, read_project_answers
+from .creation import check_known
 from .errors import MlopsifyError, RepositoryStateError, TemplateVersionError, UpdateConflictError
 from .rendering import copier_session, copy_template
 from .template_source import CANONICAL_URL, TemplateSource
@@ -108,6 +112,27 @@ def resolve_version(template: TemplateSource, requested: str | None, current: st
     return target
 
 
+def template_config(template: TemplateSource, ref: str) -> dict[str, Any]:
+    """The ``copier.yml`` of ``template`` at release ``ref``, read from a bare clone."""
+    with tempfile.TemporaryDirectory(prefix="mlopsify-template-") as scratch:
+        clone = Path(scratch) / "template.git"
+        subprocess.run(
+            ["git", "clone", "--quiet", "--bare", str(template.bundle or template.url), str(clone)],
+            check=True,
+            capture_output=True,
+        )
+        for name in ("copier.yml", "copier.yaml"):
+            shown = subprocess.run(
+                ["git", "--git-dir", str(clone), "show", f"{ref}:{name}"],
+                capture_output=True,
+                text=True,
+            )
+            if shown.returncode == 0:
+                loaded = yaml.safe_load(shown.stdout)
+                return loaded if isinstance(loaded, dict) else {}
+    raise TemplateVersionError(f"template release {ref} has no copier.yml in {template.url}")
+
+
 def update_project(
     project: Path,
     *,
@@ -134,6 +159,9 @@ def update_project(
     template = template or project_template(answers)
     current = str(answers["_commit"])
     target = resolve_version(template, to, current)
+    if new_answers:
+        questions = template_config(template, target)
+        check_known(new_answers, {k: v for k, v in questions.items() if not k.startswith("_")})
     if target == current and not new_answers:
         return UpdateResult(
             project=project, from_version=current, to_version=target, pretend=pretend
