@@ -366,6 +366,29 @@ def test_update_through_a_shipped_bundle_keeps_the_canonical_url(tmp_path: Path)
     assert "Step two, our way." in (project / "docs/guide.md").read_text()
 
 
+def test_update_of_a_project_from_the_real_template(tmp_path: Path):
+    """The working tree's copier.yml and template/, released twice: the merge works on them."""
+    repo = TemplateRepo(tmp_path / "real")
+    shutil.copy2(ROOT / "copier.yml", repo.path / "copier.yml")
+    shutil.copytree(ROOT / "template", repo.path / "template")
+    repo.release("v1", {})
+    readme = (repo.path / "template" / "README.md.jinja").read_text()
+    repo.release("v2", {"template/README.md.jinja": readme + "\nReleased in v2.\n"})
+    project = new_project(
+        tmp_path / "credit-risk", defaults=True, template=TemplateSource.at(repo.path), vcs_ref="v1"
+    )
+    (project / "notes").mkdir()
+    (project / "notes" / "ours.md").write_text("# Our notes\n")
+    commit(project)
+    result = update_project(project)
+    assert result.changes == [
+        FileChange("modified", ".copier-answers.yml"),
+        FileChange("modified", "README.md"),
+    ]
+    assert (project / "README.md").read_text().endswith("\nReleased in v2.\n")
+    assert (project / "notes" / "ours.md").read_text() == "# Our notes\n"
+
+
 # ------------------------------------------------------------------ the command line
 
 

@@ -216,7 +216,8 @@ def keep_edited_removals(
     index (stage 1 the old release's file, stage 2 the user's), as git does in a merge, so
     nothing of the user's is dropped silently. Returns the restored paths.
     """
-    deleted = [path for code, path in _git.status_entries(project) if "D" in code]
+    entries = _git.status_entries(project)
+    deleted = [path for code, path in entries if "D" in code and "U" not in code]
     if not deleted:
         return []
     kept: list[str] = []
