@@ -1,11 +1,17 @@
 """mlopsify: create, update, extend and assess MLOps repositories.
 
 The public API is a handful of functions with keyword arguments; the ``mlopsify`` command
-is a thin layer over them. Copier is imported lazily, inside the functions that need it.
+is a thin layer over them. Copier is imported lazily, inside the functions that need it, and
+the library modules load on first use (PEP 562), so ``mlopsify --help`` imports little more
+than Typer.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .creation import new_project
 from .errors import (
     DestinationError,
     InvalidAnswerError,
@@ -14,7 +20,16 @@ from .errors import (
     TemplateVersionError,
     UpdateConflictError,
 )
-from .template_source import TemplateSource
+
+if TYPE_CHECKING:
+    from .creation import new_project
+    from .template_source import TemplateSource
+
+# Public name -> module that defines it; imported on first attribute access.
+_LAZY = {
+    "new_project": "creation",
+    "TemplateSource": "template_source",
+}
 
 __all__ = [
     "DestinationError",
@@ -27,3 +42,12 @@ __all__ = [
     "__version__",
     "new_project",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

@@ -21,6 +21,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain Click help: Rich's formatter costs ~110 ms a call, more than importing Typer
+    # (docs/benchmarks.md); `--help` stays within 1.5x of `import typer`.
+    rich_markup_mode=None,
 )
 
 
