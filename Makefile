@@ -4,6 +4,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 DEMO_DIR ?= build/demo
+PY_DIRS := $(wildcard src tests scripts benchmarks)
 
 .PHONY: bootstrap demo test bench lint format typecheck template-release check-template clean
 
@@ -24,12 +25,13 @@ bench: bootstrap  ## time mlopsify against its peers; rewrites docs/benchmarks.m
 	$(BIN)/python benchmarks/generator.py $(BENCH_ARGS)
 
 lint:
-	$(BIN)/ruff check src tests scripts benchmarks
-	$(BIN)/ruff format --check src tests scripts benchmarks
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
+	$(BIN)/yamllint -s .
 
 format:
-	$(BIN)/ruff check --fix src tests scripts benchmarks
-	$(BIN)/ruff format src tests scripts benchmarks
+	$(BIN)/ruff check --fix $(PY_DIRS)
+	$(BIN)/ruff format $(PY_DIRS)
 
 typecheck:
 	$(BIN)/mypy
