@@ -57,6 +57,7 @@ class Case:
     cwd: Path
     env: dict[str, str] = field(default_factory=dict)
     prepare: Callable[[], None] | None = None
+    verify: Callable[[], None] | None = None  # untimed, after each run: did it do the work?
     warmup: int = 1
     runs: int | None = None  # fewer (or more) repetitions than the group's
     times: list[float] = field(default_factory=list)
@@ -124,8 +125,23 @@ def base_env(home: Path) -> dict[str, str]:
         GIT_CONFIG_NOSYSTEM="1",
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
         NO_COLOR="1",
+        # Copier keeps a git mirror of each remote template URL: one of its own per run.
+        COPIER_CACHE_DIR=str(home / "copier-cache"),
     )
     return env
+
+
+def insteadof(bundle: Path) -> dict[str, str]:
+    """Git config, as environment, that resolves the canonical URL to ``bundle``.
+
+    This is how mlopsify itself reaches its shipped bundle, and how a user without
+    mlopsify runs Copier on a project offline.
+    """
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": f"url.{bundle}.insteadOf",
+        "GIT_CONFIG_VALUE_0": CANONICAL_URL,
+    }
 
 
 def fresh(path: Path) -> Callable[[], None]:
@@ -176,7 +192,21 @@ def timed(case: Case, env: dict[str, str]) -> float:
             f"{case.label}: `{' '.join(case.command)}` exited {completed.returncode}\n"
             f"{completed.stderr[-3000:]}"
         )
+    if case.verify:
+        case.verify()
     return elapsed
+
+
+def answered(project: Path, commit: str) -> Callable[[], None]:
+    """A check that ``project`` was rendered (or updated) from template release ``commit``."""
+
+    def verify() -> None:
+        answers = project / ".copier-answers.yml"
+        text = answers.read_text(encoding="utf-8") if answers.exists() else ""
+        if f"_commit: {commit}\n" not in text:
+            raise SystemExit(f"{project} is not at template {commit}:\n{text}")
+
+    return verify
 
 
 # ----------------------------------------------------------------------------- the template
@@ -219,7 +249,7 @@ def build_bundles(work: Path, env: dict[str, str]) -> tuple[Path, str, Path, str
     changed = readme or repo / "template" / "RELEASE.md"
     with changed.open("a", encoding="utf-8") as handle:
         handle.write("\nThis release exists only in the benchmark's bundle.\n")
-    next_tag = _post(base_tag, 2 if base_tag == newest else 1)
+    next_tag = _post(base_tag, 1)
     run("git", "add", "--all", cwd=repo, env=genv)
     run("git", "commit", "--quiet", "-m", next_tag, cwd=repo, env=genv)
     run("git", "tag", next_tag, cwd=repo, env=genv)
@@ -269,14 +299,16 @@ def startup_group(work: Path, runs: int) -> Group:
     )
 
 
-def new_group(work: Path, runs: int, base: Path, ccds_template: Path | None) -> Group:
+def new_group(
+    work: Path, runs: int, base: Path, base_tag: str, ccds_template: Path | None
+) -> Group:
     python_version = f"{sys.version_info.major}.{sys.version_info.minor}"
     cwd = work / "new"
     for name in ("copier", "mlopsify", "ccds"):
         (cwd / name).mkdir(parents=True)
     copier = Case(
         "copier",
-        "raw `copier copy --defaults` of the same bundle (baseline)",
+        "raw `copier copy --defaults` of the same release (baseline)",
         [
             str(BIN / "copier"),
             "copy",
@@ -286,11 +318,13 @@ def new_group(work: Path, runs: int, base: Path, ccds_template: Path | None) -> 
             f"project_name={PROJECT}",
             "--data",
             f"python_version={python_version}",
-            str(base),
+            CANONICAL_URL,
             str(cwd / "copier" / PROJECT),
         ],
         cwd,
+        env=insteadof(base),
         prepare=fresh(cwd / "copier" / PROJECT),
+        verify=answered(cwd / "copier" / PROJECT, base_tag),
     )
     new = Case(
         "new",
@@ -299,6 +333,7 @@ def new_group(work: Path, runs: int, base: Path, ccds_template: Path | None) -> 
         cwd,
         env={BUNDLE_ENV: str(base)},
         prepare=fresh(cwd / "mlopsify" / PROJECT),
+        verify=answered(cwd / "mlopsify" / PROJECT, base_tag),
     )
     template = ccds_template or CCDS_STANDIN
     kind = "its real template" if ccds_template else "a stand-in of its default project"
@@ -341,12 +376,6 @@ def update_group(
         BIN / "mlopsify", "new", pristine, "--defaults", cwd=cwd, env={**env, BUNDLE_ENV: str(base)}
     )
     target = cwd / "work" / PROJECT
-    # The canonical URL resolves to the bundle with the extra release, as mlopsify does it.
-    insteadof = {
-        "GIT_CONFIG_COUNT": "1",
-        "GIT_CONFIG_KEY_0": f"url.{following}.insteadOf",
-        "GIT_CONFIG_VALUE_0": CANONICAL_URL,
-    }
     copier = Case(
         "copier-update",
         f"raw `copier update --defaults` {base_tag} -> {next_tag} (baseline)",
@@ -361,8 +390,9 @@ def update_group(
             str(target),
         ],
         cwd,
-        env=insteadof,
+        env=insteadof(following),
         prepare=copy_of(pristine, target),
+        verify=answered(target, next_tag),
         warmup=0,
     )
     update = Case(
@@ -372,6 +402,7 @@ def update_group(
         cwd,
         env={BUNDLE_ENV: str(following)},
         prepare=copy_of(pristine, target),
+        verify=answered(target, next_tag),
         warmup=0,
     )
     help_text = run(BIN / "mlopsify", "--help", cwd=cwd, env=env)
@@ -609,7 +640,7 @@ def main(argv: list[str] | None = None) -> None:
             if key == "startup":
                 group = startup_group(work, runs_of(key))
             elif key == "new":
-                group = new_group(work, runs_of(key), base, args.ccds_template)
+                group = new_group(work, runs_of(key), base, base_tag, args.ccds_template)
             elif key == "update":
                 group = update_group(work, runs_of(key), env, base, base_tag, following, next_tag)
             else:

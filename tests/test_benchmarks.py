@@ -74,7 +74,7 @@ def test_smoke_run_writes_goals_figures_and_machine(smoke_report: str):
         '`python -c "import typer"` (baseline)',
         "`mlopsify --version`",
         "`mlopsify --help`",
-        "raw `copier copy --defaults` of the same bundle (baseline)",
+        "raw `copier copy --defaults` of the same release (baseline)",
         "`mlopsify new --defaults` (renders, then `git init` + first commit)",
         "`ccds --no-input` (a stand-in of its default project, local path)",
     ]
