@@ -197,20 +197,29 @@ def timed(case: Case, env: dict[str, str]) -> float:
     return elapsed
 
 
-def answered(project: Path, commit: str) -> Callable[[], None]:
+def answered(project: Path, commit: str | None) -> Callable[[], None]:
     """A check that ``project`` was rendered (or updated) from template release ``commit``."""
 
     def verify() -> None:
         answers = project / ".copier-answers.yml"
         text = answers.read_text(encoding="utf-8") if answers.exists() else ""
-        if f"_commit: {commit}\n" not in text:
+        if f"_commit: {commit}\n" not in text if commit else "_src_path:" not in text:
             raise SystemExit(f"{project} is not at template {commit}:\n{text}")
 
     return verify
 
 
 # ----------------------------------------------------------------------------- the template
-def build_bundles(work: Path, env: dict[str, str]) -> tuple[Path, str, Path, str]:
+@dataclass(frozen=True)
+class Releases:
+    base: Path  # bundle whose newest release `new` renders
+    base_tag: str
+    base_dir: Path  # the same release as a plain directory (no git)
+    following: Path  # bundle with one release more, for `update`
+    next_tag: str
+
+
+def build_bundles(work: Path, env: dict[str, str]) -> Releases:
     """Two release histories: ``base`` (what `new` renders) and ``next`` (one release more).
 
     ``base`` is the shipped bundle when template/ matches its newest release, else the
@@ -244,6 +253,8 @@ def build_bundles(work: Path, env: dict[str, str]) -> tuple[Path, str, Path, str
         run("git", "tag", base_tag, cwd=repo, env=genv)
     base = work / "base.bundle"
     run("git", "bundle", "create", "--quiet", base, "--all", cwd=repo, env=genv)
+    base_dir = work / "template-dir"
+    shutil.copytree(repo, base_dir, ignore=shutil.ignore_patterns(".git"))
 
     readme = next(iter(sorted((repo / "template").glob("README*"))), None)
     changed = readme or repo / "template" / "RELEASE.md"
@@ -255,7 +266,7 @@ def build_bundles(work: Path, env: dict[str, str]) -> tuple[Path, str, Path, str
     run("git", "tag", next_tag, cwd=repo, env=genv)
     following = work / "next.bundle"
     run("git", "bundle", "create", "--quiet", following, "--all", cwd=repo, env=genv)
-    return base, base_tag, following, next_tag
+    return Releases(base, base_tag, base_dir, following, next_tag)
 
 
 def _version_key(tag: str) -> tuple[int, ...]:
@@ -274,6 +285,9 @@ def startup_group(work: Path, runs: int) -> Group:
     cwd = work / "startup"
     cwd.mkdir()
     python = str(BIN / "python")
+    ccds = Case("ccds-version", "`ccds --version`", [str(CCDS), "--version"], cwd)
+    if not CCDS.exists():
+        ccds.skipped = "cookiecutter-data-science is not installed: run `make bootstrap`"
     return Group(
         "startup",
         "Start-up",
@@ -294,49 +308,57 @@ def startup_group(work: Path, runs: int) -> Group:
                 warmup=3,
             ),
             Case("help", "`mlopsify --help`", [str(BIN / "mlopsify"), "--help"], cwd, warmup=3),
+            # For scale: the floor of any Copier-based command, and the peers' start-up.
+            Case(
+                "copier-import",
+                '`python -c "import copier"`',
+                [python, "-c", "import copier"],
+                cwd,
+            ),
+            Case("copier-version", "`copier --version`", [str(BIN / "copier"), "--version"], cwd),
+            ccds,
         ],
         baseline="typer",
     )
 
 
 def new_group(
-    work: Path, runs: int, base: Path, base_tag: str, ccds_template: Path | None
+    work: Path, runs: int, env: dict[str, str], releases: Releases, ccds_template: Path | None
 ) -> Group:
     python_version = f"{sys.version_info.major}.{sys.version_info.minor}"
     cwd = work / "new"
-    for name in ("copier", "mlopsify", "ccds"):
+    for name in ("copier", "copier-dir", "mlopsify", "ccds", "ccds-clone"):
         (cwd / name).mkdir(parents=True)
+    answers = ["--data", f"project_name={PROJECT}", "--data", f"python_version={python_version}"]
+    copy = [str(BIN / "copier"), "copy", "--defaults", "--quiet", *answers]
     copier = Case(
         "copier",
         "raw `copier copy --defaults` of the same release (baseline)",
-        [
-            str(BIN / "copier"),
-            "copy",
-            "--defaults",
-            "--quiet",
-            "--data",
-            f"project_name={PROJECT}",
-            "--data",
-            f"python_version={python_version}",
-            CANONICAL_URL,
-            str(cwd / "copier" / PROJECT),
-        ],
+        [*copy, CANONICAL_URL, str(cwd / "copier" / PROJECT)],
         cwd,
-        env=insteadof(base),
+        env=insteadof(releases.base),
         prepare=fresh(cwd / "copier" / PROJECT),
-        verify=answered(cwd / "copier" / PROJECT, base_tag),
+        verify=answered(cwd / "copier" / PROJECT, releases.base_tag),
+    )
+    copier_dir = Case(
+        "copier-dir",
+        "raw `copier copy --defaults` of the same release as a plain directory (no git)",
+        [*copy, str(releases.base_dir), str(cwd / "copier-dir" / PROJECT)],
+        cwd,
+        prepare=fresh(cwd / "copier-dir" / PROJECT),
+        verify=answered(cwd / "copier-dir" / PROJECT, None),
     )
     new = Case(
         "new",
         "`mlopsify new --defaults` (renders, then `git init` + first commit)",
         [str(BIN / "mlopsify"), "new", str(cwd / "mlopsify" / PROJECT), "--defaults"],
         cwd,
-        env={BUNDLE_ENV: str(base)},
+        env={BUNDLE_ENV: str(releases.base)},
         prepare=fresh(cwd / "mlopsify" / PROJECT),
-        verify=answered(cwd / "mlopsify" / PROJECT, base_tag),
+        verify=answered(cwd / "mlopsify" / PROJECT, releases.base_tag),
     )
     template = ccds_template or CCDS_STANDIN
-    kind = "its real template" if ccds_template else "a stand-in of its default project"
+    kind = "its template" if ccds_template else "a stand-in of its default project"
     ccds = Case(
         "ccds",
         f"`ccds --no-input` ({kind}, local path)",
@@ -344,31 +366,67 @@ def new_group(
         cwd,
         prepare=fresh(cwd / "ccds" / "project_name"),
     )
-    if not CCDS.exists():
-        ccds.skipped = "cookiecutter-data-science is not installed: run `make bootstrap`"
-    group = Group("new", "New project", runs, [copier, new, ccds], baseline="copier")
+    # ccds's default flow clones its template at the release tag; here from a local repository.
+    ccds_clone = Case(
+        "ccds-clone",
+        f"`ccds --no-input` ({kind}, cloned at its release tag from a local git repository)",
+        [str(CCDS), "--no-input", "", "-o", str(cwd / "ccds-clone")],
+        cwd,
+        prepare=fresh(cwd / "ccds-clone" / "project_name"),
+    )
+    if CCDS.exists():
+        ccds_clone.command[2] = f"git+file://{template_repository(work, template, env)}"
+    else:
+        for case in (ccds, ccds_clone):
+            case.skipped = "cookiecutter-data-science is not installed: run `make bootstrap`"
+    group = Group(
+        "new", "New project", runs, [copier, copier_dir, new, ccds, ccds_clone], baseline="copier"
+    )
     if not ccds_template:
         group.notes.append(
             "`ccds` clones its template from GitHub unless given a local path, and neither its "
             "wheel nor its sdist ships the template, so offline it renders "
             "benchmarks/ccds_standin: the same tree as its default project (28 files, "
-            "mkdocs docs, code scaffold, requirements.txt) and a post-generation hook that "
-            "calls ccds's own helpers. Pass `--ccds-template PATH` (a checkout of "
-            "drivendataorg/cookiecutter-data-science) to time the real one; the upstream "
-            "default also pays for the clone."
+            "mkdocs docs, code scaffold, requirements.txt, 15 questions) and a "
+            "post-generation hook that calls ccds's own helpers. Pass `--ccds-template PATH` "
+            "(a checkout of drivendataorg/cookiecutter-data-science) to time the real one."
         )
     return group
 
 
-def update_group(
-    work: Path,
-    runs: int,
-    env: dict[str, str],
-    base: Path,
-    base_tag: str,
-    following: Path,
-    next_tag: str,
-) -> Group:
+def template_repository(work: Path, template: Path, env: dict[str, str]) -> Path:
+    """A git repository of ``template`` tagged as the installed ccds's release (what it checks out)."""
+    version = ccds_version()
+    repo = work / "ccds-template-repo"
+    if (template / ".git").exists():
+        run("git", "clone", "--quiet", template, repo, cwd=work, env=env)
+    else:
+        shutil.copytree(template, repo)
+        run("git", "init", "--quiet", "--initial-branch=main", cwd=repo, env=env)
+        run("git", "add", "--all", cwd=repo, env=env)
+        run("git", "commit", "--quiet", "-m", "template", cwd=repo, env=env)
+    run("git", "tag", "--force", f"v{version}", cwd=repo, env=env)
+    return repo
+
+
+def ccds_version() -> str:
+    if not CCDS.exists():
+        return "not installed"
+    return subprocess.run(
+        [
+            str(CCDS.parent / "python"),
+            "-c",
+            "import importlib.metadata as m; print(m.version('cookiecutter-data-science'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def update_group(work: Path, runs: int, env: dict[str, str], releases: Releases) -> Group:
+    base, base_tag = releases.base, releases.base_tag
+    following, next_tag = releases.following, releases.next_tag
     cwd = work / "update"
     cwd.mkdir()
     pristine = cwd / "pristine" / PROJECT
@@ -494,18 +552,6 @@ def machine_facts(extra: dict[str, str]) -> list[tuple[str, str]]:
         except importlib.metadata.PackageNotFoundError:
             return "not installed"
 
-    ccds_version = "not installed"
-    if CCDS.exists():
-        ccds_version = subprocess.run(
-            [
-                str(CCDS.parent / "python"),
-                "-c",
-                "import importlib.metadata as m; print(m.version('cookiecutter-data-science'))",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
     git = subprocess.run(["git", "--version"], capture_output=True, text=True, check=False)
     return [
         ("CPU", cpu),
@@ -515,7 +561,7 @@ def machine_facts(extra: dict[str, str]) -> list[tuple[str, str]]:
         ("mlopsify", version("mlopsify")),
         ("copier", version("copier")),
         ("typer", version("typer")),
-        ("cookiecutter-data-science", ccds_version),
+        ("cookiecutter-data-science", ccds_version()),
         ("dvc (generated project)", extra.get("dvc", "not measured")),
         ("git", git.stdout.strip().removeprefix("git version ")),
         ("`make setup` of the project (uv, warm cache)", extra.get("setup", "not measured")),
@@ -523,7 +569,7 @@ def machine_facts(extra: dict[str, str]) -> list[tuple[str, str]]:
 
 
 def seconds(value: float) -> str:
-    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+    return f"{value * 1000:.0f} ms" if value < 0.9995 else f"{value:.2f} s"
 
 
 def report(groups: list[Group], facts: list[tuple[str, str]], runs_note: str, took: float) -> str:
@@ -630,8 +676,8 @@ def main(argv: list[str] | None = None) -> None:
         work = Path(scratch)
         (work / "home").mkdir()
         env = base_env(work / "home")
-        base, base_tag, following, next_tag = build_bundles(work, env)
-        log(f"template releases: {base_tag} (new), {next_tag} (update target)")
+        releases = build_bundles(work, env)
+        log(f"template releases: {releases.base_tag} (new), {releases.next_tag} (update target)")
         groups: list[Group] = []
         extra: dict[str, str] = {}
         for key in GROUPS:
@@ -640,11 +686,11 @@ def main(argv: list[str] | None = None) -> None:
             if key == "startup":
                 group = startup_group(work, runs_of(key))
             elif key == "new":
-                group = new_group(work, runs_of(key), base, base_tag, args.ccds_template)
+                group = new_group(work, runs_of(key), env, releases, args.ccds_template)
             elif key == "update":
-                group = update_group(work, runs_of(key), env, base, base_tag, following, next_tag)
+                group = update_group(work, runs_of(key), env, releases)
             else:
-                group, extra = pipeline_group(work, runs_of(key), env, base, log)
+                group, extra = pipeline_group(work, runs_of(key), env, releases.base, log)
             if args.smoke:
                 for case in group.cases:
                     case.warmup, case.runs = 0, 1

@@ -74,9 +74,15 @@ def test_smoke_run_writes_goals_figures_and_machine(smoke_report: str):
         '`python -c "import typer"` (baseline)',
         "`mlopsify --version`",
         "`mlopsify --help`",
+        '`python -c "import copier"`',
+        "`copier --version`",
+        "`ccds --version`",
         "raw `copier copy --defaults` of the same release (baseline)",
+        "raw `copier copy --defaults` of the same release as a plain directory (no git)",
         "`mlopsify new --defaults` (renders, then `git init` + first commit)",
         "`ccds --no-input` (a stand-in of its default project, local path)",
+        "`ccds --no-input` (a stand-in of its default project, cloned at its release tag "
+        "from a local git repository)",
     ]
     assert list(rows) == measured
     for label in measured:
@@ -84,7 +90,7 @@ def test_smoke_run_writes_goals_figures_and_machine(smoke_report: str):
         assert runs == "1", label
         assert all(re.fullmatch(r"\d+(\.\d\d)? m?s", value) for value in (median, low, high))
         assert re.fullmatch(r"\d+\.\d\dx", ratio), label
-    assert rows[measured[0]][6] == "1.00x"
+    assert rows[measured[0]][6] == rows[measured[6]][6] == "1.00x"
 
     machine = dict((row[0], row[1]) for row in table(smoke_report, "Machine")[1:])
     for fact in ("CPU", "cores", "Python", "copier", "typer", "dvc (generated project)"):
