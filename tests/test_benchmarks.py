@@ -52,7 +52,7 @@ def test_smoke_run_writes_goals_figures_and_machine(smoke_report: str):
     assert smoke_report.rstrip().endswith("<!-- bench:end -->")
 
     goals = table(smoke_report, "Goals")
-    assert goals[0] == ["goal", "measured", "met"]
+    assert goals[0] == ["goal", "measured (wall-clock medians)", "CPU-time ratio", "met"]
     assert [row[0] for row in goals[1:]] == [
         "`mlopsify --help` within 1.5x of `import typer`",
         "`mlopsify --version` within 1.5x of `import typer`",
@@ -60,16 +60,26 @@ def test_smoke_run_writes_goals_figures_and_machine(smoke_report: str):
         "`mlopsify new --defaults` faster than `ccds`",
         "no-op `dvc repro` under 2 s",
     ]
-    for goal, measured, met in goals[1:4]:
+    for goal, measured, cpu, met in goals[1:5]:
         assert re.fullmatch(r"\d+\.\d\dx \(\d.* vs \d.*\)", measured), goal
+        assert re.fullmatch(r"\d+\.\d\dx", cpu), goal
         assert met in {"yes", "no"}
     # The pipeline group is not part of the smoke subset.
-    assert goals[5][1:] == ["not measured", "n/a"]
+    assert goals[5][1:] == ["not measured", "n/a", "n/a"]
 
     figures = table(smoke_report, "Figures")
-    assert figures[0] == ["group", "command", "median", "min", "max", "runs", "ratio to baseline"]
+    assert figures[0] == [
+        "group",
+        "command",
+        "median",
+        "min",
+        "max",
+        "CPU median",
+        "runs",
+        "ratio to baseline (wall, CPU)",
+    ]
     rows = {row[1]: row for row in figures[1:]}
-    assert all(len(row) == 7 for row in figures)
+    assert all(len(row) == 8 for row in figures)
     measured = [
         '`python -c "import typer"` (baseline)',
         "`mlopsify --version`",
@@ -86,11 +96,12 @@ def test_smoke_run_writes_goals_figures_and_machine(smoke_report: str):
     ]
     assert list(rows) == measured
     for label in measured:
-        _, _, median, low, high, runs, ratio = rows[label]
+        _, _, median, low, high, cpu, runs, ratio = rows[label]
         assert runs == "1", label
-        assert all(re.fullmatch(r"\d+(\.\d\d)? m?s", value) for value in (median, low, high))
-        assert re.fullmatch(r"\d+\.\d\dx", ratio), label
-    assert rows[measured[0]][6] == rows[measured[6]][6] == "1.00x"
+        for value in (median, low, high, cpu):
+            assert re.fullmatch(r"\d+(\.\d\d)? m?s", value), (label, value)
+        assert re.fullmatch(r"\d+\.\d\dx, \d+\.\d\dx", ratio), label
+    assert rows[measured[0]][7] == rows[measured[6]][7] == "1.00x, 1.00x"
 
     machine = dict((row[0], row[1]) for row in table(smoke_report, "Machine")[1:])
     for fact in ("CPU", "cores", "Python", "copier", "typer", "dvc (generated project)"):
