@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 DEMO_DIR ?= build/demo
-PY_DIRS := $(wildcard src tests scripts benchmarks)
+PY_DIRS := $(wildcard src tests scripts benchmarks migrations)
 
 .PHONY: bootstrap demo test bench lint format typecheck template-release check-template clean
 

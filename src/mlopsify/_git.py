@@ -58,8 +58,7 @@ def is_repository(path: Path) -> bool:
 
 def dirty_paths(cwd: Path) -> list[str]:
     """Paths with uncommitted changes, untracked files included."""
-    status = git("status", "--porcelain", "--untracked-files=all", cwd=cwd)
-    return [line[3:] for line in status.splitlines() if line]
+    return [path for _, path in status_entries(cwd, "--untracked-files=all")]
 
 
 def status_entries(cwd: Path, *options: str) -> list[tuple[str, str]]:
@@ -81,3 +80,11 @@ def status_entries(cwd: Path, *options: str) -> list[tuple[str, str]]:
             next(fields, None)  # the source path of a rename or copy
         entries.append((code, path))
     return entries
+
+
+def git_input(*args: str, cwd: Path, stdin: str) -> str:
+    """Run ``git ARGS`` in ``cwd`` with ``stdin`` as its input."""
+    completed = subprocess.run(
+        ["git", *args], cwd=cwd, input=stdin, check=True, capture_output=True, text=True
+    )
+    return completed.stdout.strip()

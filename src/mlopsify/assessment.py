@@ -1,9 +1,9 @@
 """``assess``: a maturity report for any repository, from the files it holds.
 
 Each area has a few evidence rules: file patterns and, optionally, a regular expression the
-file must contain. An area's level is the highest level of a rule that matched: 0 none,
-1 partial, 2 managed. Rules are data (``AREAS``); the report's JSON form is documented in
-docs/assess.md and versioned by :data:`SCHEMA_VERSION`.
+file must contain. An area's level is the highest level reached with evidence for it and for
+every level below: 0 none, 1 partial, 2 managed. Rules are data (``AREAS``); the report's
+JSON form is documented in docs/assess.md and versioned by :data:`SCHEMA_VERSION`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .answers import ANSWERS_FILE
+from .errors import MlopsifyError, RepositoryStateError
+from .template_source import TemplateSource
 
 SCHEMA_VERSION = 1
 LEVEL_NAMES = ("none", "partial", "managed")
@@ -204,12 +207,12 @@ AREAS: tuple[Area, ...] = (
         "Model registry",
         "promote registered models by alias",
         (
-            Rule(1, "models registered", PYTHON, r"register_model|registered_model_name"),
+            Rule(1, "models registered", PYTHON, r"\bregister_model\(|registered_model_name\s*="),
             Rule(
                 2,
                 "promotion by alias or stage",
                 PYTHON,
-                r"set_registered_model_alias|transition_model_version_stage",
+                r"\b(set_registered_model_alias|transition_model_version_stage)\(",
             ),
         ),
     ),
@@ -234,7 +237,10 @@ AREAS: tuple[Area, ...] = (
         "alert on model and service health (Prometheus rules)",
         (
             Rule(
-                1, "service metrics", PYTHON, r"prometheus_client|prometheus_fastapi_instrumentator"
+                1,
+                "service metrics",
+                PYTHON,
+                r"(?m)^\s*(import|from)\s+(prometheus_client|prometheus_fastapi_instrumentator)\b",
             ),
             Rule(
                 1,
@@ -264,9 +270,18 @@ AREAS: tuple[Area, ...] = (
                 ),
             ),
             Rule(
+                1,
+                "secret or vulnerability scanning hooks",
+                (".pre-commit-config.yaml",),
+                r"detect-secrets|gitleaks|bandit|trivy|checkov",
+            ),
+            Rule(1, "compliance documentation", ("*compliance*.md", "*privacy*.md")),
+            Rule(2, "regulation-specific controls", ("*gdpr*.md", "*hipaa*.md", "*dpia*.md")),
+            Rule(
                 2,
-                "compliance documentation",
-                ("*compliance*.md", "*gdpr*.md", "*hipaa*.md", "*privacy*.md", "*dpia*.md"),
+                "regulation chosen for the project",
+                (ANSWERS_FILE,),
+                r"(?m)^compliance:\s*(gdpr|hipaa)\b",
             ),
         ),
         service="gdpr",
@@ -359,7 +374,10 @@ def repository_paths(root: Path) -> list[str]:
         )
         found.extend((base / d).as_posix() for d in kept)
         dirnames[:] = [d for d in kept if d != ".git"]
-        found.extend((base / f).as_posix() for f in sorted(filenames))
+        # Template versions that adopt wrote beside a file are proposals, not practice.
+        found.extend(
+            (base / f).as_posix() for f in sorted(filenames) if not f.endswith(".mlopsify")
+        )
     return sorted(found)
 
 
@@ -389,27 +407,25 @@ class _Contents:
         return re.search(expression, self.cache[path]) is not None
 
 
-def _template_version(root: Path) -> str | None:
+def _project_answers(root: Path) -> dict[str, Any] | None:
+    """The answers of a project made or adopted with mlopsify; None for any other repository."""
     import yaml
 
     try:
         answers = yaml.safe_load((root / ANSWERS_FILE).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
-    commit = answers.get("_commit") if isinstance(answers, dict) else None
-    return str(commit) if commit else None
+    return answers if isinstance(answers, dict) and answers.get("_commit") else None
 
 
 def assess_repository(path: Path) -> Assessment:
     """Assess every area of the repository at ``path`` from its files."""
     root = path.expanduser().absolute()
     if not root.is_dir():
-        from .errors import RepositoryStateError
-
         raise RepositoryStateError(f"{root} is not a directory: give the path of a repository")
     paths = repository_paths(root)
     contents = _Contents(root)
-    version = _template_version(root)
+    advice = _Advice(_project_answers(root))
     reports = []
     for area in AREAS:
         evidence: list[Evidence] = []
@@ -423,7 +439,10 @@ def assess_repository(path: Path) -> Assessment:
                     if rule.service and service == area.service:
                         service = rule.service
         evidence = sorted(set(evidence), key=lambda e: (-e.level, e.path, e.finding))
-        level = max((e.level for e in evidence), default=0)
+        # Each level builds on the one below: CI that runs pytest is no "managed" tests area
+        # when the repository has no tests.
+        found = {e.level for e in evidence}
+        level = next(n for n in range(MAX_LEVEL + 1) if n + 1 not in found)
         reports.append(
             AreaReport(
                 key=area.key,
@@ -431,15 +450,49 @@ def assess_repository(path: Path) -> Assessment:
                 level=level,
                 evidence=evidence,
                 next_step=None if level == MAX_LEVEL else area.goal,
-                commands=[] if level == MAX_LEVEL else _commands(version, service),
+                commands=[] if level == MAX_LEVEL else advice.commands(service),
             )
         )
-    return Assessment(root, version, reports)
+    version = advice.answers["_commit"] if advice.answers else None
+    return Assessment(root, None if version is None else str(version), reports)
 
 
-def _commands(template_version: str | None, service: str | None) -> list[str]:
-    """What closes a gap: adopt a repository first; in a project, add the area's service."""
-    add = [f"mlopsify add {service}"] if service else []
-    if template_version is None:
-        return ["mlopsify adopt", *add]
-    return add
+class _Advice:
+    """The command that closes a gap: ``adopt`` (with the service's answer) outside a project,
+    ``add SERVICE`` in one; nothing when the template already provides the area."""
+
+    def __init__(self, answers: dict[str, Any] | None) -> None:
+        self.answers = answers
+        self._services: dict[str, tuple[str, Any, Any]] | None = None
+
+    @property
+    def services(self) -> dict[str, tuple[str, Any, Any]]:
+        """Service name -> (question, value, the question's default), from the shipped template."""
+        if self._services is None:
+            from .services import services_from_config
+            from .updating import template_config
+
+            shipped = TemplateSource.shipped()
+            try:
+                config = template_config(shipped, shipped.versions()[-1])
+            except (subprocess.CalledProcessError, MlopsifyError, IndexError, OSError):
+                config = {}
+            self._services = {
+                s.name: (s.question, s.value, config[s.question].get("default"))
+                for s in services_from_config(config)
+            }
+        return self._services
+
+    def commands(self, service: str | None) -> list[str]:
+        known = self.services.get(service) if service else None
+        if self.answers is None:
+            if known is None or known[1] == known[2]:
+                return ["mlopsify adopt"]
+            question, value, _ = known
+            shown = str(value).lower() if isinstance(value, bool) else value
+            return [f"mlopsify adopt --data {question}={shown}"]
+        # Nothing to add when the service's question is already answered with a service
+        # (another CI provider counts: the gap is elsewhere, the next step says what).
+        if known is None or self.answers.get(known[0]) not in (None, False, "none"):
+            return []
+        return [f"mlopsify add {service}"]

@@ -321,10 +321,11 @@ def assess(
     typer.echo(f"MLOps maturity of {report.path} ({kind}): {report.score}/{report.max_score}")
     typer.echo(f"{'area':<24} {'level':<11} {'evidence':<34} next")
     for area in report.areas:
-        evidence = area.evidence[0].path if area.evidence else "-"
+        shown = [e.path for e in area.evidence if e.level <= area.level]
+        evidence = shown[0] if shown else "-"
+        following = "; ".join(area.commands) or area.next_step or "-"
         typer.echo(
-            f"{area.title:<24} {f'{area.level} {area.level_name}':<11} {evidence:<34} "
-            f"{'; '.join(area.commands) if area.commands else '-'}"
+            f"{area.title:<24} {f'{area.level} {area.level_name}':<11} {evidence:<34} {following}"
         )
 
 

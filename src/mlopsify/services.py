@@ -9,18 +9,21 @@ its current release, with the safety rules of ``update``.
 from __future__ import annotations
 
 import re
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .answers import ANSWERS_FILE, parse_data, read_project_answers
-from .errors import InvalidAnswerError, TemplateVersionError
+from .errors import InvalidAnswerError
 from .template_source import TemplateSource
-from .updating import Conflict, UpdateResult, check_updatable, project_template, update_project
+from .updating import (
+    Conflict,
+    UpdateResult,
+    check_updatable,
+    project_template,
+    template_config,
+    update_project,
+)
 
 # The questions whose answers are services; their values come from copier.yml.
 SERVICE_QUESTIONS = (
@@ -61,27 +64,6 @@ class AddResult:
     update: UpdateResult | None
 
 
-def template_config(template: TemplateSource, ref: str) -> dict[str, Any]:
-    """The ``copier.yml`` of ``template`` at release ``ref``, read from a bare clone."""
-    with tempfile.TemporaryDirectory(prefix="mlopsify-template-") as scratch:
-        clone = Path(scratch) / "template.git"
-        subprocess.run(
-            ["git", "clone", "--quiet", "--bare", str(template.bundle or template.url), str(clone)],
-            check=True,
-            capture_output=True,
-        )
-        for name in ("copier.yml", "copier.yaml"):
-            shown = subprocess.run(
-                ["git", "--git-dir", str(clone), "show", f"{ref}:{name}"],
-                capture_output=True,
-                text=True,
-            )
-            if shown.returncode == 0:
-                loaded = yaml.safe_load(shown.stdout)
-                return loaded if isinstance(loaded, dict) else {}
-    raise TemplateVersionError(f"template release {ref} has no copier.yml in {template.url}")
-
-
 def services_from_config(config: dict[str, Any]) -> list[Service]:
     found: list[Service] = []
     for question in SERVICE_QUESTIONS:
@@ -113,38 +95,41 @@ def list_services(project: Path) -> ServiceList:
     return ServiceList(version, services_from_config(template_config(template, version)), answers)
 
 
-def refreshed_defaults(
+def dependent_answers(
     config: dict[str, Any], answers: dict[str, Any], question: str, value: Any
 ) -> dict[str, Any]:
-    """Answers that were their default and whose default depends on ``question``, recomputed.
+    """Answers whose default or validator depends on ``question``, to send along with it.
 
-    Changing dvc_remote_kind from local to s3 must also move dvc_remote_url to the s3 default,
-    unless the user chose that URL; a chosen one is kept (its validator then says what to do).
+    One that still has its default follows the new value (changing dvc_remote_kind from local
+    to s3 moves dvc_remote_url to the s3 default); one the user chose is kept and sent again,
+    so that its validator checks it against the new value (Copier does not re-check answers
+    it reuses) and says what to give instead.
     """
     from jinja2 import TemplateError
     from jinja2.sandbox import SandboxedEnvironment
 
     environment = SandboxedEnvironment()
-    refreshed: dict[str, Any] = {}
+    mentions = re.compile(rf"\b{re.escape(question)}\b")
+    dependent: dict[str, Any] = {}
     for name, spec in config.items():
-        if (
-            name.startswith("_")
-            or name == question
-            or name not in answers
-            or not isinstance(spec, dict)
-        ):
+        if name.startswith("_") or name == question or name not in answers:
             continue
-        default = spec.get("default")
-        if not isinstance(default, str) or not re.search(rf"\b{re.escape(question)}\b", default):
+        if not isinstance(spec, dict):
             continue
-        try:
-            before = environment.from_string(default).render(answers)
-            after = environment.from_string(default).render({**answers, question: value})
-        except TemplateError:
-            continue
-        if str(answers[name]).strip() == before.strip():
-            refreshed[name] = after.strip()
-    return refreshed
+        default, validator = spec.get("default"), spec.get("validator")
+        if isinstance(default, str) and mentions.search(default):
+            try:
+                before = environment.from_string(default).render(answers)
+                after = environment.from_string(default).render({**answers, question: value})
+            except TemplateError:
+                before = after = ""
+            if before and str(answers[name]).strip() == before.strip():
+                dependent[name] = after.strip()
+                continue
+            dependent[name] = answers[name]
+        elif isinstance(validator, str) and mentions.search(validator):
+            dependent[name] = answers[name]
+    return dependent
 
 
 def add_service(
@@ -172,7 +157,7 @@ def add_service(
     if previous == chosen.value:
         return AddResult(chosen, previous, None)
     data = {
-        **refreshed_defaults(config, answers, chosen.question, chosen.value),
+        **dependent_answers(config, answers, chosen.question, chosen.value),
         chosen.question: chosen.value,
         **parse_data(data_pairs or []),
     }

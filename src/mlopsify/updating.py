@@ -10,15 +10,19 @@ that exists), the offline mapping of the canonical template URL to the shipped b
 from __future__ import annotations
 
 import re
+import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
+
 from . import _git
 from .answers import parse_data, read_project_answers
+from .creation import check_known
 from .errors import MlopsifyError, RepositoryStateError, TemplateVersionError, UpdateConflictError
-from .rendering import copier_session
+from .rendering import copier_session, copy_template
 from .template_source import CANONICAL_URL, TemplateSource
 
 Conflict = Literal["inline", "rej"]
@@ -108,6 +112,27 @@ def resolve_version(template: TemplateSource, requested: str | None, current: st
     return target
 
 
+def template_config(template: TemplateSource, ref: str) -> dict[str, Any]:
+    """The ``copier.yml`` of ``template`` at release ``ref``, read from a bare clone."""
+    with tempfile.TemporaryDirectory(prefix="mlopsify-template-") as scratch:
+        clone = Path(scratch) / "template.git"
+        subprocess.run(
+            ["git", "clone", "--quiet", "--bare", str(template.bundle or template.url), str(clone)],
+            check=True,
+            capture_output=True,
+        )
+        for name in ("copier.yml", "copier.yaml"):
+            shown = subprocess.run(
+                ["git", "--git-dir", str(clone), "show", f"{ref}:{name}"],
+                capture_output=True,
+                text=True,
+            )
+            if shown.returncode == 0:
+                loaded = yaml.safe_load(shown.stdout)
+                return loaded if isinstance(loaded, dict) else {}
+    raise TemplateVersionError(f"template release {ref} has no copier.yml in {template.url}")
+
+
 def update_project(
     project: Path,
     *,
@@ -130,11 +155,14 @@ def update_project(
     """
     project = project.expanduser().absolute()
     answers = check_updatable(project)
-    changes = {**(data or {}), **parse_data(data_pairs or [])}
+    new_answers = {**(data or {}), **parse_data(data_pairs or [])}
     template = template or project_template(answers)
     current = str(answers["_commit"])
     target = resolve_version(template, to, current)
-    if target == current and not changes:
+    if new_answers:
+        questions = template_config(template, target)
+        check_known(new_answers, {k: v for k, v in questions.items() if not k.startswith("_")})
+    if target == current and not new_answers:
         return UpdateResult(
             project=project, from_version=current, to_version=target, pretend=pretend
         )
@@ -146,26 +174,79 @@ def update_project(
             clone = Path(scratch) / top.name
             _git.git("clone", "--quiet", "--no-hardlinks", str(top), str(clone), cwd=project)
             work = clone / project.relative_to(top)
-            _run_update(work, template, target, changes, conflict, trusted)
+            _run_update(work, template, target, new_answers, conflict, trusted)
+            keep_edited_removals(work, template, answers)
             found = changed_files(work)
         return UpdateResult(project, current, target, found, pretend=True)
 
-    _run_update(project, template, target, changes, conflict, trusted)
+    _run_update(project, template, target, new_answers, conflict, trusted)
+    kept = keep_edited_removals(project, template, answers)
     result = UpdateResult(project, current, target, changed_files(project))
     if result.conflicts:
-        how = (
-            "resolve the <<<<<<< markers in each file"
-            if conflict == "inline"
-            else "apply or discard each .rej file (your change that did not merge), then delete it"
-        )
+        merged = [path for path in result.conflicts if path not in kept]
+        hints = []
+        if merged and conflict == "inline":
+            hints.append("resolve the <<<<<<< markers in each file")
+        elif merged:
+            hints.append(
+                "apply or discard each .rej file (your change that did not merge), then delete it"
+            )
+        if kept:
+            hints.append(
+                f"the template removed {', '.join(kept)}, which you changed: "
+                "keep each with `git add` or drop it with `git rm`"
+            )
         count = len(result.conflicts)
         raise UpdateConflictError(
             f"update to {target} left conflicts in {count} file{'s' if count != 1 else ''}: "
-            f"{how}, then commit",
+            f"{'; '.join(hints)}, then commit",
             result.conflicts,
             result=result,
         )
     return result
+
+
+def keep_edited_removals(
+    project: Path, template: TemplateSource, answers: dict[str, Any]
+) -> list[str]:
+    """Restore each file the update removed although the user had changed it; mark it unmerged.
+
+    Copier deletes a file that the new release no longer renders even when the user edited
+    it. mlopsify puts the user's version back and records a modify/delete conflict in the
+    index (stage 1 the old release's file, stage 2 the user's), as git does in a merge, so
+    nothing of the user's is dropped silently. Returns the restored paths.
+    """
+    entries = _git.status_entries(project)
+    deleted = [path for code, path in entries if "D" in code and "U" not in code]
+    if not deleted:
+        return []
+    kept: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="mlopsify-base-") as scratch:
+        base = Path(scratch) / project.name
+        copy_template(
+            template,
+            base,
+            data={k: v for k, v in answers.items() if not k.startswith("_")},
+            user_defaults={},
+            defaults=True,
+            vcs_ref=str(answers["_commit"]),
+        )
+        for path in deleted:
+            mode, _, ours = _git.git("ls-tree", "HEAD", "--", path, cwd=project).split(None, 3)[:3]
+            old = base / path
+            if old.is_file() and _git.git("hash-object", "--", str(old), cwd=project) == ours:
+                continue  # the user never changed it: the template's removal stands
+            _git.git("checkout", "HEAD", "--", path, cwd=project)
+            stages = [f"0 {'0' * 40}\t{path}", f"{mode} {ours} 2\t{path}"]
+            if old.is_file():
+                stages.append(
+                    f"{mode} {_git.git('hash-object', '-w', '--', str(old), cwd=project)} 1\t{path}"
+                )
+            _git.git_input(
+                "update-index", "--index-info", cwd=project, stdin="\n".join(stages) + "\n"
+            )
+            kept.append(path)
+    return kept
 
 
 def _run_update(
