@@ -22,6 +22,7 @@ import yaml
 from mlopsify import TemplateSource, new_project
 
 from conftest import ROOT, require_tool, run
+from test_render_matrix import ci_files
 
 COPIER_YML = yaml.safe_load((ROOT / "copier.yml").read_text())
 PROVIDERS = list(COPIER_YML["ci_provider"]["choices"].values())
@@ -46,17 +47,9 @@ ML_STAGES = ("lint", "test", "validate", "train", "gate")
 
 
 def expected_ci_files(answers: dict[str, Any]) -> set[str]:
-    """The CI files a project with ``answers`` has (the render matrix test uses it too)."""
-    provider = answers.get("ci_provider", COPIER_YML["ci_provider"]["default"])
-    kubernetes = answers.get("use_kubernetes", COPIER_YML["use_kubernetes"]["default"])
-    if provider == "gitlab":
-        return {".gitlab-ci.yml"}
-    if provider == "jenkins":
-        return {"Jenkinsfile"}
-    if provider == "github":
-        files = {".github/workflows/ci.yml", ".github/workflows/template-update.yml"}
-        return files | ({".github/workflows/deploy.yml"} if kubernetes else set())
-    return set()
+    """The CI files of a project with ``answers``, as the render matrix expects them."""
+    full = {q: COPIER_YML[q].get("default") for q in ("ci_provider", "use_kubernetes")}
+    return {f for f in ci_files({**full, **answers}) if not f.startswith("scripts/")}
 
 
 def ci_files_in(project: Path) -> set[str]:
