@@ -2,13 +2,14 @@
 targets in the same order, pass their real linters, and follow the provider answer on update.
 
 The variants come from copier.yml's own choices, so a new provider or remote kind is tested
-without editing this file. Slow tests (gitlab-ci-local really running the jobs) are in
-tests/test_ci_gitlab_run.py.
+without editing this file. The slow test at the end runs the GitLab pipeline's ML jobs for
+real with gitlab-ci-local.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -637,3 +638,118 @@ def test_update_with_another_provider_replaces_the_ci_files(tmp_path: Path) -> N
         assert not git(project, "ls-files", "--unmerged")
         git(project, "add", "--all")
         git(project, "commit", "--quiet", "-m", f"use {provider}")
+
+
+# ---------------------------------------------------------------- secrets in the README
+
+DVC_SECRETS = {
+    "s3": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
+    "gcs": {"GOOGLE_APPLICATION_CREDENTIALS"},
+    "azure": {"AZURE_STORAGE_CONNECTION_STRING"},
+}
+
+
+def readme_secrets(project: Path) -> set[str]:
+    """Names in the first column of the README's CI/CD secrets table."""
+    readme = (project / "README.md").read_text()
+    section = readme.split("## CI/CD", 1)[1].split("\n## ", 1)[0]
+    table = section.split("Secrets are", 1)[1]
+    return set(re.findall(r"^\| `([A-Za-z0-9_-]+)` \|", table, re.M))
+
+
+def test_readme_lists_every_secret_the_ci_files_use(variants: list[Variant]) -> None:
+    for variant in variants:
+        readme = (variant.path / "README.md").read_text()
+        if variant.provider == "none":
+            assert "## CI/CD" not in readme
+            continue
+        listed = readme_secrets(variant.path)
+        kind = variant.answers["dvc_remote_kind"]
+        if variant.provider == "github":
+            text = "\n".join((variant.path / f).read_text() for f in variant.files)
+            used = set(re.findall(r"\$\{\{ secrets\.(\w+) \}\}", text))
+            assert listed == used, variant
+            assert ("GCP_SA_KEY" in used) == (kind == "gcs")
+        elif variant.provider == "jenkins":
+            used = set(re.findall(r"credentialsId: '([\w-]+)'", (variant.path / "Jenkinsfile").read_text()))
+            assert listed == used, variant
+        else:
+            text = (variant.path / ".gitlab-ci.yml").read_text()
+            defined = set(yaml.safe_load(text)["variables"])
+            referenced = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", text)) - defined
+            referenced = {name for name in referenced if not name.startswith(("CI_", "DOCKER_"))}
+            assert referenced == {"REGISTRY_USER", "REGISTRY_PASSWORD"}
+            expected = {"MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"}
+            expected |= referenced | DVC_SECRETS.get(kind, set())
+            expected |= {"KUBECONFIG"} if variant.kubernetes else set()
+            assert listed == expected, variant
+        if variant.kubernetes:
+            assert "| production | `make deploy ENV=prod` |" in readme
+        else:
+            assert "make deploy" not in readme
+
+
+# ---------------------------------------------------------------- GitLab CI, really run
+
+GITLAB_ML_JOBS = ("lint", "test", "validate", "train", "gate")
+
+
+def gitlab_ci_local(project: Path, venv: Path, *jobs: str) -> subprocess.CompletedProcess[str]:
+    """Run ``jobs`` with gitlab-ci-local in the shell, each in its own copy of the project.
+
+    --shell-isolation gives each job a fresh checkout, as a runner does, so the gate job sees
+    only what the train job's artifacts carry. One environment (VENV) and the real uv cache
+    are shared by the jobs to keep the test quick; every job still runs `make setup`.
+    """
+    tool = require_tool("gitlab-ci-local")
+    require_tool("rsync")
+    return run(
+        tool, "--force-shell-executor", "--shell-isolation", "--no-artifacts-to-source",
+        "--variable", f"VENV={venv}",
+        "--variable", f"UV_CACHE_DIR={os.environ['UV_CACHE_DIR']}",
+        *jobs, cwd=project, check=False, timeout=1500,
+    )
+
+
+def job_log(output: str, job: str) -> str:
+    return "\n".join(
+        line.split(">", 1)[1] if ">" in line else line
+        for line in output.splitlines()
+        if line.startswith(f"{job} ")
+    )
+
+
+@pytest.mark.slow
+def test_gitlab_ci_local_runs_the_ml_jobs_and_the_gate_fails_an_unmet_threshold(
+    render: Any, tmp_path: Path
+) -> None:
+    project = render("gitlab-run", ci_provider="gitlab")
+    venv = tmp_path / "shared-venv"
+
+    green = gitlab_ci_local(project, venv, *GITLAB_ML_JOBS)
+    assert green.returncode == 0, green.stdout[-6000:] + green.stderr[-3000:]
+    for job in GITLAB_ML_JOBS:
+        assert re.search(rf"^ PASS  {job}\s*$", green.stdout, re.M), job
+    assert "All checks passed!" in job_log(green.stdout, "lint")
+    assert re.search(r"\d+ passed", job_log(green.stdout, "test"))
+    assert "Running stage 'validate'" in job_log(green.stdout, "validate")
+    train = job_log(green.stdout, "train")
+    assert "Running stage 'train'" in train
+    assert re.search(r"\| metrics/train\.json +\| 0\.\d+ ", train), train  # dvc metrics show
+    gate = job_log(green.stdout, "gate")
+    # The gate job re-ran nothing but evaluate: train's artifacts carried the pipeline state.
+    assert "Stage 'train' didn't change, skipping" in gate
+    assert "quality gate passed" in gate
+    assert re.search(r"\| metrics/metrics\.json +\| 0\.\d+ ", gate), gate
+    report = project / ".gitlab-ci-local" / "artifacts" / "gate" / "reports" / "metrics.md"
+    assert "metrics/metrics.json" in report.read_text()
+    assert not (project / "models").exists(), "artifacts must stay out of the source tree"
+
+    # A threshold no model can meet (ROC AUC above 1): the gate job, and so the pipeline, fails.
+    params = project / "params.yaml"
+    params.write_text(re.sub(r"(\n    roc_auc: )[0-9.]+", r"\g<1>1.01", params.read_text(), count=1))
+    red = gitlab_ci_local(project, venv, "gate")
+    assert red.returncode != 0
+    assert re.search(r"^ FAIL  gate", red.stdout, re.M), red.stdout[-4000:]
+    # evaluate explains on stderr, which gitlab-ci-local passes on as its own.
+    assert re.search(r"roc_auc = 0\.\d+ is below the minimum 1\.01", red.stdout + red.stderr), red.stderr
