@@ -19,11 +19,10 @@ from typing import Any
 
 import pytest
 import yaml
-
-from mlopsify import TemplateSource, new_project
-
 from conftest import ROOT, require_tool, run
 from test_render_matrix import ci_files
+
+from mlopsify import TemplateSource, new_project
 
 COPIER_YML = yaml.safe_load((ROOT / "copier.yml").read_text())
 PROVIDERS = list(COPIER_YML["ci_provider"]["choices"].values())
@@ -181,7 +180,9 @@ class Block:
 
     def block(self, pattern: str) -> Block:
         found = self.blocks(pattern)
-        assert len(found) == 1, f"expected one block {pattern!r} in {self.head!r}, found {len(found)}"
+        assert len(found) == 1, (
+            f"expected one block {pattern!r} in {self.head!r}, found {len(found)}"
+        )
         return found[0]
 
     def statements(self) -> list[str]:
@@ -254,7 +255,9 @@ def parse_groovy_blocks(text: str) -> Block:
 
 def string_literal(statement: str, step: str) -> str | None:
     """The string argument of ``step '...'`` (any quoting), or None for another statement."""
-    match = re.fullmatch(rf"{step}\s*\(?\s*('''|\"\"\"|'|\")(?P<value>.*?)\1\s*\)?", statement, re.S)
+    match = re.fullmatch(
+        rf"{step}\s*\(?\s*('''|\"\"\"|'|\")(?P<value>.*?)\1\s*\)?", statement, re.S
+    )
     return match["value"] if match else None
 
 
@@ -297,7 +300,8 @@ def github_job_order(jobs: dict[str, Any]) -> list[str]:
     order: list[str] = []
     while len(order) < len(jobs):
         ready = [
-            job for job, body in jobs.items()
+            job
+            for job, body in jobs.items()
             if job not in order and set(_needs(body)) <= set(order)
         ]
         assert ready, f"cycle in needs: {jobs.keys() - set(order)}"
@@ -380,7 +384,9 @@ def test_gitlab_ci_matches_gitlabs_schema(variants: list[Variant]) -> None:
     run(checker, "--builtin-schema", "vendor.gitlab-ci", *files, cwd=ROOT)
 
 
-def test_gitlab_rules_manual_production_and_scheduled_template_check(variants: list[Variant]) -> None:
+def test_gitlab_rules_manual_production_and_scheduled_template_check(
+    variants: list[Variant],
+) -> None:
     for variant in of(variants, "gitlab"):
         stages, jobs = gitlab_jobs(variant.path)
         schedule_never = {"if": '$CI_PIPELINE_SOURCE == "schedule"', "when": "never"}
@@ -411,7 +417,9 @@ def test_jenkinsfiles_pass_npm_groovy_lint_and_a_broken_one_does_not(
     linter = require_tool("npm-groovy-lint")
     # One Jenkinsfile per credentials branch (the JVM linter takes seconds a file); both
     # Kubernetes answers are among them.
-    chosen = [v for v in of(variants, "jenkins") if v.answers["dvc_remote_kind"] in {"s3", "gcs", "azure"}]
+    chosen = [
+        v for v in of(variants, "jenkins") if v.answers["dvc_remote_kind"] in {"s3", "gcs", "azure"}
+    ]
     assert {v.kubernetes for v in chosen} == {True, False}
     files = [v.path / "Jenkinsfile" for v in chosen]
     broken = tmp_path / "broken" / "Jenkinsfile"
@@ -419,8 +427,16 @@ def test_jenkinsfiles_pass_npm_groovy_lint_and_a_broken_one_does_not(
     broken.write_text(files[0].read_text().replace("    options {", "    options {{", 1))
     report_file = tmp_path / "report.json"
     completed = run(
-        linter, "--noserver", "--failon", "error", "--output", report_file, *files, broken,
-        cwd=tmp_path, check=False,
+        linter,
+        "--noserver",
+        "--failon",
+        "error",
+        "--output",
+        report_file,
+        *files,
+        broken,
+        cwd=tmp_path,
+        check=False,
     )
     report = json.loads(report_file.read_text())["files"]
     errors = {
@@ -445,7 +461,9 @@ def test_jenkinsfile_declarative_structure(variants: list[Variant]) -> None:
 
         update = stages["template-update"]
         assert update.block("when").body == ["triggeredBy 'TimerTrigger'"]
-        assert [string_literal(s, "sh") for s in update.block("steps").body] == ["make template-check"]
+        assert [string_literal(s, "sh") for s in update.block("steps").body] == [
+            "make template-check"
+        ]
         delivery = pipeline.block("stages").block(r"stage\('delivery'\)")
         assert delivery.block("when").block("not").body == ["triggeredBy 'TimerTrigger'"]
 
@@ -527,7 +545,9 @@ def make_template_repo(path: Path, *tags: str) -> Path:
     """A git repository of the working tree's template, with ``tags`` on its one commit."""
     path.mkdir()
     shutil.copy2(ROOT / "copier.yml", path / "copier.yml")
-    shutil.copytree(ROOT / "template", path / "template", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "template", path / "template", ignore=shutil.ignore_patterns("__pycache__")
+    )
     git(path, "init", "--quiet", "--initial-branch=main")
     git(path, "add", "--all")
     git(path, "commit", "--quiet", "-m", "template")
@@ -549,7 +569,9 @@ def template_check(project: Path, *args: str) -> subprocess.CompletedProcess[str
 def test_template_check_fails_when_the_project_is_behind(tmp_path: Path) -> None:
     template = make_template_repo(tmp_path / "template-repo", "v1.0.0")
     project = new_project(
-        tmp_path / "project", data={"ci_provider": "gitlab"}, defaults=True,
+        tmp_path / "project",
+        data={"ci_provider": "gitlab"},
+        defaults=True,
         template=TemplateSource.at(template),
     )
     up_to_date = template_check(project)
@@ -622,17 +644,29 @@ def test_update_with_another_provider_replaces_the_ci_files(tmp_path: Path) -> N
 
     template = make_template_repo(tmp_path / "template-repo", "v1.0.0")
     project = tmp_path / "project"
-    run_copy(str(template), project, data={"ci_provider": "gitlab"}, defaults=True,
-             settings=Settings(), quiet=True)
+    run_copy(
+        str(template),
+        project,
+        data={"ci_provider": "gitlab"},
+        defaults=True,
+        settings=Settings(),
+        quiet=True,
+    )
     git(project, "init", "--quiet", "--initial-branch=main")
     git(project, "add", "--all")
     git(project, "commit", "--quiet", "-m", "project")
     assert ci_files_in(project) == {".gitlab-ci.yml"}
 
-    for provider, kubernetes in (("github", True), ("github", False), ("jenkins", True), ("none", True)):
+    for provider, kubernetes in (
+        ("github", True),
+        ("github", False),
+        ("jenkins", True),
+        ("none", True),
+    ):
         answers = {"ci_provider": provider, "use_kubernetes": kubernetes}
-        run_update(project, data=answers, defaults=True, overwrite=True, settings=Settings(),
-                   quiet=True)
+        run_update(
+            project, data=answers, defaults=True, overwrite=True, settings=Settings(), quiet=True
+        )
         assert ci_files_in(project) == expected_ci_files(answers), provider
         assert f"ci_provider: {provider}" in (project / ".copier-answers.yml").read_text()
         assert not git(project, "ls-files", "--unmerged")
@@ -671,7 +705,9 @@ def test_readme_lists_every_secret_the_ci_files_use(variants: list[Variant]) -> 
             assert listed == used, variant
             assert ("GCP_SA_KEY" in used) == (kind == "gcs")
         elif variant.provider == "jenkins":
-            used = set(re.findall(r"credentialsId: '([\w-]+)'", (variant.path / "Jenkinsfile").read_text()))
+            used = set(
+                re.findall(r"credentialsId: '([\w-]+)'", (variant.path / "Jenkinsfile").read_text())
+            )
             assert listed == used, variant
         else:
             text = (variant.path / ".gitlab-ci.yml").read_text()
@@ -679,7 +715,11 @@ def test_readme_lists_every_secret_the_ci_files_use(variants: list[Variant]) -> 
             referenced = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", text)) - defined
             referenced = {name for name in referenced if not name.startswith(("CI_", "DOCKER_"))}
             assert referenced == {"REGISTRY_USER", "REGISTRY_PASSWORD"}
-            expected = {"MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"}
+            expected = {
+                "MLFLOW_TRACKING_URI",
+                "MLFLOW_TRACKING_USERNAME",
+                "MLFLOW_TRACKING_PASSWORD",
+            }
             expected |= referenced | DVC_SECRETS.get(kind, set())
             expected |= {"KUBECONFIG"} if variant.kubernetes else set()
             assert listed == expected, variant
@@ -704,10 +744,18 @@ def gitlab_ci_local(project: Path, venv: Path, *jobs: str) -> subprocess.Complet
     tool = require_tool("gitlab-ci-local")
     require_tool("rsync")
     return run(
-        tool, "--force-shell-executor", "--shell-isolation", "--no-artifacts-to-source",
-        "--variable", f"VENV={venv}",
-        "--variable", f"UV_CACHE_DIR={os.environ['UV_CACHE_DIR']}",
-        *jobs, cwd=project, check=False, timeout=1500,
+        tool,
+        "--force-shell-executor",
+        "--shell-isolation",
+        "--no-artifacts-to-source",
+        "--variable",
+        f"VENV={venv}",
+        "--variable",
+        f"UV_CACHE_DIR={os.environ['UV_CACHE_DIR']}",
+        *jobs,
+        cwd=project,
+        check=False,
+        timeout=1500,
     )
 
 
@@ -747,9 +795,13 @@ def test_gitlab_ci_local_runs_the_ml_jobs_and_the_gate_fails_an_unmet_threshold(
 
     # A threshold no model can meet (ROC AUC above 1): the gate job, and so the pipeline, fails.
     params = project / "params.yaml"
-    params.write_text(re.sub(r"(\n    roc_auc: )[0-9.]+", r"\g<1>1.01", params.read_text(), count=1))
+    params.write_text(
+        re.sub(r"(\n    roc_auc: )[0-9.]+", r"\g<1>1.01", params.read_text(), count=1)
+    )
     red = gitlab_ci_local(project, venv, "gate")
     assert red.returncode != 0
     assert re.search(r"^ FAIL  gate", red.stdout, re.M), red.stdout[-4000:]
     # evaluate explains on stderr, which gitlab-ci-local passes on as its own.
-    assert re.search(r"roc_auc = 0\.\d+ is below the minimum 1\.01", red.stdout + red.stderr), red.stderr
+    assert re.search(r"roc_auc = 0\.\d+ is below the minimum 1\.01", red.stdout + red.stderr), (
+        red.stderr
+    )

@@ -13,14 +13,22 @@ from typing import Any
 
 import pytest
 import yaml
-
 from conftest import ROOT, Render
 
 COPIER = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
 # A Jinja opener (`{{`, `{%`, `{#`); GitHub Actions' `${{ ... }}` is not Jinja. Closers are
 # left out: `%}` is legal Python (f"{share:.1%}").
 JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\{#")
-PIPELINE_MODULES = ("__init__", "config", "ingest", "validate", "features", "metrics", "train", "evaluate")
+PIPELINE_MODULES = (
+    "__init__",
+    "config",
+    "ingest",
+    "validate",
+    "features",
+    "metrics",
+    "train",
+    "evaluate",
+)
 GENERATED_TESTS = (
     "conftest",
     "test_data",
@@ -99,7 +107,9 @@ def rendered_files(project: Path) -> set[str]:
 
 def recorded_answers(project: Path) -> dict[str, Any]:
     """The answers as the project recorded them (defaults included)."""
-    answers: dict[str, Any] = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    answers: dict[str, Any] = yaml.safe_load(
+        (project / ".copier-answers.yml").read_text(encoding="utf-8")
+    )
     return answers
 
 
@@ -107,7 +117,9 @@ def gate_in_objectives(project: Path) -> dict[str, dict[str, float]]:
     """The minimum model quality table of docs/objectives.md, as params.yaml's `gate:`."""
     text = (project / "docs" / "objectives.md").read_text(encoding="utf-8")
     gate: dict[str, dict[str, float]] = {"min": {}, "max": {}}
-    for metric, bound, value in re.findall(r"^\| `(\w+)` \| at (least|most) ([0-9.]+) \|$", text, re.M):
+    for metric, bound, value in re.findall(
+        r"^\| `(\w+)` \| at (least|most) ([0-9.]+) \|$", text, re.M
+    ):
         gate["min" if bound == "least" else "max"][metric] = float(value)
     return gate
 
@@ -122,7 +134,9 @@ def check_project(project: Path) -> dict[str, Any]:
     for name in files:
         text = (project / name).read_text(encoding="utf-8")
         leftover = JINJA_LEFTOVER.search(text)
-        assert leftover is None, f"{name}: Jinja left at {text[max(leftover.start() - 40, 0) : leftover.end() + 40]!r}"
+        assert leftover is None, (
+            f"{name}: Jinja left at {text[max(leftover.start() - 40, 0) : leftover.end() + 40]!r}"
+        )
         if name.endswith((".yaml", ".yml")) or name in {".secrets.baseline", "dvc.yaml"}:
             yaml.safe_load(text)
         if name.endswith(".py"):
@@ -130,7 +144,10 @@ def check_project(project: Path) -> dict[str, Any]:
     params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
     assert params["task_type"] == answers["task_type"]
     assert params["mlflow"]["model_name"] == answers["project_name"]
-    gate = {bound: {k: float(v) for k, v in (params["gate"][bound] or {}).items()} for bound in ("min", "max")}
+    gate = {
+        bound: {k: float(v) for k, v in (params["gate"][bound] or {}).items()}
+        for bound in ("min", "max")
+    }
     assert gate == gate_in_objectives(project), "docs/objectives.md and params.yaml gate differ"
     assert gate["min"], "the gate needs at least one minimum"
     return answers
@@ -138,7 +155,9 @@ def check_project(project: Path) -> dict[str, Any]:
 
 MATRIX = [
     {"ci_provider": ci, "task_type": task, "compliance": regime}
-    for ci, task, regime in itertools.product(choices("ci_provider"), choices("task_type"), choices("compliance"))
+    for ci, task, regime in itertools.product(
+        choices("ci_provider"), choices("task_type"), choices("compliance")
+    )
 ]
 COMPLIANCE_SECTIONS = {
     "none": ["No regulation was selected", "Reconsider before anything else"],
@@ -173,7 +192,9 @@ def test_dvc_remote_kind_renders(render: Render, kind: str) -> None:
     assert url, config
     if kind == "local":
         # DVC resolves a relative url from .dvc/: it must land where the answer points from the root.
-        assert (project / ".dvc" / url[1]).resolve() == (project / answers["dvc_remote_url"]).resolve()
+        assert (project / ".dvc" / url[1]).resolve() == (
+            project / answers["dvc_remote_url"]
+        ).resolve()
         assert '"dvc>=' in (project / "pyproject.toml").read_text(encoding="utf-8")
     else:
         assert url[1] == answers["dvc_remote_url"]
