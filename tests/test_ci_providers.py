@@ -805,3 +805,18 @@ def test_gitlab_ci_local_runs_the_ml_jobs_and_the_gate_fails_an_unmet_threshold(
     assert re.search(r"roc_auc = 0\.\d+ is below the minimum 1\.01", red.stdout + red.stderr), (
         red.stderr
     )
+
+
+def test_every_target_the_ci_calls_exists_in_the_generated_makefile(variants: list[Variant]) -> None:
+    """`make -n TARGET` (print, run nothing) succeeds for each command of each provider."""
+    make = require_tool("make")
+    for variant in variants:
+        if variant.provider == "none":
+            continue
+        targets = {t for _, t in DELIVERY_OF[variant.provider](variant.path)}
+        assert targets == {t for _, t in DELIVERY + (DEPLOY if variant.kubernetes else [])}
+        for target in sorted(targets | {"setup", "template-check"}):
+            run(make, "-n", *target.split(), cwd=variant.path)
+        if not variant.kubernetes:
+            missing = run(make, "-n", "deploy", "ENV=staging", cwd=variant.path, check=False)
+            assert "No rule to make target 'deploy'" in missing.stderr
