@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -807,7 +808,9 @@ def test_gitlab_ci_local_runs_the_ml_jobs_and_the_gate_fails_an_unmet_threshold(
     )
 
 
-def test_every_target_the_ci_calls_exists_in_the_generated_makefile(variants: list[Variant]) -> None:
+def test_every_target_the_ci_calls_exists_in_the_generated_makefile(
+    variants: list[Variant],
+) -> None:
     """`make -n TARGET` (print, run nothing) succeeds for each command of each provider."""
     make = require_tool("make")
     for variant in variants:
@@ -820,3 +823,20 @@ def test_every_target_the_ci_calls_exists_in_the_generated_makefile(variants: li
         if not variant.kubernetes:
             missing = run(make, "-n", "deploy", "ENV=staging", cwd=variant.path, check=False)
             assert "No rule to make target 'deploy'" in missing.stderr
+
+
+@pytest.mark.slow
+def test_each_providers_project_passes_its_own_lint(
+    variants: list[Variant], tmp_path: Path
+) -> None:
+    """yamllint, ruff and detect-secrets of the generated project accept the CI files."""
+    make = require_tool("make")
+    venv = tmp_path / "lint-venv"  # the lint tools are the same for every variant: one env
+    chosen = {(v.provider, v.kubernetes): v for v in variants if v.provider != "none"}
+    assert len(chosen) == 2 * (len(PROVIDERS) - 1)
+    first = next(iter(chosen.values()))
+    # The running Python, not the variant's python_version: the lint tools do not care.
+    run(make, "setup", f"VENV={venv}", f"PYTHON={sys.executable}", cwd=first.path, timeout=900)
+    for variant in chosen.values():
+        run(make, "lint", f"VENV={venv}", cwd=variant.path)
+        assert not git(variant.path, "status", "--porcelain"), variant
