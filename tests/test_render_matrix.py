@@ -103,7 +103,10 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         files.add("docs/deployment.md")
         files |= {f"deploy/k8s/base/{name}.yaml" for name in K8S_BASE}
         for env, patches in K8S_OVERLAYS.items():
-            files |= {f"deploy/k8s/overlays/{env}/{name}.yaml" for name in ("kustomization", "namespace", *patches)}
+            files |= {
+                f"deploy/k8s/overlays/{env}/{name}.yaml"
+                for name in ("kustomization", "namespace", *patches)
+            }
     return files
 
 
