@@ -6,7 +6,7 @@ BENCH_ARGS ?=
 DEMO_DIR ?= build/demo
 PY_DIRS := $(wildcard src tests scripts benchmarks migrations)
 
-.PHONY: bootstrap demo test bench lint format typecheck template-release check-template clean
+.PHONY: bootstrap demo test bench bench-serving lint format typecheck template-release check-template clean
 
 bootstrap:  ## install the dev environment and the checkers the tests use
 	bash scripts/bootstrap.sh
@@ -35,6 +35,9 @@ format:
 
 typecheck:
 	$(BIN)/mypy
+
+bench-serving: bootstrap  ## the generated service against `mlflow models serve` (wrk, 127.0.0.1), into docs/
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/serving.py
 
 template-release:  ## record template/ as the current version in the shipped bundle
 	$(BIN)/python scripts/release_template.py

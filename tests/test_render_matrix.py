@@ -41,6 +41,25 @@ GENERATED_TESTS = (
 )
 
 
+SERVING_MODULES = ("__init__", "__main__", "app", "metrics", "model", "schemas", "settings")
+K8S_BASE = (
+    "kustomization",
+    "serviceaccount",
+    "deployment",
+    "service",
+    "hpa",
+    "pdb",
+    "networkpolicy",
+    "train-job",
+    "retrain-cronjob",
+)
+K8S_OVERLAYS = {
+    "dev": ("patch-deployment", "patch-hpa", "patch-cronjob"),
+    "staging": ("patch-deployment", "patch-hpa"),
+    "prod": ("patch-deployment", "patch-hpa"),
+}
+
+
 def choices(question: str) -> list[str]:
     """The values a question accepts, as copier.yml lists them (a list, or a label -> value map)."""
     listed = COPIER[question]["choices"]
@@ -78,6 +97,32 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
     }
     files |= {f"src/{package}/{module}.py" for module in PIPELINE_MODULES}
     files |= {f"tests/{module}.py" for module in GENERATED_TESTS}
+    files |= {f"src/{package}/serving/{module}.py" for module in SERVING_MODULES}
+    files |= {"tests/test_serving.py", "Dockerfile", ".dockerignore", "docs/serving.md"}
+    if answers["use_kubernetes"]:
+        files.add("docs/deployment.md")
+        files |= {f"deploy/k8s/base/{name}.yaml" for name in K8S_BASE}
+        for env, patches in K8S_OVERLAYS.items():
+            files |= {
+                f"deploy/k8s/overlays/{env}/{name}.yaml"
+                for name in ("kustomization", "namespace", *patches)
+            }
+    files |= ci_files(answers)
+    return files
+
+
+def ci_files(answers: Mapping[str, Any]) -> set[str]:
+    """The CI/CD files of ``answers["ci_provider"]`` (none: no CI file) and the update check."""
+    files = {"scripts/check_template_update.py"}
+    provider = answers["ci_provider"]
+    if provider == "gitlab":
+        files.add(".gitlab-ci.yml")
+    elif provider == "jenkins":
+        files.add("Jenkinsfile")
+    elif provider == "github":
+        files |= {".github/workflows/ci.yml", ".github/workflows/template-update.yml"}
+        if answers["use_kubernetes"]:
+            files.add(".github/workflows/deploy.yml")
     return files
 
 
@@ -122,7 +167,7 @@ def check_project(project: Path) -> dict[str, Any]:
             f"{name}: Jinja left at {text[max(leftover.start() - 40, 0) : leftover.end() + 40]!r}"
         )
         if name.endswith((".yaml", ".yml")) or name in {".secrets.baseline", "dvc.yaml"}:
-            yaml.safe_load(text)
+            list(yaml.safe_load_all(text))
         if name.endswith(".py"):
             compile(text, name, "exec")
     params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
@@ -193,3 +238,13 @@ def test_absolute_local_remote_is_kept(render: Render, tmp_path: Path) -> None:
     storage = tmp_path / "shared-storage"
     project = render("absolute", dvc_remote_url=str(storage))
     assert f"    url = {storage}\n" in (project / ".dvc" / "config").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("use_kubernetes", [True, False])
+def test_kubernetes_choice_renders(render: Render, use_kubernetes: bool) -> None:
+    project = render("k8s", use_kubernetes=use_kubernetes)
+    answers = check_project(project)
+    assert answers["use_kubernetes"] is use_kubernetes
+    makefile = (project / "Makefile").read_text(encoding="utf-8")
+    assert ("\ndeploy: " in makefile) is use_kubernetes
+    assert "\nserve: " in makefile and "\nimage: " in makefile and "\npush: " in makefile
