@@ -1,0 +1,168 @@
+"""docs/getting-started.md is executable: its marked shell blocks run, in order, as one script.
+
+A block belongs to the walk-through when the line before its opening fence is
+``<!-- walkthrough -->``. The test runs those blocks exactly as written, in a temporary
+directory, with the dev environment's ``bin`` first on PATH (where ``pip install`` puts
+``mlopsify``). Two things differ from a person at a terminal, and both are environment
+only: ``PORT`` is a free port (the page keeps a ``PORT`` that is already set), and
+``MLOPSIFY_TEMPLATE_BUNDLE`` points at this checkout's template when it differs from the
+shipped release, so the page is checked against the template it documents.
+
+The script runs with job control (``set -m``), as an interactive shell has: the page stops
+the service it started in the background with ``kill %1``, which signals the whole job.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, require_tool, run
+
+PAGE = ROOT / "docs" / "getting-started.md"
+MARKER = "<!-- walkthrough -->"
+BLOCK = re.compile(re.escape(MARKER) + r"\n```(?:sh|bash)\n(.*?)\n```", re.DOTALL)
+SHIPPED_BUNDLE = ROOT / "src" / "mlopsify" / "_template" / "template.bundle"
+RELEASED_FILES = ("copier.yml", "template", "migrations", "CHANGELOG.md")
+TIMEOUT = 1500  # seconds for the whole walk-through (measured: about 3 minutes)
+
+
+def walkthrough_blocks(text: str) -> list[str]:
+    return BLOCK.findall(text)
+
+
+def test_page_marks_the_walkthrough_blocks():
+    text = PAGE.read_text()
+    blocks = walkthrough_blocks(text)
+    # Every marker is followed by a shell block the pattern understands (no silent skips).
+    assert len(blocks) == text.count(MARKER)
+    script = "\n".join(blocks)
+    for step in (
+        "mlopsify new credit-risk",
+        "make setup",
+        "make pipeline",
+        "make serve",
+        "/health/ready",
+        "/predict",
+        "kill %1",
+        "kubectl kustomize deploy/k8s/overlays/staging",
+        "make rules",
+        "mlopsify update",
+    ):
+        assert step in script, f"the walk-through no longer runs {step!r}"
+    assert "0.0.0.0" not in script
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def template_bundle(work: Path) -> Path:
+    """The shipped release history, plus this checkout's template as a newer release if it differs."""
+    repo = work / "template-history"
+    run("git", "clone", "--quiet", SHIPPED_BUNDLE, repo, cwd=work)
+    for entry in repo.iterdir():
+        if entry.name != ".git":
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    for name in RELEASED_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            shutil.copy2(source, repo / name)
+    run("git", "add", "--all", cwd=repo)
+    if not run("git", "status", "--porcelain", cwd=repo).stdout:
+        return SHIPPED_BUNDLE
+    tags = run("git", "tag", "--list", "v*", cwd=repo).stdout.split()
+    newest = max(tags, key=lambda t: tuple(int(p) for p in re.findall(r"\d+", t)))
+    run("git", "commit", "--quiet", "-m", "working tree", cwd=repo)
+    run("git", "tag", f"{newest}.post1", cwd=repo)
+    bundle = work / "template.bundle"
+    run("git", "bundle", "create", "--quiet", bundle, "--all", cwd=repo)
+    return bundle
+
+
+def stop_session(session: int) -> None:
+    """End every process still in the walk-through's session (a server the page left running)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == session:  # fields after the name: state, ppid, pgrp, session
+                pids.append(int(stat.parent.name))
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        time.sleep(2)
+
+
+@pytest.mark.slow
+def test_walkthrough_runs(tmp_path: Path):
+    for tool in ("git", "make", "curl", "kubectl", "promtool"):
+        require_tool(tool)
+    work = tmp_path / "work"
+    work.mkdir()
+    script = tmp_path / "walkthrough.sh"
+    blocks = walkthrough_blocks(PAGE.read_text())
+    script.write_text(
+        "set -euo pipefail\nset -m\n"
+        + "".join(f"echo '### block {n}'\n{block}\n" for n, block in enumerate(blocks, 1))
+    )
+    env = {
+        **os.environ,
+        "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "PORT": str(free_port()),
+        "MLOPSIFY_TEMPLATE_BUNDLE": str(template_bundle(tmp_path)),
+    }
+    env.pop("VIRTUAL_ENV", None)
+    process = subprocess.Popen(
+        ["bash", str(script)],
+        cwd=work,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        stop_session(process.pid)
+        output, _ = process.communicate()
+        pytest.fail(f"the walk-through did not finish in {TIMEOUT} s\n{output[-8000:]}")
+    finally:
+        stop_session(process.pid)
+    assert process.returncode == 0, f"the walk-through failed\n{output[-8000:]}"
+
+    project = work / "credit-risk"
+    assert f"### block {len(blocks)}" in output
+    assert '{"status":"ready"}' in output
+    assert '"prediction":' in output and '"model_name":"credit-risk"' in output
+    assert 'model_requests_total{route="/predict",status="200"} 1.0' in output
+    assert "kind: Deployment" in output
+    assert "nothing to update" in output
+    assert 'Added github: ci_provider "gitlab" -> "github"' in output
+    assert (project / ".github" / "workflows" / "ci.yml").is_file()
+    assert not (project / ".gitlab-ci.yml").exists()
+    # The page leaves a clean, committed project and no server behind.
+    assert run("git", "status", "--porcelain", cwd=project).stdout == ""
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", int(env["PORT"]))) != 0
