@@ -7,6 +7,7 @@ page; these tests also say which page is orphaned or which command a page invent
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,7 @@ def test_commands_and_options_in_the_page_exist(page: Path):
                     wrong.append(f"mlopsify {name}")
                 else:
                     wrong += [f"mlopsify {name} {o}" for o in options if o not in known[name]]
-                answers = [v for k, v in zip(args, args[1:]) if k in {"-d", "--data"}]
+                answers = [v for k, v in itertools.pairwise(args) if k in {"-d", "--data"}]
                 wrong += [f"question {a}" for a in answers if a.split("=")[0] not in questions]
             elif command == "make":
                 names = [a for a in args if re.fullmatch(r"[a-z][a-z-]*", a)]

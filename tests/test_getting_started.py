@@ -14,6 +14,7 @@ the service it started in the background with ``kill %1``, which signals the who
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -106,10 +107,8 @@ def stop_session(session: int) -> None:
         if not pids:
             return
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
         time.sleep(2)
 
 

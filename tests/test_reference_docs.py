@@ -44,5 +44,13 @@ def test_every_question_has_help():
 
 def test_docs_site_builds_strict(tmp_path: Path):
     mkdocs = require_tool("mkdocs")
-    run(mkdocs, "build", "--strict", "--site-dir", tmp_path / "site", cwd=ROOT)
+    run(
+        mkdocs,
+        "build",
+        "--strict",
+        "--site-dir",
+        tmp_path / "site",
+        cwd=ROOT,
+        env={"NO_MKDOCS_2_WARNING": "1"},
+    )
     assert (tmp_path / "site" / "reference" / "cli" / "index.html").is_file()
