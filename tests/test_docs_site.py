@@ -22,6 +22,7 @@ from mlopsify.cli import app
 
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.rglob("*.md"))
+README = ROOT / "README.md"
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 SPAN = re.compile(r"`([^`\n]+)`")
@@ -43,8 +44,8 @@ def resolve(page: Path, target: str) -> Path:
 
 def test_every_internal_link_resolves():
     broken = [
-        f"{page.relative_to(DOCS)} -> {target}"
-        for page in PAGES
+        f"{page.relative_to(ROOT)} -> {target}"
+        for page in [*PAGES, README]
         for target in page_links(page)
         if not resolve(page, target).exists()
     ]
@@ -94,7 +95,7 @@ def invocations(code: str) -> list[list[str]]:
     return [w for w in words if w]
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(DOCS)))
+@pytest.mark.parametrize("page", [*PAGES, README], ids=lambda p: str(p.relative_to(ROOT)))
 def test_commands_and_options_in_the_page_exist(page: Path):
     known = commands()
     targets = make_targets()
@@ -113,7 +114,7 @@ def test_commands_and_options_in_the_page_exist(page: Path):
             elif command == "make":
                 names = [a for a in args if re.fullmatch(r"[a-z][a-z-]*", a)]
                 wrong += [f"make {n}" for n in names if n not in targets]
-    assert wrong == [], f"{page.relative_to(DOCS)} mentions what does not exist: {wrong}"
+    assert wrong == [], f"{page.relative_to(ROOT)} mentions what does not exist: {wrong}"
 
 
 def test_site_has_a_page_for_every_markdown_file(tmp_path: Path):
