@@ -1,0 +1,117 @@
+"""Prometheus metrics of the service, in a registry of its own (one per application).
+
+Names are a contract with the alert rules and dashboards:
+`model_requests_total{route,status}`, `model_request_duration_seconds{route}`,
+`model_predictions_total{outcome}`, `model_info{model_name,model_version,run_id,git_commit}`,
+`model_trained_timestamp_seconds`.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable
+from itertools import pairwise
+
+import prometheus_client
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+
+from .model import LoadedModel, Prediction
+
+disable_created_metrics: Callable[[], None] = prometheus_client.disable_created_metrics
+disable_created_metrics()  # no `*_created` series: they double the output and nothing reads them
+
+# A 1-50 ms service: fine buckets where the SLO lives, a few coarse ones for outliers.
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+)
+
+
+def bucket_labels(edges: tuple[float, ...]) -> list[str]:
+    """Regression outcome labels: `le_50`, `50_100`, ..., `gt_300` for edges 50, 100, ..., 300."""
+    text = [f"{edge:g}" for edge in edges]
+    middle = [f"{low}_{high}" for low, high in pairwise(text)]
+    return [f"le_{text[0]}", *middle, f"gt_{text[-1]}"]
+
+
+class ServiceMetrics:
+    """The metric objects and the helpers that update them."""
+
+    def __init__(self, regression_buckets: tuple[float, ...]) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self.requests = Counter(
+            "model_requests_total",
+            "HTTP requests by route and status code.",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "model_request_duration_seconds",
+            "Time to answer an HTTP request.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "model_predictions_total",
+            "Predictions by class label or regression value bucket.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.info = Gauge(
+            "model_info",
+            "The served model (always 1).",
+            ["model_name", "model_version", "run_id", "git_commit"],
+            registry=self.registry,
+        )
+        self.trained = Gauge(
+            "model_trained_timestamp_seconds",
+            "When the served model was trained (Unix time).",
+            registry=self.registry,
+        )
+        self._edges = regression_buckets
+        self._bucket_labels = bucket_labels(regression_buckets)
+
+    def model_loaded(self, model: LoadedModel) -> None:
+        info = model.info
+        self.info.labels(info.name, info.version, info.run_id, info.git_commit).set(1)
+        self.trained.set(info.trained_at)
+        if model.task_type == "classification":
+            for label in model.classes:  # every class shows up at 0 before its first prediction
+                self.predictions.labels(str(label))
+        else:
+            for label in self._bucket_labels:
+                self.predictions.labels(label)
+
+    def count_predictions(self, model: LoadedModel, predictions: list[Prediction]) -> None:
+        if model.task_type == "classification":
+            for prediction in predictions:
+                self.predictions.labels(str(prediction.value)).inc()
+        else:
+            for prediction in predictions:
+                self.predictions.labels(self.outcome(float(prediction.value))).inc()
+
+    def outcome(self, value: float) -> str:
+        """The bucket label of a regression value (an edge belongs to the bucket below it)."""
+        return self._bucket_labels[bisect_left(self._edges, value)]

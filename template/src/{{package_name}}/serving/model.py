@@ -1,0 +1,176 @@
+"""Load the trained model once and predict on numpy arrays in feature order.
+
+The MLflow model directory is read without importing MLflow: its `MLmodel` file names the
+scikit-learn artifact and its serialization format, and the estimator is loaded with skops
+(or pickle) directly. Predicting on a numpy array instead of a pandas DataFrame is several
+times cheaper per record. Loading from the registry (`models:/name@alias`) needs MLflow and
+is meant for a development environment; the image bakes the model directory instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import yaml
+
+from .settings import Settings
+
+# The estimator was fitted on a DataFrame; rows arrive in the same column order (checked at load).
+warnings.filterwarnings(
+    "ignore", message="X does not have valid feature names", category=UserWarning
+)
+
+
+class Estimator(Protocol):
+    """A fitted scikit-learn estimator (a Pipeline in this project)."""
+
+    def predict(self, x: np.ndarray) -> np.ndarray: ...
+
+
+class ModelLoadError(RuntimeError):
+    """The model directory or its feature list is missing or inconsistent."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What /version and the `model_info` metric report."""
+
+    name: str
+    version: str
+    run_id: str
+    git_commit: str
+    trained_at: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One prediction: a class label (with class probabilities) or a regression value."""
+
+    value: int | float | str
+    probabilities: dict[str, float] | None = None
+
+
+class LoadedModel:
+    """A fitted estimator with its ordered feature names, task type and provenance."""
+
+    def __init__(
+        self, estimator: Estimator, features: list[str], task_type: str, info: ModelInfo
+    ) -> None:
+        if task_type not in {"classification", "regression"}:
+            raise ModelLoadError(
+                f"task_type {task_type!r} is neither classification nor regression"
+            )
+        self.estimator: Any = estimator  # predict_proba exists on classifiers only
+        self.features = features
+        self.task_type = task_type
+        self.info = info
+        classes = getattr(estimator, "classes_", None)
+        self.classes: list[Any] = classes.tolist() if classes is not None else []
+        self._proba = task_type == "classification" and hasattr(estimator, "predict_proba")
+
+    def predict(self, matrix: np.ndarray) -> list[Prediction]:
+        """Predictions for the rows of `matrix` (shape: records x features, feature order)."""
+        if self._proba:
+            proba = self.estimator.predict_proba(matrix)
+            keys = [str(label) for label in self.classes]
+            return [
+                Prediction(self.classes[int(best)], dict(zip(keys, row.tolist(), strict=True)))
+                for best, row in zip(proba.argmax(axis=1), proba, strict=True)
+            ]
+        values = np.asarray(self.estimator.predict(matrix)).tolist()
+        return [Prediction(value) for value in values]
+
+
+def _trained_at(mlmodel: dict[str, Any], model_dir: Path) -> float:
+    created = mlmodel.get("utc_time_created")
+    if created:
+        return datetime.fromisoformat(f"{created}+00:00").timestamp()  # MLflow writes UTC
+    return (model_dir / "MLmodel").stat().st_mtime
+
+
+def _load_estimator(model_dir: Path, mlmodel: dict[str, Any]) -> Estimator:
+    flavor = mlmodel.get("flavors", {}).get("sklearn")
+    if not flavor:
+        raise ModelLoadError(f"{model_dir}/MLmodel has no sklearn flavor")
+    artifact = model_dir / flavor["pickled_model"]
+    if flavor.get("serialization_format") == "skops":
+        import skops.io
+
+        estimator: Estimator = skops.io.load(artifact, trusted=flavor.get("skops_trusted_types"))
+        return estimator
+    with artifact.open("rb") as handle:
+        # A pickle is only loaded from the model directory this project's pipeline wrote.
+        loaded: Estimator = pickle.load(handle)
+        return loaded
+
+
+def _feature_spec(features_path: Path, estimator: Estimator) -> tuple[list[str], str]:
+    names_in = getattr(estimator, "feature_names_in_", None)
+    if features_path.is_file():
+        spec = json.loads(features_path.read_text())
+        features = [str(name) for name in spec["features"]]
+        task_type = str(spec["task_type"])
+    elif names_in is not None:
+        features = [str(name) for name in names_in]
+        task_type = "classification" if hasattr(estimator, "classes_") else "regression"
+    else:
+        raise ModelLoadError(f"{features_path} is missing and the model does not name its features")
+    if names_in is not None and list(names_in) != features:
+        raise ModelLoadError(
+            f"{features_path} lists features in another order than the model was fitted on"
+        )
+    return features, task_type
+
+
+def load_model_dir(model_dir: Path, features_path: Path, settings: Settings) -> LoadedModel:
+    """Load an MLflow scikit-learn model directory without importing MLflow."""
+    mlmodel_path = model_dir / "MLmodel"
+    if not mlmodel_path.is_file():
+        raise ModelLoadError(f"{mlmodel_path} not found: run the pipeline (make pipeline) first")
+    mlmodel = yaml.safe_load(mlmodel_path.read_text())
+    estimator = _load_estimator(model_dir, mlmodel)
+    features, task_type = _feature_spec(features_path, estimator)
+    metadata = mlmodel.get("metadata") or {}
+    info = ModelInfo(
+        name=str(metadata.get("model_name") or settings.model_name),
+        version=str(settings.model_version or metadata.get("model_version") or "unversioned"),
+        run_id=str(mlmodel.get("run_id") or metadata.get("run_id") or "unknown"),
+        git_commit=str(
+            metadata.get("git_commit", "unknown")
+            if settings.git_commit == "unknown"
+            else settings.git_commit
+        ),
+        trained_at=_trained_at(mlmodel, model_dir),
+    )
+    return LoadedModel(estimator, features, task_type, info)
+
+
+def load_from_registry(settings: Settings) -> LoadedModel:
+    """Download `settings.model_uri` (e.g. models:/name@champion) with MLflow, then load it."""
+    import mlflow  # only in the development environment, never in the serving image
+
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=settings.model_uri))
+    version = settings.model_version
+    if settings.model_uri.startswith("models:/") and "@" in settings.model_uri:
+        name, alias = settings.model_uri.removeprefix("models:/").split("@", 1)
+        version = version or str(
+            mlflow.MlflowClient().get_model_version_by_alias(name, alias).version
+        )
+    return load_model_dir(
+        local, settings.features_path, dataclasses.replace(settings, model_version=version)
+    )
+
+
+def load_model(settings: Settings) -> LoadedModel:
+    """The model at `settings.model_uri` (registry) when set, else in `settings.model_dir`."""
+    if settings.model_uri:
+        return load_from_registry(settings)
+    return load_model_dir(settings.model_dir, settings.features_path, settings)
