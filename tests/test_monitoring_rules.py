@@ -208,39 +208,43 @@ def test_dashboard_queries_known_metrics(projects: dict[str, Path], variant: str
     assert source["datasources"][0]["url"] == "http://127.0.0.1:9090"
 
 
-def kustomize_component(project: Path, tmp_path: Path) -> list[dict[str, Any]]:
-    """Build the monitoring component through a kustomization that only includes it."""
+def build_overlay(project: Path, overlay: str) -> list[dict[str, Any]]:
+    """`kubectl kustomize` of an overlay of the project, as documents."""
     kubectl = require_tool("kubectl")
-    wrapper = project / "deploy/k8s/_component_test"
-    wrapper.mkdir(exist_ok=True)
-    (wrapper / "kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: demo\n"
-        "components:\n  - ../components/monitoring\n"
-    )
-    built = run(kubectl, "kustomize", str(wrapper), cwd=tmp_path)
+    built = run(kubectl, "kustomize", f"deploy/k8s/overlays/{overlay}", cwd=project)
     return [doc for doc in yaml.safe_load_all(built.stdout) if doc]
 
 
+def one(documents: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    (found,) = [doc for doc in documents if doc["kind"] == kind]
+    return found
+
+
+@pytest.mark.parametrize("overlay", ["dev", "staging", "prod"])
 @pytest.mark.parametrize("variant", ["classification-k8s", "regression-k8s"])
-def test_k8s_component_validates_against_the_crd_schemas(
-    projects: dict[str, Path], variant: str, tmp_path: Path
+def test_overlays_include_the_monitoring_component_valid_against_the_crds(
+    projects: dict[str, Path], variant: str, overlay: str, tmp_path: Path
 ) -> None:
     checker = require_tool("check-jsonschema")
     project = projects[variant]
-    documents = kustomize_component(project, tmp_path)
-    assert sorted(doc["kind"] for doc in documents) == ["PrometheusRule", "ServiceMonitor"]
-    for doc in documents:
-        path = tmp_path / f"{doc['kind']}.yaml"
+    documents = build_overlay(project, overlay)
+    service = one(documents, "Service")
+    for kind in ("ServiceMonitor", "PrometheusRule"):
+        doc = one(documents, kind)
+        path = tmp_path / f"{kind}.yaml"
         path.write_text(yaml.safe_dump(doc))
-        schema = CRD_SCHEMAS / f"{doc['kind'].lower()}_v1.json"
-        run(checker, "--schemafile", schema, path, cwd=tmp_path)
-        assert doc["metadata"]["namespace"] == "demo"
-    rule = next(doc for doc in documents if doc["kind"] == "PrometheusRule")
-    local = yaml.safe_load((project / "monitoring/prometheus/rules.yml").read_text())
-    assert rule["spec"] == local
-    monitor = next(doc for doc in documents if doc["kind"] == "ServiceMonitor")
+        run(checker, "--schemafile", CRD_SCHEMAS / f"{kind.lower()}_v1.json", path, cwd=tmp_path)
+        assert doc["metadata"]["namespace"] == service["metadata"]["namespace"]
+    rule = one(documents, "PrometheusRule")
+    assert rule["spec"] == yaml.safe_load((project / "monitoring/prometheus/rules.yml").read_text())
+    monitor = one(documents, "ServiceMonitor")
     assert monitor["spec"]["jobLabel"] == "app.kubernetes.io/name"
-    assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "demo-project"}
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    assert service["metadata"]["labels"]["app.kubernetes.io/name"] == "demo-project"  # the job
+    assert [endpoint["port"] for endpoint in monitor["spec"]["endpoints"]] == ["http"]
+    assert "http" in [port["name"] for port in service["spec"]["ports"]]
     # the PrometheusRule's groups are valid rules for promtool too
     (tmp_path / "spec.yml").write_text(yaml.safe_dump(rule["spec"]))
     run(require_tool("promtool"), "check", "rules", "spec.yml", cwd=tmp_path)
@@ -250,34 +254,28 @@ def test_the_crd_schemas_refuse_unknown_and_mistyped_fields(
     projects: dict[str, Path], tmp_path: Path
 ) -> None:
     checker = require_tool("check-jsonschema")
-    documents = kustomize_component(projects["regression-k8s"], tmp_path)
-    monitor = next(doc for doc in documents if doc["kind"] == "ServiceMonitor")
-    rule = next(doc for doc in documents if doc["kind"] == "PrometheusRule")
-    monitor["spec"]["endpoints"][0]["intervall"] = monitor["spec"]["endpoints"][0].pop("interval")
+    documents = build_overlay(projects["regression-k8s"], "dev")
+    monitor, rule = one(documents, "ServiceMonitor"), one(documents, "PrometheusRule")
+    endpoint = monitor["spec"]["endpoints"][0]
+    endpoint["intervall"] = endpoint.pop("interval")
     rule["spec"]["groups"][1]["rules"][0]["for"] = "five minutes"
+    outputs = []
     for doc in (monitor, rule):
         path = tmp_path / f"bad-{doc['kind']}.yaml"
         path.write_text(yaml.safe_dump(doc))
-        failed = run(
-            checker,
-            "--schemafile",
-            CRD_SCHEMAS / f"{doc['kind'].lower()}_v1.json",
-            path,
-            cwd=tmp_path,
-            check=False,
-        )
+        schema = CRD_SCHEMAS / f"{doc['kind'].lower()}_v1.json"
+        failed = run(checker, "--schemafile", schema, path, cwd=tmp_path, check=False)
         assert failed.returncode == 1, failed.stdout
-    assert (
-        "'intervall' was unexpected"
-        in run(
-            checker,
-            "--schemafile",
-            CRD_SCHEMAS / "servicemonitor_v1.json",
-            tmp_path / "bad-ServiceMonitor.yaml",
-            cwd=tmp_path,
-            check=False,
-        ).stdout
-    )
+        outputs.append(failed.stdout)
+    assert "'intervall' was unexpected" in outputs[0]
+    assert "'five minutes' does not match" in outputs[1]
+
+
+def test_overlays_have_no_monitoring_without_it(render: Any) -> None:
+    project = render("demo-project", use_monitoring=False)
+    kinds = {doc["kind"] for doc in build_overlay(project, "prod")}
+    assert "Deployment" in kinds
+    assert not kinds & {"ServiceMonitor", "PrometheusRule"}
 
 
 def test_no_monitoring_files_without_monitoring(render: Any) -> None:

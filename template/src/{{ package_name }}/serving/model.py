@@ -9,7 +9,6 @@ is meant for a development environment; the image bakes the model directory inst
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import pickle
 import warnings
@@ -24,9 +23,7 @@ import yaml
 from .settings import Settings
 
 # The estimator was fitted on a DataFrame; rows arrive in the same column order (checked at load).
-warnings.filterwarnings(
-    "ignore", message="X does not have valid feature names", category=UserWarning
-)
+warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
 
 
 class Estimator(Protocol):
@@ -61,13 +58,9 @@ class Prediction:
 class LoadedModel:
     """A fitted estimator with its ordered feature names, task type and provenance."""
 
-    def __init__(
-        self, estimator: Estimator, features: list[str], task_type: str, info: ModelInfo
-    ) -> None:
+    def __init__(self, estimator: Estimator, features: list[str], task_type: str, info: ModelInfo) -> None:
         if task_type not in {"classification", "regression"}:
-            raise ModelLoadError(
-                f"task_type {task_type!r} is neither classification nor regression"
-            )
+            raise ModelLoadError(f"task_type {task_type!r} is neither classification nor regression")
         self.estimator: Any = estimator  # predict_proba exists on classifiers only
         self.features = features
         self.task_type = task_type
@@ -124,53 +117,57 @@ def _feature_spec(features_path: Path, estimator: Estimator) -> tuple[list[str],
     else:
         raise ModelLoadError(f"{features_path} is missing and the model does not name its features")
     if names_in is not None and list(names_in) != features:
-        raise ModelLoadError(
-            f"{features_path} lists features in another order than the model was fitted on"
-        )
+        raise ModelLoadError(f"{features_path} lists features in another order than the model was fitted on")
     return features, task_type
 
 
-def load_model_dir(model_dir: Path, features_path: Path, settings: Settings) -> LoadedModel:
+def _registration(path: Path | None) -> dict[str, str]:
+    """models/registration.json from train: the registered name, version and training run."""
+    if path is None or not path.is_file():
+        return {}
+    return {key: str(value) for key, value in json.loads(path.read_text()).items()}
+
+
+def load_model_dir(model_dir: Path, settings: Settings, registration: dict[str, str] | None = None) -> LoadedModel:
     """Load an MLflow scikit-learn model directory without importing MLflow."""
     mlmodel_path = model_dir / "MLmodel"
     if not mlmodel_path.is_file():
         raise ModelLoadError(f"{mlmodel_path} not found: run the pipeline (make pipeline) first")
     mlmodel = yaml.safe_load(mlmodel_path.read_text())
     estimator = _load_estimator(model_dir, mlmodel)
-    features, task_type = _feature_spec(features_path, estimator)
-    metadata = mlmodel.get("metadata") or {}
+    features, task_type = _feature_spec(settings.features_path, estimator)
+    registered = registration if registration is not None else _registration(settings.registration_path)
     info = ModelInfo(
-        name=str(metadata.get("model_name") or settings.model_name),
-        version=str(settings.model_version or metadata.get("model_version") or "unversioned"),
-        run_id=str(mlmodel.get("run_id") or metadata.get("run_id") or "unknown"),
-        git_commit=str(
-            metadata.get("git_commit", "unknown")
-            if settings.git_commit == "unknown"
-            else settings.git_commit
-        ),
+        name=registered.get("model_name") or settings.model_name,
+        version=settings.model_version or registered.get("version") or "unregistered",
+        run_id=registered.get("run_id") or str(mlmodel.get("run_id") or "unknown"),
+        git_commit=settings.git_commit,
         trained_at=_trained_at(mlmodel, model_dir),
     )
     return LoadedModel(estimator, features, task_type, info)
 
 
 def load_from_registry(settings: Settings) -> LoadedModel:
-    """Download `settings.model_uri` (e.g. models:/name@champion) with MLflow, then load it."""
+    """Download `settings.model_uri` (models:/name@alias or models:/name/version) with MLflow, then load it."""
     import mlflow  # only in the development environment, never in the serving image
 
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=settings.model_uri))
-    version = settings.model_version
-    if settings.model_uri.startswith("models:/") and "@" in settings.model_uri:
-        name, alias = settings.model_uri.removeprefix("models:/").split("@", 1)
-        version = version or str(
-            mlflow.MlflowClient().get_model_version_by_alias(name, alias).version
-        )
-    return load_model_dir(
-        local, settings.features_path, dataclasses.replace(settings, model_version=version)
-    )
+    registration: dict[str, str] = {}
+    reference = settings.model_uri.removeprefix("models:/")
+    if settings.model_uri.startswith("models:/"):
+        client = mlflow.MlflowClient()
+        if "@" in reference:
+            name, alias = reference.split("@", 1)
+            found = client.get_model_version_by_alias(name, alias)
+        else:
+            name, number = reference.split("/", 1)
+            found = client.get_model_version(name, number)
+        registration = {"model_name": found.name, "version": str(found.version), "run_id": found.run_id or ""}
+    return load_model_dir(local, settings, registration)
 
 
 def load_model(settings: Settings) -> LoadedModel:
     """The model at `settings.model_uri` (registry) when set, else in `settings.model_dir`."""
     if settings.model_uri:
         return load_from_registry(settings)
-    return load_model_dir(settings.model_dir, settings.features_path, settings)
+    return load_model_dir(settings.model_dir, settings)

@@ -64,9 +64,7 @@ class RequestParser:
         record.__pydantic_config__ = ConfigDict(extra="forbid")
         self._record: TypeAdapter[dict[str, float]] = TypeAdapter(record)
         self._records: TypeAdapter[list[dict[str, float]]] = TypeAdapter(list[record])  # type: ignore[valid-type]
-        self._row = (
-            itemgetter(*features) if len(features) > 1 else (lambda rec: (rec[features[0]],))
-        )
+        self._row = itemgetter(*features) if len(features) > 1 else (lambda rec: (rec[features[0]],))
 
     def record_schema(self) -> dict[str, Any]:
         """JSON schema of one record (for the OpenAPI document)."""
@@ -78,11 +76,7 @@ class RequestParser:
             payload = pydantic_core.from_json(body, allow_inf_nan=True)
         except ValueError as error:
             raise InputError(400, f"malformed JSON: {error}") from None
-        if (
-            not isinstance(payload, dict)
-            or len(payload) != 1
-            or not payload.keys() & {"record", "records"}
-        ):
+        if not isinstance(payload, dict) or len(payload) != 1 or not payload.keys() & {"record", "records"}:
             raise InputError(
                 422,
                 'the body must be an object with one key: "record" (one) or "records" (a batch)',

@@ -86,9 +86,7 @@ async def require_token(request: Request) -> None:
     if not token:
         return
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), token.encode()
-    ):
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
         raise InputError(401, "missing or invalid bearer token")
 
 
@@ -125,9 +123,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused with 413 as soon as it is longer than `limit` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise InputError(
-            413, f"request body of {declared} bytes is over the limit of {limit} bytes"
-        )
+        raise InputError(413, f"request body of {declared} bytes is over the limit of {limit} bytes")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
@@ -207,9 +203,7 @@ def create_app(
         """Predict one record or a batch; every prediction carries its own `request_id`."""
         model, parser = state.model, state.parser
         if model is None or parser is None:
-            raise InputError(
-                503, "the model is not loaded yet: retry when /health/ready answers 200"
-            )
+            raise InputError(503, "the model is not loaded yet: retry when /health/ready answers 200")
         content_type = request.headers.get("content-type", "")
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
             raise InputError(415, "send the body as JSON with Content-Type: application/json")
@@ -221,9 +215,7 @@ def create_app(
             state.notify(PredictionEvent(request_ids, parsed.matrix, predictions, model))
         meta = {"model_name": model.info.name, "model_version": model.info.version}
         if parsed.batch:
-            items = [
-                _prediction_json(rid, p) for rid, p in zip(request_ids, predictions, strict=True)
-            ]
+            items = [_prediction_json(rid, p) for rid, p in zip(request_ids, predictions, strict=True)]
             return JSONResponse({"predictions": items, **meta})
         return JSONResponse({**_prediction_json(request_ids[0], predictions[0]), **meta})
 
