@@ -289,22 +289,23 @@ def test_monitoring_end_to_end(project: Path, prometheus: Prometheus, trickle: T
     # 1. unshifted traffic with true ground truth: everything healthy, nothing fires
     clean = trickle.send(300)
     trickle.feedback(clean[:100])
-    wait_for(
-        "a scrape with the drift scores",
-        lambda: prometheus.query(f'model_feature_drift{{job="{JOB}"}}'),
-    )
     loaded = wait_for("every rule evaluated", lambda: evaluated(prometheus.rules()))
     assert len(loaded) == expected_rules
     assert [
         (r["name"], r["health"], r.get("lastError", "")) for r in loaded if r["health"] != "ok"
     ] == []
-    drift = prometheus.query(f'job:model_feature_drift:max{{job="{JOB}"}}')
-    assert len(drift) == len(trickle.features)
+
+    def recorded_drift() -> list[dict[str, Any]]:
+        found = prometheus.query(f'job:model_feature_drift:max{{job="{JOB}"}}')
+        return found if len(found) == len(trickle.features) else []
+
+    drift = wait_for("the recorded drift of every feature", recorded_drift)
     assert max(float(item["value"][1]) for item in drift) < threshold
-    quality = {
-        item["metric"]["metric"]: float(item["value"][1])
-        for item in prometheus.query(f'model_live_quality{{job="{JOB}"}}')
-    }
+    live = wait_for(
+        "the recorded live quality",
+        lambda: prometheus.query(f'job:model_live_quality:min{{job="{JOB}"}}'),
+    )
+    quality = {item["metric"]["metric"]: float(item["value"][1]) for item in live}
     assert quality["f1"] > 0.9
     dashboard = json.loads(
         (project / "monitoring/grafana/dashboards/model-service.json").read_text()
