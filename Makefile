@@ -3,6 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 DEMO_DIR ?= build/demo
+PY_DIRS := $(wildcard src tests scripts benchmarks)
 
 .PHONY: bootstrap demo test lint format typecheck template-release check-template clean
 
@@ -20,12 +21,13 @@ test: bootstrap  ## lint, type-check, then run every test
 		$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 lint:
-	$(BIN)/ruff check src tests scripts benchmarks
-	$(BIN)/ruff format --check src tests scripts benchmarks
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
+	$(BIN)/yamllint -s .
 
 format:
-	$(BIN)/ruff check --fix src tests scripts benchmarks
-	$(BIN)/ruff format src tests scripts benchmarks
+	$(BIN)/ruff check --fix $(PY_DIRS)
+	$(BIN)/ruff format $(PY_DIRS)
 
 typecheck:
 	$(BIN)/mypy

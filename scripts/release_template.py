@@ -37,7 +37,11 @@ def git(*args: str, cwd: Path) -> str:
     import os
 
     return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
+        ["git", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
         env={**os.environ, **IDENTITY},
     ).stdout.strip()
 

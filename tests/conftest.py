@@ -19,7 +19,7 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 REAL_CACHES = {
     "UV_CACHE_DIR": os.environ.get("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv")),
     "XDG_CACHE_HOME": os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")),
-    "npm_config_cache": os.environ.get("npm_config_cache", str(Path.home() / ".npm")),
+    "NPM_CONFIG_CACHE": os.environ.get("NPM_CONFIG_CACHE", str(Path.home() / ".npm")),
 }
 
 
@@ -34,12 +34,21 @@ def require_tool(name: str) -> str:
     pytest.skip(message)
 
 
-def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None, check: bool = True,
-        timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str | Path,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
     """Run a command, returning its output; on failure the assertion shows both streams."""
     completed = subprocess.run(
-        [str(a) for a in args], cwd=cwd, env={**os.environ, **(env or {})},
-        capture_output=True, text=True, timeout=timeout,
+        [str(a) for a in args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if check and completed.returncode != 0:
         pytest.fail(
@@ -67,7 +76,9 @@ def template_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The working tree's copier.yml and template/ as a plain directory (fast, no git clone)."""
     target = tmp_path_factory.mktemp("template")
     shutil.copy2(ROOT / "copier.yml", target / "copier.yml")
-    shutil.copytree(ROOT / "template", target / "template", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "template", target / "template", ignore=shutil.ignore_patterns("__pycache__")
+    )
     return target
 
 

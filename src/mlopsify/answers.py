@@ -30,7 +30,9 @@ def read_answers_file(path: Path) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InvalidAnswerError(f"answers file {path} does not exist: give the path of a YAML file") from None
+        raise InvalidAnswerError(
+            f"answers file {path} does not exist: give the path of a YAML file"
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -39,7 +39,9 @@ def _show_version(value: bool) -> None:
 def main_options(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version and exit."),
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Take a DevOps repository to MLOps: create, update, extend and assess ML projects."""
@@ -47,9 +49,12 @@ def main_options(
 
 @app.command()
 def new(
-    destination: Annotated[Path, typer.Argument(help="Directory of the new project; must not exist or be empty.")],
+    destination: Annotated[
+        Path, typer.Argument(help="Directory of the new project; must not exist or be empty.")
+    ],
     defaults: Annotated[
-        bool, typer.Option("--defaults", help="Take the default for every question not given by --data.")
+        bool,
+        typer.Option("--defaults", help="Take the default for every question not given by --data."),
     ] = False,
     data: Annotated[
         list[str] | None,
@@ -57,7 +62,9 @@ def new(
     ] = None,
     answers_file: Annotated[
         Path | None,
-        typer.Option("--answers-file", help="YAML file of answers (question: answer); --data wins."),
+        typer.Option(
+            "--answers-file", help="YAML file of answers (question: answer); --data wins."
+        ),
     ] = None,
 ) -> None:
     """Create a new MLOps project and make it a git repository with a first commit."""
@@ -67,9 +74,15 @@ def new(
     defaults = defaults or bool(data) or answers_file is not None
     if not defaults and not sys.stdin.isatty():
         # Without a terminal Copier cannot ask: say so before anything is rendered.
-        fail(MlopsifyError("no terminal to ask the questions on: add --defaults (with --data or --answers-file)"))
+        fail(
+            MlopsifyError(
+                "no terminal to ask the questions on: add --defaults (with --data or --answers-file)"
+            )
+        )
     try:
-        project = new_project(destination, data_pairs=data or [], answers_file=answers_file, defaults=defaults)
+        project = new_project(
+            destination, data_pairs=data or [], answers_file=answers_file, defaults=defaults
+        )
     except MlopsifyError as error:
         fail(error)
     typer.echo(f"Created {project}")

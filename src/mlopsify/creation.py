@@ -31,7 +31,9 @@ def derived_defaults(destination: Path) -> dict[str, Any]:
 
 def check_destination(destination: Path) -> None:
     if destination.is_file() or destination.is_symlink():
-        raise DestinationError(f"{destination} is a file: give a new directory path for the project")
+        raise DestinationError(
+            f"{destination} is a file: give a new directory path for the project"
+        )
     if destination.is_dir() and any(destination.iterdir()):
         raise DestinationError(
             f"{destination} is not empty: give a new directory, or use `mlopsify adopt` for an existing repository"
@@ -62,7 +64,9 @@ def new_project(
 
     created_parents = [p for p in reversed(destination.parents) if not p.exists()]
     destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.mlopsify-", dir=destination.parent))
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{destination.name}.mlopsify-", dir=destination.parent)
+    )
     try:
         worker = copy_template(
             template,
@@ -75,9 +79,7 @@ def new_project(
         unknown = unknown_keys(answers, worker.template.questions_data)
         if unknown:
             known = ", ".join(sorted(worker.template.questions_data))
-            raise InvalidAnswerError(
-                f"unknown question {', '.join(unknown)}: use one of {known}"
-            )
+            raise InvalidAnswerError(f"unknown question {', '.join(unknown)}: use one of {known}")
         version = read_answers_file(staging / ANSWERS_FILE).get("_commit", "unreleased")
         _git.init_repository(staging, f"Create project from the mlopsify template {version}")
         if destination.is_dir():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,11 +51,28 @@ class TemplateSource:
 
     @contextmanager
     def activated(self) -> Iterator[None]:
-        """Make git (and so Copier, which runs git through plumbum) resolve ``url`` offline."""
+        """Make git (and so Copier, which runs git through plumbum) resolve ``url`` offline.
+
+        Copier keeps mirrors of remote templates in a shared cache that concurrent runs
+        corrupt for each other (``git remote update`` meets another run's worktree); a
+        mirror of the small bundle costs milliseconds, so each run gets a private cache.
+        """
         from plumbum import local
 
-        with local.env(**self.git_env()):
+        if self.bundle is None:
             yield
+            return
+        previous = os.environ.get("COPIER_CACHE_DIR")
+        with tempfile.TemporaryDirectory(prefix="mlopsify-copier-cache-") as cache:
+            os.environ["COPIER_CACHE_DIR"] = cache
+            try:
+                with local.env(**self.git_env()):
+                    yield
+            finally:
+                if previous is None:
+                    del os.environ["COPIER_CACHE_DIR"]
+                else:
+                    os.environ["COPIER_CACHE_DIR"] = previous
 
     def versions(self) -> list[str]:
         """Release tags, oldest first (PEP 440 order, as Copier sorts them)."""
@@ -66,7 +84,9 @@ class TemplateSource:
             capture_output=True,
             text=True,
         ).stdout
-        tags = {line.rsplit("refs/tags/", 1)[1].removesuffix("^{}") for line in listing.splitlines()}
+        tags = {
+            line.rsplit("refs/tags/", 1)[1].removesuffix("^{}") for line in listing.splitlines()
+        }
         parsed: list[tuple[Version, str]] = []
         for tag in tags:
             try:

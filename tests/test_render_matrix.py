@@ -1,0 +1,192 @@
+"""Every variant of the template renders completely, with exactly its files and no Jinja left.
+
+The matrix comes from copier.yml's own choices: a new choice is tested without editing this file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import ROOT, Render
+
+COPIER = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
+# A Jinja opener (`{{`, `{%`, `{#`); GitHub Actions' `${{ ... }}` is not Jinja. Closers are
+# left out: `%}` is legal Python (f"{share:.1%}").
+JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\{#")
+PIPELINE_MODULES = (
+    "__init__",
+    "config",
+    "ingest",
+    "validate",
+    "features",
+    "metrics",
+    "train",
+    "evaluate",
+)
+GENERATED_TESTS = (
+    "conftest",
+    "test_data",
+    "test_evaluate",
+    "test_features",
+    "test_ingest",
+    "test_model_quality",
+    "test_train",
+    "test_validate",
+)
+
+
+def choices(question: str) -> list[str]:
+    """The values a question accepts, as copier.yml lists them (a list, or a label -> value map)."""
+    listed = COPIER[question]["choices"]
+    return [str(value) for value in (listed.values() if isinstance(listed, dict) else listed)]
+
+
+def expected_files(answers: Mapping[str, Any]) -> set[str]:
+    """Every file (relative POSIX path, .git excluded) of a project rendered with ``answers``.
+
+    The one place that knows the file set: when a template part adds files (CI for each
+    ci_provider, the Dockerfile, deploy/k8s when use_kubernetes, monitoring/ when
+    use_monitoring, ...), add them here from the answers that select them.
+    """
+    package = answers["package_name"]
+    files = {
+        ".copier-answers.yml",
+        ".dvc/.gitignore",
+        ".dvc/config",
+        ".dvcignore",
+        ".gitignore",
+        ".pre-commit-config.yaml",
+        ".secrets.baseline",
+        ".yamllint.yaml",
+        "CODEOWNERS",
+        "Makefile",
+        "README.md",
+        "data/schema.yaml",
+        "docs/compliance.md",
+        "docs/data-card.md",
+        "docs/model-card.md",
+        "docs/objectives.md",
+        "dvc.yaml",
+        "params.yaml",
+        "pyproject.toml",
+    }
+    files |= {f"src/{package}/{module}.py" for module in PIPELINE_MODULES}
+    files |= {f"tests/{module}.py" for module in GENERATED_TESTS}
+    return files
+
+
+def rendered_files(project: Path) -> set[str]:
+    return {
+        path.relative_to(project).as_posix()
+        for path in project.rglob("*")
+        if path.is_file() and ".git" not in path.relative_to(project).parts
+    }
+
+
+def recorded_answers(project: Path) -> dict[str, Any]:
+    """The answers as the project recorded them (defaults included)."""
+    answers: dict[str, Any] = yaml.safe_load(
+        (project / ".copier-answers.yml").read_text(encoding="utf-8")
+    )
+    return answers
+
+
+def gate_in_objectives(project: Path) -> dict[str, dict[str, float]]:
+    """The minimum model quality table of docs/objectives.md, as params.yaml's `gate:`."""
+    text = (project / "docs" / "objectives.md").read_text(encoding="utf-8")
+    gate: dict[str, dict[str, float]] = {"min": {}, "max": {}}
+    for metric, bound, value in re.findall(
+        r"^\| `(\w+)` \| at (least|most) ([0-9.]+) \|$", text, re.M
+    ):
+        gate["min" if bound == "least" else "max"][metric] = float(value)
+    return gate
+
+
+def check_project(project: Path) -> dict[str, Any]:
+    """What every variant must satisfy; returns the recorded answers for variant checks."""
+    answers = recorded_answers(project)
+    files = rendered_files(project)
+    assert files == expected_files(answers), (
+        f"missing: {sorted(expected_files(answers) - files)}, unexpected: {sorted(files - expected_files(answers))}"
+    )
+    for name in files:
+        text = (project / name).read_text(encoding="utf-8")
+        leftover = JINJA_LEFTOVER.search(text)
+        assert leftover is None, (
+            f"{name}: Jinja left at {text[max(leftover.start() - 40, 0) : leftover.end() + 40]!r}"
+        )
+        if name.endswith((".yaml", ".yml")) or name in {".secrets.baseline", "dvc.yaml"}:
+            yaml.safe_load(text)
+        if name.endswith(".py"):
+            compile(text, name, "exec")
+    params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    assert params["task_type"] == answers["task_type"]
+    assert params["mlflow"]["model_name"] == answers["project_name"]
+    gate = {
+        bound: {k: float(v) for k, v in (params["gate"][bound] or {}).items()}
+        for bound in ("min", "max")
+    }
+    assert gate == gate_in_objectives(project), "docs/objectives.md and params.yaml gate differ"
+    assert gate["min"], "the gate needs at least one minimum"
+    return answers
+
+
+MATRIX = [
+    {"ci_provider": ci, "task_type": task, "compliance": regime}
+    for ci, task, regime in itertools.product(
+        choices("ci_provider"), choices("task_type"), choices("compliance")
+    )
+]
+COMPLIANCE_SECTIONS = {
+    "none": ["No regulation was selected", "Reconsider before anything else"],
+    "gdpr": ["## Lawful basis", "## Data subject rights", "## Retention"],
+    "hipaa": ["## PHI handling", "## Access audit", "## Encryption at rest and in transit"],
+}
+
+
+@pytest.mark.parametrize("answers", MATRIX, ids=lambda a: "-".join(a.values()))
+def test_variant_renders_completely(render: Render, answers: dict[str, str]) -> None:
+    project = render("variant", **answers)
+    recorded = check_project(project)
+    assert {key: recorded[key] for key in answers} == answers
+    compliance = (project / "docs" / "compliance.md").read_text(encoding="utf-8")
+    for section in COMPLIANCE_SECTIONS[answers["compliance"]]:
+        assert section in compliance
+    schema = yaml.safe_load((project / "data" / "schema.yaml").read_text(encoding="utf-8"))
+    assert ("classes" in schema) == (answers["task_type"] == "classification")
+
+
+def test_every_compliance_choice_has_its_sections() -> None:
+    assert set(COMPLIANCE_SECTIONS) == set(choices("compliance"))
+
+
+@pytest.mark.parametrize("kind", choices("dvc_remote_kind"))
+def test_dvc_remote_kind_renders(render: Render, kind: str) -> None:
+    project = render("remote", dvc_remote_kind=kind)
+    answers = check_project(project)
+    config = (project / ".dvc" / "config").read_text(encoding="utf-8")
+    assert "[core]\n    remote = storage\n" in config
+    url = re.search(r"^\s*url = (.+)$", config, re.M)
+    assert url, config
+    if kind == "local":
+        # DVC resolves a relative url from .dvc/: it must land where the answer points from the root.
+        assert (project / ".dvc" / url[1]).resolve() == (
+            project / answers["dvc_remote_url"]
+        ).resolve()
+        assert '"dvc>=' in (project / "pyproject.toml").read_text(encoding="utf-8")
+    else:
+        assert url[1] == answers["dvc_remote_url"]
+        extra = {"gcs": "gs"}.get(kind, kind)
+        assert f'"dvc[{extra}]>=' in (project / "pyproject.toml").read_text(encoding="utf-8")
+
+
+def test_absolute_local_remote_is_kept(render: Render, tmp_path: Path) -> None:
+    storage = tmp_path / "shared-storage"
+    project = render("absolute", dvc_remote_url=str(storage))
+    assert f"    url = {storage}\n" in (project / ".dvc" / "config").read_text(encoding="utf-8")
