@@ -40,6 +40,28 @@ GENERATED_TESTS = (
     "test_validate",
 )
 
+# monitoring (use_monitoring): rules, dashboard, runbooks, and the kustomize component
+ALERTS = (
+    "ModelFeatureDrift",
+    "ModelHighErrorRate",
+    "ModelLatencySLOBreach",
+    "ModelLiveQualityBelowGate",
+    "ModelNoPredictions",
+    "ModelStale",
+    "ModelTargetDown",
+)
+MONITORING_FILES = {
+    "docs/monitoring.md",
+    "docs/runbooks/README.md",
+    "monitoring/grafana/dashboards/model-service.json",
+    "monitoring/grafana/provisioning/dashboards/dashboards.yml",
+    "monitoring/grafana/provisioning/datasources/prometheus.yml",
+    "monitoring/prometheus/prometheus.yml",
+    "monitoring/prometheus/rules.yml",
+    "monitoring/prometheus/rules_test.yml",
+}
+MONITORING_COMPONENT = ("kustomization.yaml", "prometheusrule.yaml", "servicemonitor.yaml")
+
 
 def choices(question: str) -> list[str]:
     """The values a question accepts, as copier.yml lists them (a list, or a label -> value map)."""
@@ -78,6 +100,14 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
     }
     files |= {f"src/{package}/{module}.py" for module in PIPELINE_MODULES}
     files |= {f"tests/{module}.py" for module in GENERATED_TESTS}
+    if answers["use_monitoring"]:
+        files |= MONITORING_FILES | {f"docs/runbooks/{alert}.md" for alert in ALERTS}
+        files |= {f"src/{package}/reference.py", "tests/test_monitoring.py"}
+        files |= {
+            f"src/{package}/serving/{module}.py" for module in ("drift", "feedback", "monitoring")
+        }
+        if answers["use_kubernetes"]:
+            files |= {f"deploy/k8s/components/monitoring/{name}" for name in MONITORING_COMPONENT}
     return files
 
 
