@@ -11,7 +11,13 @@ scripts/vendor_crd_schemas.py) and carry exactly the rules of monitoring/prometh
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -290,3 +296,50 @@ def test_no_monitoring_files_without_monitoring(render: Any) -> None:
     ]
     assert not [name for name in files if name.endswith(("drift.py", "feedback.py"))]
     assert "runbook_base_url" not in (project / ".copier-answers.yml").read_text()
+
+
+def test_make_rules_runs_promtool(projects: dict[str, Path]) -> None:
+    require_tool("promtool")
+    done = run("make", "rules", cwd=projects["regression-plain"])
+    assert done.stdout.count("SUCCESS") >= 3
+    listed = run("make", "help", cwd=projects["regression-plain"]).stdout
+    assert "monitor" in listed and "rules" in listed
+
+
+def test_make_monitor_starts_prometheus_on_loopback_with_the_rules(
+    projects: dict[str, Path], tmp_path: Path
+) -> None:
+    require_tool("prometheus")
+    project = projects["classification-k8s"]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (tmp_path / "monitor.log").open("wb")
+    process = subprocess.Popen(
+        ["make", "monitor", f"PROMETHEUS_PORT={port}"],
+        cwd=project,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/api/v1/rules", timeout=2
+                ) as answer:
+                    groups = json.loads(answer.read())["data"]["groups"]
+                break
+            except OSError:
+                assert process.poll() is None, (tmp_path / "monitor.log").read_text()
+                assert time.monotonic() < deadline, "make monitor did not answer within 30 s"
+                time.sleep(0.2)
+        loaded = [rule for group in groups for rule in group["rules"]]
+        assert len(loaded) == len(rules_of(project))
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+        log.close()
+    assert (project / ".prometheus").is_dir()
+    assert ".prometheus/" in (project / ".gitignore").read_text()
