@@ -63,6 +63,25 @@ MONITORING_FILES = {
 MONITORING_COMPONENT = ("kustomization.yaml", "prometheusrule.yaml", "servicemonitor.yaml")
 
 
+SERVING_MODULES = ("__init__", "__main__", "app", "metrics", "model", "schemas", "settings")
+K8S_BASE = (
+    "kustomization",
+    "serviceaccount",
+    "deployment",
+    "service",
+    "hpa",
+    "pdb",
+    "networkpolicy",
+    "train-job",
+    "retrain-cronjob",
+)
+K8S_OVERLAYS = {
+    "dev": ("patch-deployment", "patch-hpa", "patch-cronjob"),
+    "staging": ("patch-deployment", "patch-hpa"),
+    "prod": ("patch-deployment", "patch-hpa"),
+}
+
+
 def choices(question: str) -> list[str]:
     """The values a question accepts, as copier.yml lists them (a list, or a label -> value map)."""
     listed = COPIER[question]["choices"]
@@ -100,6 +119,15 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
     }
     files |= {f"src/{package}/{module}.py" for module in PIPELINE_MODULES}
     files |= {f"tests/{module}.py" for module in GENERATED_TESTS}
+    files |= {f"src/{package}/serving/{module}.py" for module in SERVING_MODULES}
+    files |= {"tests/test_serving.py", "Dockerfile", ".dockerignore"}
+    if answers["use_kubernetes"]:
+        files |= {f"deploy/k8s/base/{name}.yaml" for name in K8S_BASE}
+        for env, patches in K8S_OVERLAYS.items():
+            files |= {
+                f"deploy/k8s/overlays/{env}/{name}.yaml"
+                for name in ("kustomization", "namespace", *patches)
+            }
     if answers["use_monitoring"]:
         files |= MONITORING_FILES | {f"docs/runbooks/{alert}.md" for alert in ALERTS}
         files |= {f"src/{package}/reference.py", "tests/test_monitoring.py"}
@@ -152,7 +180,7 @@ def check_project(project: Path) -> dict[str, Any]:
             f"{name}: Jinja left at {text[max(leftover.start() - 40, 0) : leftover.end() + 40]!r}"
         )
         if name.endswith((".yaml", ".yml")) or name in {".secrets.baseline", "dvc.yaml"}:
-            yaml.safe_load(text)
+            list(yaml.safe_load_all(text))
         if name.endswith(".py"):
             compile(text, name, "exec")
     params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
@@ -220,3 +248,13 @@ def test_absolute_local_remote_is_kept(render: Render, tmp_path: Path) -> None:
     storage = tmp_path / "shared-storage"
     project = render("absolute", dvc_remote_url=str(storage))
     assert f"    url = {storage}\n" in (project / ".dvc" / "config").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("use_kubernetes", [True, False])
+def test_kubernetes_choice_renders(render: Render, use_kubernetes: bool) -> None:
+    project = render("k8s", use_kubernetes=use_kubernetes)
+    answers = check_project(project)
+    assert answers["use_kubernetes"] is use_kubernetes
+    makefile = (project / "Makefile").read_text(encoding="utf-8")
+    assert ("\ndeploy: " in makefile) is use_kubernetes
+    assert "\nserve: " in makefile and "\nimage: " in makefile and "\npush: " in makefile

@@ -1,0 +1,268 @@
+"""End to end: generate a project, run its pipeline, serve the model on 127.0.0.1, use it over HTTP.
+
+One project and one service for the module (the pipeline is the slow part). The service runs
+with `make serve` and a bearer token, as a Kubernetes Secret would give it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import run
+
+from mlopsify import TemplateSource, new_project
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "e2e-token-value"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+MAX_BATCH = 200
+MAX_BODY = 262_144
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, template_dir: Path) -> Iterator[Path]:
+    """A default project with its environment and a full pipeline run (model registered, gate passed)."""
+    root = tmp_path_factory.mktemp("e2e")
+    home = root / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[user]\n\tname = Test User\n\temail = test@example.com\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
+        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        path = new_project(
+            root / "credit-check", data={}, defaults=True, template=TemplateSource.at(template_dir)
+        )
+        run("make", "setup", cwd=path, timeout=900)
+        run("make", "pipeline", cwd=path, timeout=1200)
+        yield path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def call(
+    base: str,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any, str]:
+    """Status, parsed body (JSON when it is JSON) and content type of one HTTP request."""
+    request = urllib.request.Request(base + path, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, raw, ctype = response.status, response.read(), response.headers["content-type"]
+    except urllib.error.HTTPError as error:
+        status, raw, ctype = error.code, error.read(), error.headers["content-type"]
+    parsed = json.loads(raw) if ctype.startswith("application/json") else raw.decode()
+    return status, parsed, ctype
+
+
+def predict(base: str, body: object, token: bool = True) -> tuple[int, Any]:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", **(AUTH if token else {})}
+    status, parsed, _ = call(base, "POST", "/predict", raw, headers)
+    return status, parsed
+
+
+@pytest.fixture(scope="module")
+def service(project: Path) -> Iterator[str]:
+    """`make serve` on a free 127.0.0.1 port; stopped (its process group) after the module."""
+    port = free_port()
+    log = (project / "serve.log").open("w")
+    env = {
+        **os.environ,
+        "API_TOKEN": TOKEN,
+        "MAX_BATCH_SIZE": str(MAX_BATCH),
+        "MAX_BODY_BYTES": str(MAX_BODY),
+    }
+    process = subprocess.Popen(
+        ["make", "serve", f"PORT={port}"],
+        cwd=project,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert process.poll() is None, (project / "serve.log").read_text()
+            try:
+                if call(base, "GET", "/health/ready")[0] == 200:
+                    break
+            except (ConnectionError, urllib.error.URLError):
+                pass
+            assert time.monotonic() < deadline, (
+                "not ready in 180 s:\n" + (project / "serve.log").read_text()
+            )
+            time.sleep(0.25)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)  # make and the uvicorn it started
+        process.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while "Application shutdown complete" not in (project / "serve.log").read_text():
+            if time.monotonic() > deadline:
+                os.killpg(process.pid, signal.SIGKILL)
+                pytest.fail(
+                    "uvicorn did not shut down gracefully:\n" + (project / "serve.log").read_text()
+                )
+            time.sleep(0.1)
+        log.close()
+
+
+def held_out_rows(project: Path) -> tuple[list[str], list[dict[str, float]], list[int]]:
+    features = json.loads((project / "models" / "features.json").read_text())["features"]
+    with (project / "data" / "processed" / "test.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    records = [{name: float(row[name]) for name in features} for row in rows]
+    return features, records, [int(float(row["target"])) for row in rows]
+
+
+def test_health_and_version_describe_the_registered_model(project: Path, service: str) -> None:
+    assert call(service, "GET", "/health/live")[:2] == (200, {"status": "alive"})
+    assert call(service, "GET", "/health/ready")[:2] == (200, {"status": "ready"})
+    status, version, _ = call(service, "GET", "/version")
+    registration = json.loads((project / "models" / "registration.json").read_text())
+    commit = run("git", "rev-parse", "--short", "HEAD", cwd=project).stdout.strip()
+    assert status == 200
+    assert (version["model_name"], version["model_version"], version["run_id"]) == (
+        "credit-check",
+        registration["version"],
+        registration["run_id"],
+    )
+    assert version["git_commit"] == commit
+    assert version["task_type"] == "classification"
+    assert version["features"][:2] == ["mean_radius", "mean_texture"]
+
+
+def test_single_and_batch_predictions_match_the_test_set(project: Path, service: str) -> None:
+    _, records, targets = held_out_rows(project)
+    status, batch = predict(service, {"records": records})
+    assert status == 200, batch
+    predicted = [item["prediction"] for item in batch["predictions"]]
+    accuracy = sum(p == t for p, t in zip(predicted, targets, strict=True)) / len(targets)
+    assert accuracy >= 0.9
+    assert len({item["request_id"] for item in batch["predictions"]}) == len(records)
+    status, single = predict(service, {"record": records[0]})
+    assert status == 200
+    assert single["prediction"] == predicted[0]
+    assert single["probabilities"] == pytest.approx(batch["predictions"][0]["probabilities"])
+    assert len(single["request_id"]) == 32
+
+
+def bad_inputs(record: dict[str, float]) -> list[tuple[str, object, int, str]]:
+    name = next(iter(record))
+    return [
+        ("malformed JSON", b'{"record": {', 400, "malformed JSON"),
+        ("wrong type", {"record": {**record, name: "big"}}, 422, f"record.{name}"),
+        ("boolean", {"record": {**record, name: True}}, 422, f"record.{name}"),
+        (
+            "missing field",
+            {"record": {k: v for k, v in record.items() if k != name}},
+            422,
+            f"record.{name}",
+        ),
+        ("extra field", {"record": {**record, "patient_name": 1.0}}, 422, "record.patient_name"),
+        (
+            "NaN",
+            json.dumps({"record": {**record, name: float("nan")}}).encode(),
+            422,
+            "finite number",
+        ),
+        (
+            "infinity",
+            json.dumps({"record": {**record, name: float("inf")}}).encode(),
+            422,
+            "finite number",
+        ),
+        (
+            "body over the limit",
+            b'{"records": [' + b" " * MAX_BODY + b"]}",
+            413,
+            f"limit of {MAX_BODY} bytes",
+        ),
+        ("empty batch", {"records": []}, 422, "empty batch"),
+        (
+            "batch over the limit",
+            {"records": [record] * (MAX_BATCH + 1)},
+            422,
+            f"limit of {MAX_BATCH}",
+        ),
+        ("not an object", [record], 422, "one key"),
+    ]
+
+
+def test_every_bad_input_is_a_clear_4xx_and_the_service_keeps_serving(
+    project: Path, service: str
+) -> None:
+    _, records, _ = held_out_rows(project)
+    for label, body, status, message in bad_inputs(records[0]):
+        got, answer = predict(service, body)
+        assert got == status, f"{label}: {got} {answer}"
+        text = answer["detail"] + " " + " ".join(f"{e['loc']} {e['msg']}" for e in answer["errors"])
+        assert message in text, f"{label}: {answer}"
+        assert predict(service, {"record": records[0]})[0] == 200, f"not serving after {label}"
+    status, answer, _ = call(
+        service, "POST", "/predict", b"mean_radius=1", {"Content-Type": "text/plain", **AUTH}
+    )
+    assert (status, answer["detail"]) == (
+        415,
+        "send the body as JSON with Content-Type: application/json",
+    )
+
+
+def test_the_bearer_token_is_required(project: Path, service: str) -> None:
+    _, records, _ = held_out_rows(project)
+    status, answer = predict(service, {"record": records[0]}, token=False)
+    assert (status, answer["detail"]) == (401, "missing or invalid bearer token")
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer not-the-token"}
+    assert (
+        call(service, "POST", "/predict", json.dumps({"record": records[0]}).encode(), headers)[0]
+        == 401
+    )
+    assert call(service, "GET", "/health/ready")[0] == 200  # probes need no token
+
+
+def test_metrics_count_what_happened(project: Path, service: str) -> None:
+    _, records, _ = held_out_rows(project)
+    predict(service, {"record": records[0]})
+    predict(service, {"records": []})
+    predict(service, {"record": records[0]}, token=False)
+    status, text, ctype = call(service, "GET", "/metrics")
+    assert status == 200 and ctype.startswith("text/plain")
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    for code in ("200", "401", "422"):
+        assert samples[f'model_requests_total{{route="/predict",status="{code}"}}'] >= 1
+    assert samples['model_request_duration_seconds_count{route="/predict"}'] >= 3
+    assert (
+        samples['model_predictions_total{outcome="0"}']
+        + samples['model_predictions_total{outcome="1"}']
+        >= 1
+    )
+    registration = json.loads((project / "models" / "registration.json").read_text())
+    info = [key for key in samples if key.startswith("model_info{")]
+    assert len(info) == 1 and f'model_version="{registration["version"]}"' in info[0]
+    assert samples["model_trained_timestamp_seconds"] > time.time() - 7200
