@@ -16,9 +16,10 @@ import yaml
 from conftest import ROOT, Render
 
 COPIER = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
-# A Jinja opener (`{{`, `{%`, `{#`); GitHub Actions' `${{ ... }}` is not Jinja. Closers are
-# left out: `%}` is legal Python (f"{share:.1%}").
-JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\{#")
+# A Jinja opener (`{{`, `{%`, `{#`); GitHub Actions' `${{ ... }}` is not Jinja, nor are the Go
+# templates of Prometheus alerts, which start with a variable (`{{ $labels.job }}`, `{{ $value }}`).
+# Closers are left out: `%}` is legal Python (f"{share:.1%}").
+JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{(?! ?\$)|\{%|\{#")
 PIPELINE_MODULES = (
     "__init__",
     "config",
