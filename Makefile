@@ -5,7 +5,7 @@ PYTEST_ARGS ?=
 DEMO_DIR ?= build/demo
 PY_DIRS := $(wildcard src tests scripts benchmarks)
 
-.PHONY: bootstrap demo test lint format typecheck template-release check-template clean
+.PHONY: bootstrap demo test lint format typecheck template-release check-template clean bench-serving
 
 bootstrap:  ## install the dev environment and the checkers the tests use
 	bash scripts/bootstrap.sh
@@ -31,6 +31,9 @@ format:
 
 typecheck:
 	$(BIN)/mypy
+
+bench-serving: bootstrap  ## the generated service against `mlflow models serve` (wrk, 127.0.0.1), into docs/
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/serving.py
 
 template-release:  ## record template/ as the current version in the shipped bundle
 	$(BIN)/python scripts/release_template.py

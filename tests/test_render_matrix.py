@@ -121,8 +121,9 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
     files |= {f"src/{package}/{module}.py" for module in PIPELINE_MODULES}
     files |= {f"tests/{module}.py" for module in GENERATED_TESTS}
     files |= {f"src/{package}/serving/{module}.py" for module in SERVING_MODULES}
-    files |= {"tests/test_serving.py", "Dockerfile", ".dockerignore"}
+    files |= {"tests/test_serving.py", "Dockerfile", ".dockerignore", "docs/serving.md"}
     if answers["use_kubernetes"]:
+        files.add("docs/deployment.md")
         files |= {f"deploy/k8s/base/{name}.yaml" for name in K8S_BASE}
         for env, patches in K8S_OVERLAYS.items():
             files |= {
