@@ -3,8 +3,9 @@
 One rendered classification project: its environment (`make setup`), its pipeline up to the
 reference statistics (`dvc repro reference`), its service (`python -m <package>.serving`) and
 `prometheus` with the project's prometheus.yml and rules.yml. The test only shortens the
-scrape and evaluation intervals to 1 s and every alert's `for:` to a few seconds; thresholds,
-windows and expressions are the project's own. Then, in order:
+scrape and evaluation intervals to 1 s and every alert's `for:` to a few seconds, and relaxes
+the latency objective for loaded CI machines; the other thresholds, the windows and the
+expressions are the project's own. Then, in order:
 
 1. traffic from the training distribution, with true ground truth: every rule is loaded and
    healthy, every dashboard query runs, and no alert is pending or firing;
@@ -121,6 +122,12 @@ def project(tmp_path_factory: pytest.TempPathFactory, template_dir: Path) -> Ite
             defaults=True,
             template=TemplateSource.at(template_dir),
         )
+        # CI runs this beside other heavy tests on 2 cores: a latency objective of 1 s keeps a
+        # loaded machine from firing ModelLatencySLOBreach (promtool tests cover that alert).
+        params = path / "params.yaml"
+        text = params.read_text()
+        assert "latency_p99_seconds: 0.1 " in text
+        params.write_text(text.replace("latency_p99_seconds: 0.1 ", "latency_p99_seconds: 1.0 "))
         run("make", "setup", cwd=path, timeout=900)
         run(
             path / ".venv/bin/dvc",
