@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 DEMO_DIR ?= build/demo
-PY_DIRS := $(wildcard src tests scripts benchmarks)
+PY_DIRS := $(wildcard src tests scripts benchmarks migrations)
 
 .PHONY: bootstrap demo test lint format typecheck template-release check-template clean bench-serving
 

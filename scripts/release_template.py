@@ -4,9 +4,9 @@
     python scripts/release_template.py --check    # fail when template/ differs from the newest release
 
 The bundle holds a history of its own: one commit per release, tagged vX.Y.Z, with the
-files Copier reads (copier.yml, template/) and the CHANGELOG. Re-running for the newest
-version replaces that release, so work in progress can be re-released until the version
-moves on; an older release is never rewritten.
+files Copier reads (copier.yml, template/, the migration steps in migrations/) and the
+CHANGELOG. Re-running for the newest version replaces that release, so work in progress can
+be re-released until the version moves on; an older release is never rewritten.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from mlopsify._version import __version__  # noqa: E402
 from mlopsify.template_source import BUNDLE_PATH, TemplateSource  # noqa: E402
 
-RELEASED_FILES = ("copier.yml", "template", "CHANGELOG.md")
+RELEASED_FILES = ("copier.yml", "template", "migrations", "CHANGELOG.md")
 IDENTITY = {
     "GIT_AUTHOR_NAME": "mlopsify release",
     "GIT_AUTHOR_EMAIL": "release@mlopsify.invalid",

@@ -182,6 +182,12 @@ def test_pipeline_registers_promotes_and_gates(project: Project) -> None:
     )
     assert project.registry() == {"versions": [1], "champion": "1", "gate_tags": {"1": "passed"}}
 
+    # The default remote is a directory beside the project, written relative to .dvc/ in its config.
+    pushed = project.run("dvc", "push")
+    storage = project.path.parent / f"{project.name}-dvc-storage"
+    assert "pushed" in pushed.stdout, pushed.stdout
+    assert any(path.is_file() for path in storage.rglob("*")), f"nothing pushed to {storage}"
+
     noop = project.timed("no-op dvc repro", "dvc", "repro")
     assert "Data and pipelines are up to date." in noop.stdout
     assert "Running stage" not in noop.stdout

@@ -163,6 +163,9 @@ def check_project(project: Path) -> dict[str, Any]:
     }
     assert gate == gate_in_objectives(project), "docs/objectives.md and params.yaml gate differ"
     assert gate["min"], "the gate needs at least one minimum"
+    owners = (project / "CODEOWNERS").read_text(encoding="utf-8")
+    for role in ("data-science", "ml-engineering", "operations"):
+        assert f"@{answers['project_name']}/{role}" in owners
     return answers
 
 

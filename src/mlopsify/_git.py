@@ -58,5 +58,33 @@ def is_repository(path: Path) -> bool:
 
 def dirty_paths(cwd: Path) -> list[str]:
     """Paths with uncommitted changes, untracked files included."""
-    status = git("status", "--porcelain", "--untracked-files=all", cwd=cwd)
-    return [line[3:] for line in status.splitlines() if line]
+    return [path for _, path in status_entries(cwd, "--untracked-files=all")]
+
+
+def status_entries(cwd: Path, *options: str) -> list[tuple[str, str]]:
+    """``git status --porcelain -z`` as (two-letter code, path) pairs, renames by their new path."""
+    raw = subprocess.run(
+        ["git", "status", "--porcelain", "-z", *options],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    entries: list[tuple[str, str]] = []
+    fields = iter(raw.split("\0"))
+    for entry in fields:
+        if not entry:
+            continue
+        code, path = entry[:2], entry[3:]
+        if code[0] in "RC":
+            next(fields, None)  # the source path of a rename or copy
+        entries.append((code, path))
+    return entries
+
+
+def git_input(*args: str, cwd: Path, stdin: str) -> str:
+    """Run ``git ARGS`` in ``cwd`` with ``stdin`` as its input."""
+    completed = subprocess.run(
+        ["git", *args], cwd=cwd, input=stdin, check=True, capture_output=True, text=True
+    )
+    return completed.stdout.strip()

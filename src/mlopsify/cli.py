@@ -6,14 +6,19 @@ stderr and the error's documented exit code; anything else is a bug and keeps it
 
 from __future__ import annotations
 
+import json
 import sys
+from enum import Enum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from ._version import __version__
-from .errors import MlopsifyError
+from .errors import MlopsifyError, UpdateConflictError
+
+if TYPE_CHECKING:
+    from .updating import UpdateResult
 
 app = typer.Typer(
     name="mlopsify",
@@ -91,6 +96,232 @@ def new(
     typer.echo("  make setup      # create the environment")
     typer.echo("  make pipeline   # run the DVC pipeline: data, validation, training, quality gate")
     typer.echo("  make test       # run the project's tests")
+
+
+class ConflictMode(str, Enum):
+    inline = "inline"
+    rej = "rej"
+
+
+ProjectPath = Annotated[Path, typer.Argument(help="The project's directory.")]
+DataOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--data", "-d", metavar="KEY=VALUE", help="Change one answer on the way; repeatable."
+    ),
+]
+ConflictOption = Annotated[
+    ConflictMode,
+    typer.Option(
+        help="Leave conflicts as markers in the file (inline) or as FILE.rej beside it (rej)."
+    ),
+]
+PretendOption = Annotated[
+    bool, typer.Option("--pretend", help="Show what would change; write nothing.")
+]
+TrustOption = Annotated[
+    bool,
+    typer.Option(
+        "--trust", help="Let a template other than mlopsify's own run its migrations and tasks."
+    ),
+]
+
+
+def _print_changes(result: UpdateResult) -> None:
+    for change in result.changes:
+        typer.echo(f"  {change.status:<9} {change.path}")
+
+
+def _report_update(result: UpdateResult) -> None:
+    if not result.changes and result.from_version == result.to_version:
+        typer.echo(f"{result.project} is at template {result.to_version}: nothing to update")
+        return
+    count = len(result.changes)
+    files = f"{count} file{'s' if count != 1 else ''}"
+    if result.pretend:
+        typer.echo(
+            f"Would update {result.project} from {result.from_version} to {result.to_version}: "
+            f"{files} would change (nothing was written)"
+        )
+    else:
+        typer.echo(
+            f"Updated {result.project} from {result.from_version} to {result.to_version}: {files} changed"
+        )
+    _print_changes(result)
+    if not result.pretend and result.changes:
+        typer.echo("Review with `git diff`, then commit.")
+
+
+def _fail_conflicts(error: UpdateConflictError) -> NoReturn:
+    if error.result is not None:
+        result = error.result
+        typer.echo(
+            f"Updated {result.project} from {result.from_version} to {result.to_version} with conflicts:"
+        )
+        _print_changes(result)
+    fail(error)
+
+
+@app.command()
+def update(
+    path: ProjectPath = Path(),
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to", metavar="VERSION", help="Template release (default: the newest shipped)."
+        ),
+    ] = None,
+    pretend: PretendOption = False,
+    conflict: ConflictOption = ConflictMode.inline,
+    data: DataOption = None,
+    trust: TrustOption = False,
+) -> None:
+    """Update a project to a newer template release by a three-way merge, offline."""
+    from .updating import update_project
+
+    try:
+        result = update_project(
+            path,
+            to=to,
+            pretend=pretend,
+            conflict=conflict.value,
+            data_pairs=data or [],
+            trust=trust,
+        )
+    except UpdateConflictError as error:
+        _fail_conflicts(error)
+    except MlopsifyError as error:
+        fail(error)
+    _report_update(result)
+
+
+@app.command()
+def add(
+    service: Annotated[
+        str | None, typer.Argument(help="The service to add; omit it to list them.")
+    ] = None,
+    path: ProjectPath = Path(),
+    pretend: PretendOption = False,
+    conflict: ConflictOption = ConflictMode.inline,
+    data: DataOption = None,
+    trust: TrustOption = False,
+) -> None:
+    """Add a service (CI provider, Kubernetes, monitoring, DVC remote, compliance) to a project."""
+    from .services import add_service, list_services
+
+    try:
+        if service is None:
+            listing = list_services(path)
+            typer.echo(f"Services of template {listing.version} (mlopsify add SERVICE):")
+            for item in listing.services:
+                mark = "  (on)" if listing.is_on(item) else ""
+                typer.echo(f"  {item.name:<11} {item.question}={json.dumps(item.value)}{mark}")
+            return
+        added = add_service(
+            path,
+            service,
+            pretend=pretend,
+            conflict=conflict.value,
+            data_pairs=data or [],
+            trust=trust,
+        )
+    except UpdateConflictError as error:
+        _fail_conflicts(error)
+    except MlopsifyError as error:
+        fail(error)
+    name, question = added.service.name, added.service.question
+    if added.update is None:
+        typer.echo(
+            f"{name} is already on ({question}: {json.dumps(added.service.value)}): nothing to do"
+        )
+        return
+    verb = "Would add" if added.update.pretend else "Added"
+    typer.echo(
+        f"{verb} {name}: {question} {json.dumps(added.previous)} -> {json.dumps(added.service.value)}"
+    )
+    _print_changes(added.update)
+    if not added.update.pretend:
+        typer.echo("Review with `git diff`, then commit.")
+
+
+@app.command()
+def adopt(
+    path: ProjectPath = Path(),
+    defaults: Annotated[
+        bool,
+        typer.Option("--defaults", help="Take the default for every question not given by --data."),
+    ] = False,
+    data: Annotated[
+        list[str] | None,
+        typer.Option("--data", "-d", metavar="KEY=VALUE", help="Answer one question; repeatable."),
+    ] = None,
+    answers_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--answers-file", help="YAML file of answers (question: answer); --data wins."
+        ),
+    ] = None,
+) -> None:
+    """Bring an existing repository under the template; never overwrite its files."""
+    from .adoption import adopt_repository
+
+    defaults = defaults or bool(data) or answers_file is not None
+    if not defaults and not sys.stdin.isatty():
+        fail(
+            MlopsifyError(
+                "no terminal to ask the questions on: add --defaults (with --data or --answers-file)"
+            )
+        )
+    try:
+        result = adopt_repository(
+            path, data_pairs=data or [], answers_file=answers_file, defaults=defaults
+        )
+    except MlopsifyError as error:
+        fail(error)
+    typer.echo(
+        f"Adopted {result.project} into template {result.version}: "
+        f"{len(result.added)} files added, {len(result.proposed)} proposed beside existing files"
+    )
+    for relative in result.added:
+        typer.echo(f"  added     {relative}")
+    for existing, beside in result.proposed.items():
+        typer.echo(f"  kept      {existing}  (template version in {beside})")
+    typer.echo("Everything is staged, nothing committed. Next steps:")
+    typer.echo("  merge what you want from each *.mlopsify file into its original, then delete it")
+    typer.echo("  git add --all && git commit -m 'Adopt the mlopsify template'")
+
+
+@app.command()
+def assess(
+    path: ProjectPath = Path(),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report as JSON (docs/assess.md).")
+    ] = False,
+) -> None:
+    """Report the MLOps maturity of any repository, area by area, with the commands that close gaps."""
+    from .assessment import assess_repository
+
+    try:
+        report = assess_repository(path)
+    except MlopsifyError as error:
+        fail(error)
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+        return
+    kind = (
+        f"template {report.template_version}"
+        if report.template_version
+        else "not made with mlopsify"
+    )
+    typer.echo(f"MLOps maturity of {report.path} ({kind}): {report.score}/{report.max_score}")
+    typer.echo(f"{'area':<24} {'level':<11} {'evidence':<34} next")
+    for area in report.areas:
+        shown = [e.path for e in area.evidence if e.level <= area.level]
+        evidence = shown[0] if shown else "-"
+        following = "; ".join(area.commands) or area.next_step or "-"
+        typer.echo(
+            f"{area.title:<24} {f'{area.level} {area.level_name}':<11} {evidence:<34} {following}"
+        )
 
 
 def main() -> None:

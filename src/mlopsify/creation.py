@@ -40,6 +40,27 @@ def check_destination(destination: Path) -> None:
         )
 
 
+def gather_answers(
+    *,
+    data: dict[str, Any] | None = None,
+    data_pairs: list[str] | None = None,
+    answers_file: Path | None = None,
+) -> dict[str, Any]:
+    """Answers from ``answers_file``, then ``data`` and ``data_pairs`` (``KEY=VALUE``), which win."""
+    answers: dict[str, Any] = read_answers_file(answers_file) if answers_file else {}
+    answers.update(data or {})
+    answers.update(parse_data(data_pairs or []))
+    return answers
+
+
+def check_known(answers: dict[str, Any], questions: dict[str, Any]) -> None:
+    """Refuse answers to questions the template does not ask (Copier would ignore them)."""
+    unknown = unknown_keys(answers, questions)
+    if unknown:
+        known = ", ".join(sorted(questions))
+        raise InvalidAnswerError(f"unknown question {', '.join(unknown)}: use one of {known}")
+
+
 def new_project(
     destination: Path,
     *,
@@ -57,9 +78,7 @@ def new_project(
     """
     destination = destination.expanduser().absolute()
     check_destination(destination)
-    answers: dict[str, Any] = read_answers_file(answers_file) if answers_file else {}
-    answers.update(data or {})
-    answers.update(parse_data(data_pairs or []))
+    answers = gather_answers(data=data, data_pairs=data_pairs, answers_file=answers_file)
     template = template or TemplateSource.shipped()
 
     created_parents = [p for p in reversed(destination.parents) if not p.exists()]
@@ -76,10 +95,7 @@ def new_project(
             defaults=defaults,
             vcs_ref=vcs_ref,
         )
-        unknown = unknown_keys(answers, worker.template.questions_data)
-        if unknown:
-            known = ", ".join(sorted(worker.template.questions_data))
-            raise InvalidAnswerError(f"unknown question {', '.join(unknown)}: use one of {known}")
+        check_known(answers, worker.template.questions_data)
         version = read_answers_file(staging / ANSWERS_FILE).get("_commit", "unreleased")
         _git.init_repository(staging, f"Create project from the mlopsify template {version}")
         if destination.is_dir():

@@ -6,6 +6,11 @@ The CLI prints any :class:`MlopsifyError` as one line on stderr and exits with i
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .updating import UpdateResult
+
 
 class MlopsifyError(Exception):
     """Something the user can fix; the message says how."""
@@ -38,13 +43,19 @@ class TemplateVersionError(MlopsifyError):
 
 
 class UpdateConflictError(MlopsifyError):
-    """An update merged with conflicts that a person must resolve."""
+    """An update merged with conflicts that a person must resolve.
+
+    ``result`` is the update's outcome (every changed file) when there is one.
+    """
 
     exit_code = 7
 
-    def __init__(self, message: str, conflicted: list[str]) -> None:
+    def __init__(
+        self, message: str, conflicted: list[str], result: UpdateResult | None = None
+    ) -> None:
         super().__init__(message)
         self.conflicted = conflicted
+        self.result = result
 
 
 EXIT_CODES: dict[str, int] = {

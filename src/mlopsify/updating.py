@@ -1,0 +1,305 @@
+"""``update``: move a project to a newer template release by a three-way merge.
+
+Copier does the merge; this module adds what it leaves to the caller: the checks that make
+an update safe to start (a git repository, a readable answers file, a clean tree, a version
+that exists), the offline mapping of the canonical template URL to the shipped bundle, a
+``pretend`` run in a throwaway clone, and the list of changed and conflicted files
+(Copier exits 0 on conflicts in both modes).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from . import _git
+from .answers import parse_data, read_project_answers
+from .creation import check_known
+from .errors import MlopsifyError, RepositoryStateError, TemplateVersionError, UpdateConflictError
+from .rendering import copier_session, copy_template
+from .template_source import CANONICAL_URL, TemplateSource
+
+Conflict = Literal["inline", "rej"]
+
+# `git describe` form that Copier records for an untagged template commit: v0.1.0-3-gabc1234.
+_DESCRIBED = re.compile(r".+-\d+-g[0-9a-f]{4,40}$")
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One path the update touched: ``added``, ``modified``, ``deleted`` or ``conflict``."""
+
+    status: str
+    path: str
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """What an update did (or, with ``pretend``, would do)."""
+
+    project: Path
+    from_version: str
+    to_version: str
+    changes: list[FileChange] = field(default_factory=list)
+    pretend: bool = False
+
+    @property
+    def conflicts(self) -> list[str]:
+        return [change.path for change in self.changes if change.status == "conflict"]
+
+
+def project_template(answers: dict[str, Any]) -> TemplateSource:
+    """Where a project's template lives: the shipped bundle for the canonical URL, else as recorded."""
+    source = str(answers["_src_path"])
+    if source == CANONICAL_URL:
+        return TemplateSource.shipped()
+    return TemplateSource.at(source)
+
+
+def check_updatable(project: Path) -> dict[str, Any]:
+    """Refuse, before anything is written, a project an update cannot work on; return its answers."""
+    if not project.is_dir():
+        raise RepositoryStateError(f"{project} is not a directory: give the path of a project")
+    if not _git.is_repository(project):
+        raise RepositoryStateError(
+            f"{project} is not a git repository: updates merge through git; "
+            "run `git init` and commit the project first"
+        )
+    answers = read_project_answers(project)
+    dirty = _git.dirty_paths(project)
+    if dirty:
+        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+        raise RepositoryStateError(
+            f"{project} has uncommitted changes ({shown}): commit or stash them first; nothing was written"
+        )
+    return answers
+
+
+def resolve_version(template: TemplateSource, requested: str | None, current: str) -> str:
+    """The release tag to update to: ``requested`` (with or without its ``v``) or the newest."""
+    available = template.versions()
+    if not available:
+        raise TemplateVersionError(
+            f"the template at {template.url} has no release tags to update to"
+        )
+    if requested is None:
+        target = available[-1]
+    elif requested in available:
+        target = requested
+    elif f"v{requested}" in available:
+        target = f"v{requested}"
+    elif requested == current:
+        target = current  # an untagged release the project already has: change answers only
+    else:
+        raise TemplateVersionError(
+            f"template version {requested} does not exist: available versions are {', '.join(available)}"
+        )
+    if current not in available and not _DESCRIBED.match(current):
+        raise TemplateVersionError(
+            f"the project was made with template {current}, which is not in the release history "
+            f"({', '.join(available)}): install the mlopsify that ships it"
+        )
+    if current in available and available.index(current) > available.index(target):
+        raise TemplateVersionError(
+            f"the project is at template {current}, newer than {target}: downgrades are not supported"
+        )
+    return target
+
+
+def template_config(template: TemplateSource, ref: str) -> dict[str, Any]:
+    """The ``copier.yml`` of ``template`` at release ``ref``, read from a bare clone."""
+    with tempfile.TemporaryDirectory(prefix="mlopsify-template-") as scratch:
+        clone = Path(scratch) / "template.git"
+        subprocess.run(
+            ["git", "clone", "--quiet", "--bare", str(template.bundle or template.url), str(clone)],
+            check=True,
+            capture_output=True,
+        )
+        for name in ("copier.yml", "copier.yaml"):
+            shown = subprocess.run(
+                ["git", "--git-dir", str(clone), "show", f"{ref}:{name}"],
+                capture_output=True,
+                text=True,
+            )
+            if shown.returncode == 0:
+                loaded = yaml.safe_load(shown.stdout)
+                return loaded if isinstance(loaded, dict) else {}
+    raise TemplateVersionError(f"template release {ref} has no copier.yml in {template.url}")
+
+
+def update_project(
+    project: Path,
+    *,
+    to: str | None = None,
+    data: dict[str, Any] | None = None,
+    data_pairs: list[str] | None = None,
+    conflict: Conflict = "inline",
+    pretend: bool = False,
+    trust: bool = False,
+    template: TemplateSource | None = None,
+) -> UpdateResult:
+    """Update ``project`` to template release ``to`` (default: the newest) and list what changed.
+
+    ``data``/``data_pairs`` change answers on the way (``add`` uses this). Conflicts are left
+    as markers (``inline``) or ``.rej`` files (``rej``) and raise :class:`UpdateConflictError`,
+    which carries the result. ``pretend`` merges in a throwaway clone and writes nothing.
+    ``template`` overrides how the recorded ``_src_path`` resolves (default: the shipped
+    bundle for the canonical URL); ``trust`` lets a template other than the shipped one run
+    its migrations.
+    """
+    project = project.expanduser().absolute()
+    answers = check_updatable(project)
+    new_answers = {**(data or {}), **parse_data(data_pairs or [])}
+    template = template or project_template(answers)
+    current = str(answers["_commit"])
+    target = resolve_version(template, to, current)
+    if new_answers:
+        questions = template_config(template, target)
+        check_known(new_answers, {k: v for k, v in questions.items() if not k.startswith("_")})
+    if target == current and not new_answers:
+        return UpdateResult(
+            project=project, from_version=current, to_version=target, pretend=pretend
+        )
+
+    trusted = trust or template.bundle is not None
+    if pretend:
+        with tempfile.TemporaryDirectory(prefix="mlopsify-pretend-") as scratch:
+            top = Path(_git.git("rev-parse", "--show-toplevel", cwd=project))
+            clone = Path(scratch) / top.name
+            _git.git("clone", "--quiet", "--no-hardlinks", str(top), str(clone), cwd=project)
+            work = clone / project.relative_to(top)
+            _run_update(work, template, target, new_answers, conflict, trusted)
+            keep_edited_removals(work, template, answers)
+            found = changed_files(work)
+        return UpdateResult(project, current, target, found, pretend=True)
+
+    _run_update(project, template, target, new_answers, conflict, trusted)
+    kept = keep_edited_removals(project, template, answers)
+    result = UpdateResult(project, current, target, changed_files(project))
+    if result.conflicts:
+        merged = [path for path in result.conflicts if path not in kept]
+        hints = []
+        if merged and conflict == "inline":
+            hints.append("resolve the <<<<<<< markers in each file")
+        elif merged:
+            hints.append(
+                "apply or discard each .rej file (your change that did not merge), then delete it"
+            )
+        if kept:
+            hints.append(
+                f"the template removed {', '.join(kept)}, which you changed: "
+                "keep each with `git add` or drop it with `git rm`"
+            )
+        count = len(result.conflicts)
+        raise UpdateConflictError(
+            f"update to {target} left conflicts in {count} file{'s' if count != 1 else ''}: "
+            f"{'; '.join(hints)}, then commit",
+            result.conflicts,
+            result=result,
+        )
+    return result
+
+
+def keep_edited_removals(
+    project: Path, template: TemplateSource, answers: dict[str, Any]
+) -> list[str]:
+    """Restore each file the update removed although the user had changed it; mark it unmerged.
+
+    Copier deletes a file that the new release no longer renders even when the user edited
+    it. mlopsify puts the user's version back and records a modify/delete conflict in the
+    index (stage 1 the old release's file, stage 2 the user's), as git does in a merge, so
+    nothing of the user's is dropped silently. Returns the restored paths.
+    """
+    entries = _git.status_entries(project)
+    deleted = [path for code, path in entries if "D" in code and "U" not in code]
+    if not deleted:
+        return []
+    kept: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="mlopsify-base-") as scratch:
+        base = Path(scratch) / project.name
+        copy_template(
+            template,
+            base,
+            data={k: v for k, v in answers.items() if not k.startswith("_")},
+            user_defaults={},
+            defaults=True,
+            vcs_ref=str(answers["_commit"]),
+        )
+        for path in deleted:
+            mode, _, ours = _git.git("ls-tree", "HEAD", "--", path, cwd=project).split(None, 3)[:3]
+            old = base / path
+            if old.is_file() and _git.git("hash-object", "--", str(old), cwd=project) == ours:
+                continue  # the user never changed it: the template's removal stands
+            _git.git("checkout", "HEAD", "--", path, cwd=project)
+            stages = [f"0 {'0' * 40}\t{path}", f"{mode} {ours} 2\t{path}"]
+            if old.is_file():
+                stages.append(
+                    f"{mode} {_git.git('hash-object', '-w', '--', str(old), cwd=project)} 1\t{path}"
+                )
+            _git.git_input(
+                "update-index", "--index-info", cwd=project, stdin="\n".join(stages) + "\n"
+            )
+            kept.append(path)
+    return kept
+
+
+def _run_update(
+    project: Path,
+    template: TemplateSource,
+    target: str,
+    data: dict[str, Any],
+    conflict: Conflict,
+    trusted: bool,
+) -> None:
+    from copier import Settings, run_update
+    from copier.errors import UnsafeTemplateError
+
+    try:
+        with copier_session(template):
+            run_update(
+                project,
+                data=data,
+                vcs_ref=target,
+                settings=Settings(),
+                defaults=True,
+                overwrite=True,
+                conflict=conflict,
+                unsafe=trusted,
+                quiet=True,
+            )
+    except UnsafeTemplateError:
+        raise MlopsifyError(
+            f"the template at {template.url} runs migrations or tasks: "
+            "run again with --trust if you trust it"
+        ) from None
+
+
+def changed_files(project: Path) -> list[FileChange]:
+    """The working tree's changes after a merge, conflicts first, from ``git status``."""
+    unmerged = set(_git.git("diff", "--name-only", "--diff-filter=U", cwd=project).splitlines())
+    changes: list[FileChange] = []
+    entries = _git.status_entries(project, "--untracked-files=all")
+    # A .rej file that the project's .gitignore hides still holds the user's change.
+    entries += [
+        (code, path)
+        for code, path in _git.status_entries(project, "--ignored")
+        if code == "!!" and path.endswith(".rej")
+    ]
+    for code, path in entries:
+        if path in unmerged or path.endswith(".rej"):
+            status = "conflict"
+        elif code in {"??", "!!"} or "A" in code:
+            status = "added"
+        elif "D" in code:
+            status = "deleted"
+        else:
+            status = "modified"
+        changes.append(FileChange(status, path))
+    order = {"conflict": 0, "modified": 1, "added": 2, "deleted": 3}
+    return sorted(changes, key=lambda c: (order[c.status], c.path))
