@@ -129,6 +129,11 @@ BAD_ANSWERS = [
         "runbook_base_url, task_type, use_kubernetes, use_monitoring",
     ),
     (
+        ["-d", "quality_gate=1"],
+        "error: quality_gate must be a mapping of min and max thresholds, "
+        "e.g. {min: {roc_auc: 0.95}, max: {}}",
+    ),
+    (
         ["-d", "just-a-word"],
         "error: --data 'just-a-word' is not KEY=VALUE: write it as, for example, "
         "--data task_type=regression",
