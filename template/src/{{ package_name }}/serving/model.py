@@ -15,7 +15,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import yaml
@@ -47,8 +47,7 @@ class ModelInfo:
     trained_at: float
 
 
-@dataclass(frozen=True)
-class Prediction:
+class Prediction(NamedTuple):
     """One prediction: a class label (with class probabilities) or a regression value."""
 
     value: int | float | str
@@ -68,15 +67,16 @@ class LoadedModel:
         classes = getattr(estimator, "classes_", None)
         self.classes: list[Any] = classes.tolist() if classes is not None else []
         self._proba = task_type == "classification" and hasattr(estimator, "predict_proba")
+        self._keys = [str(label) for label in self.classes]
 
     def predict(self, matrix: np.ndarray) -> list[Prediction]:
         """Predictions for the rows of `matrix` (shape: records x features, feature order)."""
         if self._proba:
             proba = self.estimator.predict_proba(matrix)
-            keys = [str(label) for label in self.classes]
+            classes, keys = self.classes, self._keys
             return [
-                Prediction(self.classes[int(best)], dict(zip(keys, row.tolist(), strict=True)))
-                for best, row in zip(proba.argmax(axis=1), proba, strict=True)
+                Prediction(classes[best], dict(zip(keys, row, strict=True)))
+                for best, row in zip(proba.argmax(axis=1).tolist(), proba.tolist(), strict=True)
             ]
         values = np.asarray(self.estimator.predict(matrix)).tolist()
         return [Prediction(value) for value in values]
