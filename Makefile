@@ -2,10 +2,11 @@
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 DEMO_DIR ?= build/demo
 PY_DIRS := $(wildcard src tests scripts benchmarks migrations)
 
-.PHONY: bootstrap demo test lint format typecheck template-release check-template clean bench-serving
+.PHONY: bootstrap demo test bench bench-serving lint format typecheck template-release check-template clean
 
 bootstrap:  ## install the dev environment and the checkers the tests use
 	bash scripts/bootstrap.sh
@@ -19,6 +20,9 @@ test: bootstrap  ## lint, type-check, then run every test
 	$(MAKE) lint typecheck check-template
 	PATH="$(CURDIR)/$(BIN):$(CURDIR)/.cache/checkov/bin:$(CURDIR)/.cache/node/node_modules/.bin:$$PATH" \
 		$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+bench: bootstrap  ## time mlopsify against its peers; rewrites docs/benchmarks.md (< 10 min)
+	$(BIN)/python benchmarks/generator.py $(BENCH_ARGS)
 
 lint:
 	$(BIN)/ruff check $(PY_DIRS)

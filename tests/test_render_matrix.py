@@ -107,6 +107,22 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
                 f"deploy/k8s/overlays/{env}/{name}.yaml"
                 for name in ("kustomization", "namespace", *patches)
             }
+    files |= ci_files(answers)
+    return files
+
+
+def ci_files(answers: Mapping[str, Any]) -> set[str]:
+    """The CI/CD files of ``answers["ci_provider"]`` (none: no CI file) and the update check."""
+    files = {"scripts/check_template_update.py"}
+    provider = answers["ci_provider"]
+    if provider == "gitlab":
+        files.add(".gitlab-ci.yml")
+    elif provider == "jenkins":
+        files.add("Jenkinsfile")
+    elif provider == "github":
+        files |= {".github/workflows/ci.yml", ".github/workflows/template-update.yml"}
+        if answers["use_kubernetes"]:
+            files.add(".github/workflows/deploy.yml")
     return files
 
 

@@ -1,13 +1,17 @@
 """mlopsify: create, update, extend and assess MLOps repositories.
 
 The public API is a handful of functions with keyword arguments; the ``mlopsify`` command
-is a thin layer over them. Copier is imported lazily, inside the functions that need it.
+is a thin layer over them. Copier is imported lazily, inside the functions that need it, and
+the library modules load on first use (PEP 562), so ``mlopsify --help`` imports little more
+than Typer (docs/benchmarks.md). Add a public name to ``_LAZY``, not as an import.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .adoption import AdoptResult, adopt_repository
-from .assessment import Assessment, assess_repository
-from .creation import new_project
 from .errors import (
     DestinationError,
     InvalidAnswerError,
@@ -16,9 +20,29 @@ from .errors import (
     TemplateVersionError,
     UpdateConflictError,
 )
-from .services import AddResult, add_service, list_services
-from .template_source import TemplateSource
-from .updating import UpdateResult, update_project
+
+if TYPE_CHECKING:
+    from .adoption import AdoptResult, adopt_repository
+    from .assessment import Assessment, assess_repository
+    from .creation import new_project
+    from .services import AddResult, add_service, list_services
+    from .template_source import TemplateSource
+    from .updating import UpdateResult, update_project
+
+# Public name -> module that defines it; imported on first attribute access.
+_LAZY = {
+    "AddResult": "services",
+    "AdoptResult": "adoption",
+    "Assessment": "assessment",
+    "TemplateSource": "template_source",
+    "UpdateResult": "updating",
+    "add_service": "services",
+    "adopt_repository": "adoption",
+    "assess_repository": "assessment",
+    "list_services": "services",
+    "new_project": "creation",
+    "update_project": "updating",
+}
 
 __all__ = [
     "AddResult",
@@ -40,3 +64,16 @@ __all__ = [
     "new_project",
     "update_project",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

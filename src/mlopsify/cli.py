@@ -26,6 +26,11 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain Click help: Rich's formatter costs ~110 ms a call, more than importing Typer
+    # (docs/benchmarks.md); `--help` stays within 1.5x of `import typer`.
+    rich_markup_mode=None,
+    # Up to 100 columns when the terminal has them, so command summaries are not cut short.
+    context_settings={"max_content_width": 100},
 )
 
 

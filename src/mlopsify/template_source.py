@@ -19,6 +19,9 @@ from pathlib import Path
 
 CANONICAL_URL = "https://github.com/mlopsify/mlopsify.git"
 BUNDLE_PATH = Path(__file__).parent / "_template" / "template.bundle"
+# Another release history to use instead of the shipped one (a mirror, or the benchmarks'
+# bundle with an extra release); the answers file still records CANONICAL_URL.
+BUNDLE_ENV = "MLOPSIFY_TEMPLATE_BUNDLE"
 
 
 @dataclass(frozen=True)
@@ -30,8 +33,9 @@ class TemplateSource:
 
     @classmethod
     def shipped(cls) -> TemplateSource:
-        """The release history that ships with this mlopsify."""
-        return cls(url=CANONICAL_URL, bundle=BUNDLE_PATH)
+        """The release history shipped with this mlopsify, or the bundle named by ``BUNDLE_ENV``."""
+        override = os.environ.get(BUNDLE_ENV)
+        return cls(url=CANONICAL_URL, bundle=Path(override).absolute() if override else BUNDLE_PATH)
 
     @classmethod
     def at(cls, location: str | Path) -> TemplateSource:

@@ -22,6 +22,7 @@ MODEL_DIR = Path("models/model")
 FEATURES_FILE = Path("models/features.json")
 REGISTRATION_FILE = Path("models/registration.json")
 METRICS_FILE = Path("metrics/metrics.json")
+TRAIN_METRICS_FILE = Path("metrics/train.json")
 
 TARGET = "target"
 TASK_TYPES = ("classification", "regression")

