@@ -125,9 +125,13 @@ BAD_ANSWERS = [
         ["-d", "colour=blue"],
         "error: unknown question colour: use one of author_email, author_name, ci_provider, "
         "compliance, container_registry, description, dvc_remote_kind, dvc_remote_url, image_name, "
-        "k8s_namespace, package_name, project_name, python_version, quality_gate, task_type, "
-        "use_kubernetes, "
-        "use_monitoring",
+        "k8s_namespace, package_name, project_name, python_version, quality_gate, "
+        "runbook_base_url, task_type, use_kubernetes, use_monitoring",
+    ),
+    (
+        ["-d", "quality_gate=1"],
+        "error: quality_gate must be a mapping of min and max thresholds, "
+        "e.g. {min: {roc_auc: 0.95}, max: {}}",
     ),
     (
         ["-d", "just-a-word"],

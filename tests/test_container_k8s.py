@@ -215,6 +215,8 @@ def test_overlay_builds_with_its_namespace_tag_replicas_and_resources(
             "PodDisruptionBudget",
             "Service",
             "ServiceAccount",
+            # the monitoring component (tests/test_monitoring_rules.py checks it)
+            *(["PrometheusRule", "ServiceMonitor"] if answers["use_monitoring"] else []),
         ]
     )
     by_kind = {doc["kind"]: doc for doc in docs}

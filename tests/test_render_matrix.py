@@ -16,9 +16,10 @@ import yaml
 from conftest import ROOT, Render
 
 COPIER = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
-# A Jinja opener (`{{`, `{%`, `{#`); GitHub Actions' `${{ ... }}` is not Jinja. Closers are
-# left out: `%}` is legal Python (f"{share:.1%}").
-JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\{#")
+# A Jinja opener (`{{`, `{%`, `{#`); GitHub Actions' `${{ ... }}` is not Jinja, nor are the Go
+# templates of Prometheus alerts, which start with a variable (`{{ $labels.job }}`, `{{ $value }}`).
+# Closers are left out: `%}` is legal Python (f"{share:.1%}").
+JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{(?! ?\$)|\{%|\{#")
 PIPELINE_MODULES = (
     "__init__",
     "config",
@@ -39,6 +40,28 @@ GENERATED_TESTS = (
     "test_train",
     "test_validate",
 )
+
+# monitoring (use_monitoring): rules, dashboard, runbooks, and the kustomize component
+ALERTS = (
+    "ModelFeatureDrift",
+    "ModelHighErrorRate",
+    "ModelLatencySLOBreach",
+    "ModelLiveQualityBelowGate",
+    "ModelNoPredictions",
+    "ModelStale",
+    "ModelTargetDown",
+)
+MONITORING_FILES = {
+    "docs/monitoring.md",
+    "docs/runbooks/README.md",
+    "monitoring/grafana/dashboards/model-service.json",
+    "monitoring/grafana/provisioning/dashboards/dashboards.yml",
+    "monitoring/grafana/provisioning/datasources/prometheus.yml",
+    "monitoring/prometheus/prometheus.yml",
+    "monitoring/prometheus/rules.yml",
+    "monitoring/prometheus/rules_test.yml",
+}
+MONITORING_COMPONENT = ("kustomization.yaml", "prometheusrule.yaml", "servicemonitor.yaml")
 
 
 SERVING_MODULES = ("__init__", "__main__", "app", "metrics", "model", "schemas", "settings")
@@ -107,6 +130,14 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
                 f"deploy/k8s/overlays/{env}/{name}.yaml"
                 for name in ("kustomization", "namespace", *patches)
             }
+    if answers["use_monitoring"]:
+        files |= MONITORING_FILES | {f"docs/runbooks/{alert}.md" for alert in ALERTS}
+        files |= {f"src/{package}/reference.py", "tests/test_monitoring.py"}
+        files |= {
+            f"src/{package}/serving/{module}.py" for module in ("drift", "feedback", "monitoring")
+        }
+        if answers["use_kubernetes"]:
+            files |= {f"deploy/k8s/components/monitoring/{name}" for name in MONITORING_COMPONENT}
     files |= ci_files(answers)
     return files
 

@@ -176,6 +176,11 @@ def create_app(
     )
     app.state.serving = state
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    monitoring_file = getattr(settings, "monitoring_file", None)  # a setting of monitored projects only
+    if monitoring_file is not None:
+        from .monitoring import install  # drift, live quality and /feedback (docs/monitoring.md)
+
+        install(app, state, monitoring_file)
 
     @app.exception_handler(InputError)
     async def input_error(_: Request, error: InputError) -> JSONResponse:
