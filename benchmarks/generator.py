@@ -28,6 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import release_template  # scripts/ is not a package: found through sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 CCDS = ROOT / ".cache" / "ccds" / "bin" / "ccds"
@@ -35,7 +38,6 @@ CCDS_STANDIN = Path(__file__).resolve().parent / "ccds_standin"
 BUNDLE = ROOT / "src" / "mlopsify" / "_template" / "template.bundle"
 CANONICAL_URL = "https://github.com/mlopsify/mlopsify.git"
 BUNDLE_ENV = "MLOPSIFY_TEMPLATE_BUNDLE"
-RELEASED_FILES = ("copier.yml", "template", "CHANGELOG.md")
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 PROJECT = "bench-project"  # a name every generator accepts, so the answers match
 GROUPS = ("startup", "new", "update", "pipeline")
@@ -243,25 +245,11 @@ def build_bundles(work: Path, env: dict[str, str]) -> Releases:
     those of the template in this checkout. ``next`` adds a release that changes the README,
     for `update` to move to. Post-releases, because Copier skips pre-releases.
     """
-    repo = work / "template-history"
     genv = {**env, **IDENTITY}
-    if BUNDLE.exists():
-        run("git", "clone", "--quiet", BUNDLE, repo, cwd=work, env=genv)
-    else:
-        repo.mkdir()
-        run("git", "init", "--quiet", "--initial-branch=main", cwd=repo, env=genv)
+    # The same checkout as a real release: the shipped history plus this working tree's files.
+    repo = release_template.checkout_history(work)
     tags = run("git", "tag", "--list", "v*", cwd=repo, env=genv).split()
     newest = max(tags, key=_version_key) if tags else "v0.0.0"
-    for entry in repo.iterdir():
-        if entry.name != ".git":
-            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-    for name in RELEASED_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif source.exists():
-            shutil.copy2(source, repo / name)
-    run("git", "add", "--all", cwd=repo, env=genv)
     base_tag = newest
     if run("git", "status", "--porcelain", cwd=repo, env=genv) or not tags:
         base_tag = _post(newest, 1) if tags else "v0.0.1"

@@ -248,7 +248,8 @@ def report(
         f" Python {platform.python_version()}; {versions}.",
         "- Model: the default project's classifier (StandardScaler + LogisticRegression, 30 features).",
         f"- Load: wrk, {args.threads} threads, {args.connections} connections, {args.duration} s per run after a 2 s"
-        f" warm-up, 127.0.0.1 only; batch = {args.batch} records. Both servers share the CPUs with wrk.",
+        f" warm-up, 127.0.0.1 only; batch = {args.batch} records. Both servers share the CPUs with wrk,"
+        " one after the other; on a shared machine compare the ratios more than the absolute figures.",
         "",
         "| request | server | requests/s | p50 (ms) | p99 (ms) | errors |",
         "|---|---|---:|---:|---:|---:|",

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from . import _git
-from .answers import ANSWERS_FILE, read_answers_file
-from .creation import check_known, derived_defaults, gather_answers
+from .answers import ANSWERS_FILE
+from .creation import gather_answers, render_answers
 from .errors import RepositoryStateError
-from .rendering import copy_template
 from .template_source import TemplateSource
 
 PROPOSAL_SUFFIX = ".mlopsify"
@@ -74,16 +73,9 @@ def adopt_repository(
     template = template or TemplateSource.shipped()
     with tempfile.TemporaryDirectory(prefix="mlopsify-adopt-") as scratch:
         rendered = Path(scratch) / project.name
-        worker = copy_template(
-            template,
-            rendered,
-            data=answers,
-            user_defaults=derived_defaults(project),
-            defaults=defaults,
-            vcs_ref=vcs_ref,
+        version = render_answers(
+            template, rendered, answers, defaults=defaults, vcs_ref=vcs_ref, named_after=project
         )
-        check_known(answers, worker.template.questions_data)
-        version = str(read_answers_file(rendered / ANSWERS_FILE).get("_commit", "unreleased"))
         result = AdoptResult(project, version)
         plan: list[tuple[Path, Path]] = []
         for source in sorted(p for p in rendered.rglob("*") if p.is_file() or p.is_symlink()):

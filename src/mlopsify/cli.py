@@ -57,30 +57,27 @@ def main_options(
     """Take a DevOps repository to MLOps: create, update, extend and assess ML projects."""
 
 
-@app.command()
-def new(
-    destination: Annotated[
-        Path, typer.Argument(help="Directory of the new project; must not exist or be empty.")
-    ],
-    defaults: Annotated[
-        bool,
-        typer.Option("--defaults", help="Take the default for every question not given by --data."),
-    ] = False,
-    data: Annotated[
-        list[str] | None,
-        typer.Option("--data", "-d", metavar="KEY=VALUE", help="Answer one question; repeatable."),
-    ] = None,
-    answers_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--answers-file", help="YAML file of answers (question: answer); --data wins."
-        ),
-    ] = None,
-) -> None:
-    """Create a new MLOps project and make it a git repository with a first commit."""
-    from .creation import new_project
+DefaultsOption = Annotated[
+    bool,
+    typer.Option("--defaults", help="Take the default for every question not given by --data."),
+]
+AnswerOption = Annotated[
+    list[str] | None,
+    typer.Option("--data", "-d", metavar="KEY=VALUE", help="Answer one question; repeatable."),
+]
+AnswersFileOption = Annotated[
+    Path | None,
+    typer.Option("--answers-file", help="YAML file of answers (question: answer); --data wins."),
+]
 
-    # Answers on the command line make the run non-interactive: the rest take their defaults.
+
+def _answer_without_asking(
+    defaults: bool, data: list[str] | None, answers_file: Path | None
+) -> bool:
+    """Whether Copier takes defaults instead of asking; fails when it would have to ask but cannot.
+
+    Answers on the command line make the run non-interactive: the rest take their defaults.
+    """
     defaults = defaults or bool(data) or answers_file is not None
     if not defaults and not sys.stdin.isatty():
         # Without a terminal Copier cannot ask: say so before anything is rendered.
@@ -89,6 +86,22 @@ def new(
                 "no terminal to ask the questions on: add --defaults (with --data or --answers-file)"
             )
         )
+    return defaults
+
+
+@app.command()
+def new(
+    destination: Annotated[
+        Path, typer.Argument(help="Directory of the new project; must not exist or be empty.")
+    ],
+    defaults: DefaultsOption = False,
+    data: AnswerOption = None,
+    answers_file: AnswersFileOption = None,
+) -> None:
+    """Create a new MLOps project and make it a git repository with a first commit."""
+    from .creation import new_project
+
+    defaults = _answer_without_asking(defaults, data, answers_file)
     try:
         project = new_project(
             destination, data_pairs=data or [], answers_file=answers_file, defaults=defaults
@@ -252,31 +265,14 @@ def add(
 @app.command()
 def adopt(
     path: ProjectPath = Path(),
-    defaults: Annotated[
-        bool,
-        typer.Option("--defaults", help="Take the default for every question not given by --data."),
-    ] = False,
-    data: Annotated[
-        list[str] | None,
-        typer.Option("--data", "-d", metavar="KEY=VALUE", help="Answer one question; repeatable."),
-    ] = None,
-    answers_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--answers-file", help="YAML file of answers (question: answer); --data wins."
-        ),
-    ] = None,
+    defaults: DefaultsOption = False,
+    data: AnswerOption = None,
+    answers_file: AnswersFileOption = None,
 ) -> None:
     """Bring an existing repository under the template; never overwrite its files."""
     from .adoption import adopt_repository
 
-    defaults = defaults or bool(data) or answers_file is not None
-    if not defaults and not sys.stdin.isatty():
-        fail(
-            MlopsifyError(
-                "no terminal to ask the questions on: add --defaults (with --data or --answers-file)"
-            )
-        )
+    defaults = _answer_without_asking(defaults, data, answers_file)
     try:
         result = adopt_repository(
             path, data_pairs=data or [], answers_file=answers_file, defaults=defaults

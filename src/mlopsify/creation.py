@@ -61,6 +61,31 @@ def check_known(answers: dict[str, Any], questions: dict[str, Any]) -> None:
         raise InvalidAnswerError(f"unknown question {', '.join(unknown)}: use one of {known}")
 
 
+def render_answers(
+    template: TemplateSource,
+    target: Path,
+    answers: dict[str, Any],
+    *,
+    defaults: bool,
+    vcs_ref: str | None,
+    named_after: Path,
+) -> str:
+    """Render ``template`` into ``target``, refuse unknown questions, return the release used.
+
+    ``named_after`` is the directory whose name becomes the default project name.
+    """
+    worker = copy_template(
+        template,
+        target,
+        data=answers,
+        user_defaults=derived_defaults(named_after),
+        defaults=defaults,
+        vcs_ref=vcs_ref,
+    )
+    check_known(answers, worker.template.questions_data)
+    return str(read_answers_file(target / ANSWERS_FILE).get("_commit", "unreleased"))
+
+
 def new_project(
     destination: Path,
     *,
@@ -87,16 +112,9 @@ def new_project(
         tempfile.mkdtemp(prefix=f".{destination.name}.mlopsify-", dir=destination.parent)
     )
     try:
-        worker = copy_template(
-            template,
-            staging,
-            data=answers,
-            user_defaults=derived_defaults(destination),
-            defaults=defaults,
-            vcs_ref=vcs_ref,
+        version = render_answers(
+            template, staging, answers, defaults=defaults, vcs_ref=vcs_ref, named_after=destination
         )
-        check_known(answers, worker.template.questions_data)
-        version = read_answers_file(staging / ANSWERS_FILE).get("_commit", "unreleased")
         _git.init_repository(staging, f"Create project from the mlopsify template {version}")
         if destination.is_dir():
             destination.rmdir()
