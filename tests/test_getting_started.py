@@ -17,21 +17,23 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from conftest import ROOT, require_tool, run
 
+sys.path.insert(0, str(ROOT / "scripts"))
+import release_template  # scripts/ is not a package: found through sys.path
+
 PAGE = ROOT / "docs" / "getting-started.md"
 MARKER = "<!-- walkthrough -->"
 BLOCK = re.compile(re.escape(MARKER) + r"\n```(?:sh|bash)\n(.*?)\n```", re.DOTALL)
-SHIPPED_BUNDLE = ROOT / "src" / "mlopsify" / "_template" / "template.bundle"
-RELEASED_FILES = ("copier.yml", "template", "migrations", "CHANGELOG.md")
+SHIPPED_BUNDLE = release_template.BUNDLE_PATH
 TIMEOUT = 1500  # seconds for the whole walk-through (measured: about 3 minutes)
 
 
@@ -70,19 +72,8 @@ def free_port() -> int:
 
 def template_bundle(work: Path) -> Path:
     """The shipped release history, plus this checkout's template as a newer release if it differs."""
-    repo = work / "template-history"
-    run("git", "clone", "--quiet", SHIPPED_BUNDLE, repo, cwd=work)
-    for entry in repo.iterdir():
-        if entry.name != ".git":
-            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-    for name in RELEASED_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif source.exists():
-            shutil.copy2(source, repo / name)
-    run("git", "add", "--all", cwd=repo)
-    if not run("git", "status", "--porcelain", cwd=repo).stdout:
+    repo = release_template.checkout_history(work)
+    if not release_template.differs_from_newest(repo):
         return SHIPPED_BUNDLE
     tags = run("git", "tag", "--list", "v*", cwd=repo).stdout.split()
     newest = max(tags, key=lambda t: tuple(int(p) for p in re.findall(r"\d+", t)))
