@@ -196,6 +196,17 @@ def wrk(
     )
 
 
+def load_both_kinds(
+    url: str, server_name: str, payloads: dict[str, dict[str, bytes]], args: argparse.Namespace
+) -> list[Result]:
+    """wrk against one server with its single-record and its batch payload."""
+    measured = []
+    for kind in ("single", "batch"):
+        print(f"bench: {server_name}, {kind}", flush=True)
+        measured.append(wrk(url, payloads[server_name][kind], args, args.work, (server_name, kind)))
+    return measured
+
+
 def bodies(project: Path, batch: int) -> dict[str, dict[str, bytes]]:
     features = json.loads((project / "models" / "features.json").read_text())["features"]
     header, *rows = (project / "data" / "processed" / "test.csv").read_text().splitlines()
@@ -312,17 +323,7 @@ def main() -> None:
         f"http://127.0.0.1:{port}/health/ready",
         args.work / "service.log",
     ):
-        for kind in ("single", "batch"):
-            print(f"bench: generated service, {kind}", flush=True)
-            results.append(
-                wrk(
-                    f"http://127.0.0.1:{port}/predict",
-                    payloads["service"][kind],
-                    args,
-                    args.work,
-                    ("service", kind),
-                )
-            )
+        results += load_both_kinds(f"http://127.0.0.1:{port}/predict", "service", payloads, args)
 
     port = free_port()
     mlflow_cmd = [
@@ -341,17 +342,7 @@ def main() -> None:
     with server(
         mlflow_cmd, project, path_env, f"http://127.0.0.1:{port}/ping", args.work / "mlflow.log"
     ):
-        for kind in ("single", "batch"):
-            print(f"bench: mlflow models serve, {kind}", flush=True)
-            results.append(
-                wrk(
-                    f"http://127.0.0.1:{port}/invocations",
-                    payloads["mlflow"][kind],
-                    args,
-                    args.work,
-                    ("mlflow", kind),
-                )
-            )
+        results += load_both_kinds(f"http://127.0.0.1:{port}/invocations", "mlflow", payloads, args)
 
     print("bench: in-process predict rate", flush=True)
     package = re.search(
