@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from helpers import ROOT
 from template_repos import TemplateRepo, git
 from typer.testing import CliRunner
 

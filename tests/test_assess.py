@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, require_tool, run
+from helpers import ROOT, require_tool, run
 from template_repos import TemplateRepo, git, mlops_files
 from typer.testing import CliRunner
 

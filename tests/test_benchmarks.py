@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from conftest import ROOT, run
+from helpers import ROOT, run
 
 from mlopsify.template_source import BUNDLE_ENV, BUNDLE_PATH, CANONICAL_URL, TemplateSource
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT, require_tool, run
+from helpers import ROOT, require_tool, run
 from test_render_matrix import ci_files
 
 from mlopsify import TemplateSource, new_project

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT, require_tool, run
+from helpers import ROOT, require_tool, run
 
 from mlopsify import InvalidAnswerError, TemplateSource, new_project
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 import typer.main
 import yaml
-from conftest import ROOT, require_tool, run
+from helpers import ROOT, require_tool, run
 
 from mlopsify.cli import app
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REAL_CACHES, ROOT
+from helpers import REAL_CACHES, ROOT
 
 from mlopsify import TemplateSource, new_project
 

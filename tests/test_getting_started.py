@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, require_tool, run
+from helpers import ROOT, require_tool, run
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import release_template  # scripts/ is not a package: found through sys.path

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import require_tool, run
+from helpers import require_tool, run
 
 from mlopsify import TemplateSource, new_project
 

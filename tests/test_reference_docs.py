@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer.main
 import yaml
-from conftest import ROOT, require_tool, run
+from helpers import ROOT, require_tool, run
 
 from mlopsify.cli import app
 from mlopsify.reference import cli_reference, questions_reference

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 from mlopsify import TemplateSource, __version__, new_project
 from mlopsify.updating import update_project

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT, Render
+from conftest import Render
+from helpers import ROOT
 
 COPIER = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
 # A Jinja opener (`{{`, `{%`, `{#`); GitHub Actions' `${{ ... }}` is not Jinja, nor are the Go

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run
+from helpers import run
 
 from mlopsify import TemplateSource, new_project
 

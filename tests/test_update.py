@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from helpers import ROOT
 from template_repos import V1, V2, V2_REMOVED, TemplateRepo, git
 from typer.testing import CliRunner
 
