@@ -1,0 +1,125 @@
+"""The template's release history as a user meets it, and generated projects built from it.
+
+``next_release_bundle`` is the shipped bundle plus this checkout's template as the next
+release (``<newest>.post1``) when template/ differs from the newest shipped release; once the
+release is cut, it is the shipped bundle itself. Projects are made and changed through the
+real ``mlopsify`` command, with ``MLOPSIFY_TEMPLATE_BUNDLE`` naming that history, so tests take
+the path a user takes: ``new``, ``add`` and ``update`` between real releases.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from helpers import REAL_CACHES, ROOT
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import release_template  # scripts/ is not a package: found through sys.path
+
+SHIPPED_BUNDLE = release_template.BUNDLE_PATH
+MLOPSIFY = Path(sys.executable).parent / "mlopsify"
+GITCONFIG = (
+    "[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n"
+)
+
+
+def next_release_bundle(work: Path) -> Path:
+    """The shipped release history, plus this checkout's template as a newer release if it differs."""
+    repo = release_template.checkout_history(work)
+    if not release_template.differs_from_newest(repo):
+        return SHIPPED_BUNDLE
+    newest = release_versions(SHIPPED_BUNDLE)[-1]
+    release_template.git("commit", "--quiet", "-m", "working tree", cwd=repo)
+    release_template.git("tag", f"{newest}.post1", cwd=repo)
+    bundle = work / "template.bundle"
+    release_template.git("bundle", "create", "--quiet", str(bundle), "--all", cwd=repo)
+    return bundle
+
+
+def release_versions(bundle: Path) -> list[str]:
+    """Release tags of a bundle, oldest first."""
+    listing = subprocess.run(
+        ["git", "ls-remote", "--tags", "--refs", str(bundle)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    tags = [line.rsplit("refs/tags/", 1)[1] for line in listing.splitlines()]
+    return sorted(tags, key=lambda tag: tuple(int(part) for part in re.findall(r"\d+", tag)))
+
+
+@dataclass
+class Workspace:
+    """A home of its own (git identity, real caches) and the template history every command uses."""
+
+    root: Path
+    bundle: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        home = self.root / "home"
+        home.mkdir(parents=True, exist_ok=True)
+        (home / ".gitconfig").write_text(GITCONFIG)
+        self.home = home
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            **REAL_CACHES,
+            "HOME": str(self.home),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "MLOPSIFY_TEMPLATE_BUNDLE": str(self.bundle),
+            **self.extra_env,
+        }
+
+    def run(
+        self,
+        *args: str | Path,
+        cwd: Path,
+        check: bool = True,
+        timeout: float = 1200,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command; on an unexpected failure the error shows both streams."""
+        completed = subprocess.run(
+            [str(arg) for arg in args],
+            cwd=cwd,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and completed.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(map(str, args))} exited {completed.returncode} in {cwd}\n"
+                f"--- stdout\n{completed.stdout[-6000:]}\n--- stderr\n{completed.stderr[-6000:]}"
+            )
+        return completed
+
+    def mlopsify(
+        self, *args: str | Path, cwd: Path, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return self.run(MLOPSIFY, *args, cwd=cwd, check=check)
+
+    def commit(self, project: Path, message: str) -> None:
+        self.run("git", "add", "--all", cwd=project)
+        self.run("git", "commit", "--quiet", "--allow-empty", "-m", message, cwd=project)
+
+
+def make_in_shared_env(
+    workspace: Workspace, project: Path, venv: Path, *targets: str
+) -> subprocess.CompletedProcess[str]:
+    """``make TARGETS`` with one environment shared by several projects of the same package.
+
+    The environment holds the dependencies; ``PYTHONPATH=src`` puts this project's own code
+    before the editable install of whichever project ran ``make setup`` first.
+    """
+    return workspace.run(
+        "make", *targets, f"VENV={venv}", cwd=project, timeout=1800, env={"PYTHONPATH": "src"}
+    )
