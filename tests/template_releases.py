@@ -15,8 +15,13 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import pytest
 from helpers import REAL_CACHES, ROOT
+
+from mlopsify import TemplateSource, new_project
+from mlopsify.template_source import CANONICAL_URL
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import release_template  # scripts/ is not a package: found through sys.path
@@ -68,6 +73,11 @@ class Workspace:
         self.home = home
 
     @property
+    def venv(self) -> Path:
+        """Where a module's generated projects share one environment (make setup VENV=...)."""
+        return self.root / "env"
+
+    @property
     def env(self) -> dict[str, str]:
         return {
             **os.environ,
@@ -106,6 +116,36 @@ class Workspace:
         self, *args: str | Path, cwd: Path, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         return self.run(MLOPSIFY, *args, cwd=cwd, check=check)
+
+    def new_project_at(self, release: str, name: str, answers: dict[str, Any]) -> Path:
+        """A project made from ``release`` of the history, committed, in ``root/release/name``."""
+        template = TemplateSource(url=CANONICAL_URL, bundle=self.bundle)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("HOME", str(self.home))
+            patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+            return new_project(
+                self.root / release / name,
+                data=answers,
+                defaults=True,
+                template=template,
+                vcs_ref=release,
+            )
+
+    def changed_template_line(self, project: Path, release: str) -> tuple[str, str]:
+        """A file of ``project`` and one of its lines that the newest release changes (editing it conflicts)."""
+        newest = self.root / f"newest-of-{project.name}-{release}"
+        if not newest.exists():
+            self.run("git", "clone", "--quiet", project, newest, cwd=self.root)
+            self.mlopsify("update", cwd=newest)
+        tracked = self.run("git", "ls-files", cwd=project).stdout.splitlines()
+        for path in sorted(set(tracked) - {".copier-answers.yml"}):
+            if not (newest / path).is_file():
+                continue
+            new_lines = set((newest / path).read_text().splitlines())
+            for line in (project / path).read_text().splitlines():
+                if line.strip() and line not in new_lines:
+                    return path, line
+        pytest.fail(f"the newest release changes no line of the files of {release}")
 
     def commit(self, project: Path, message: str) -> None:
         self.run("git", "add", "--all", cwd=project)

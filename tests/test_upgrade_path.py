@@ -21,9 +21,6 @@ import yaml
 from helpers import require_tool
 from template_releases import Workspace, make_in_shared_env, next_release_bundle, release_versions
 
-from mlopsify import TemplateSource, new_project
-from mlopsify.template_source import CANONICAL_URL
-
 CYCLED = ("python_version", "task_type", "ci_provider", "dvc_remote_kind", "compliance")
 CROSSED = ("use_kubernetes", "use_monitoring")
 
@@ -75,20 +72,6 @@ def option_matrix(config: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def make_project(workspace: Workspace, base: str, name: str, answers: dict[str, Any]) -> Path:
-    template = TemplateSource(url=CANONICAL_URL, bundle=workspace.bundle)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOME", str(workspace.home))
-        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-        return new_project(
-            workspace.root / base / name,
-            data=answers,
-            defaults=True,
-            template=template,
-            vcs_ref=base,
-        )
-
-
 def update_lines(output: str) -> list[tuple[str, str]]:
     """The ``  status  path`` lines of an update's report."""
     return [
@@ -125,7 +108,7 @@ def test_every_variant_updates_without_conflicts_and_lints(workspace: Workspace,
     matrix = option_matrix(release_config(workspace, base))
     assert len(matrix) >= 4
     for number, answers in enumerate(matrix):
-        project = make_project(workspace, base, f"variant-{number}", answers)
+        project = workspace.new_project_at(base, f"variant-{number}", answers)
         assert_clean_update(workspace, project, base)
         lint(workspace, project)
 
@@ -154,7 +137,7 @@ def test_representative_variants_run_pipeline_and_tests_after_update(
     require_tool("make")
     venv = workspace.root / f"env-{base}"
     for number, answers in enumerate(REPRESENTATIVE):
-        project = make_project(workspace, base, f"representative-{number}", answers)
+        project = workspace.new_project_at(base, f"representative-{number}", answers)
         assert_clean_update(workspace, project, base)
         workspace.commit(project, "template update")
         if number == 0:
@@ -194,31 +177,14 @@ def team_edits(project: Path, package: str) -> dict[str, str]:
     }
 
 
-def changed_template_line(workspace: Workspace, project: Path, base: str) -> tuple[str, str]:
-    """A file and one of its lines that the newest release changes: editing it must conflict."""
-    newest_render = workspace.root / f"newest-of-{project.name}-{base}"
-    if not newest_render.exists():
-        workspace.run("git", "clone", "--quiet", project, newest_render, cwd=workspace.root)
-        workspace.mlopsify("update", cwd=newest_render)
-    tracked = workspace.run("git", "ls-files", cwd=project).stdout.splitlines()
-    for path in sorted(set(tracked) - {".copier-answers.yml"}):
-        if not (newest_render / path).is_file():
-            continue
-        new_lines = set((newest_render / path).read_text().splitlines())
-        for line in (project / path).read_text().splitlines():
-            if line.strip() and line not in new_lines:
-                return path, line
-    pytest.fail(f"the newest release changes no line of the main files since {base}")
-
-
 @pytest.mark.parametrize("conflict", ["inline", "rej"])
 @pytest.mark.parametrize("base", BASES)
 def test_an_edited_project_keeps_every_edit_and_lists_each_conflict_once(
     workspace: Workspace, base: str, conflict: str
 ):
-    project = make_project(workspace, base, f"edited-{conflict}", {"ci_provider": "gitlab"})
+    project = workspace.new_project_at(base, f"edited-{conflict}", {"ci_provider": "gitlab"})
     package = yaml.safe_load((project / ".copier-answers.yml").read_text())["package_name"]
-    clashing_file, clashing_line = changed_template_line(workspace, project, base)
+    clashing_file, clashing_line = workspace.changed_template_line(project, base)
     kept = team_edits(project, package)
     target = project / clashing_file
     ours = clashing_line + "  # team"
