@@ -287,6 +287,10 @@ def adopt(
         typer.echo(f"  added     {relative}")
     for existing, beside in result.proposed.items():
         typer.echo(f"  kept      {existing}  (template version in {beside})")
+    for beside, why in result.held.values():
+        typer.echo(f"  proposed  {beside}  ({why})")
+    if result.lint_warning:
+        typer.echo(f"warning: {result.lint_warning}")
     typer.echo("Everything is staged, nothing committed. Next steps:")
     typer.echo("  merge what you want from each *.mlopsify file into its original, then delete it")
     typer.echo("  git add --all && git commit -m 'Adopt the mlopsify template'")

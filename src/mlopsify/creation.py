@@ -18,8 +18,13 @@ SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 
 
 def derived_defaults(destination: Path) -> dict[str, Any]:
-    """Defaults that only the caller knows: the directory name and the running Python."""
+    """Defaults that only the caller knows: the directory name, the running Python and, for a
+    repository being adopted, its default branch (CI triggers and deploys from it)."""
     found: dict[str, Any] = {}
+    adopted = _git.repository_top(destination) == destination.resolve()
+    branch = _git.default_branch(destination) if adopted else None
+    if branch:
+        found["default_branch"] = branch
     name = destination.name
     if name.isascii() and name.replace("-", "_").isidentifier():
         found["project_name"] = name
