@@ -24,6 +24,9 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     for var, value in REAL_CACHES.items():
         monkeypatch.setenv(var, value)
+    # Copier keeps mirrors of remote templates (the canonical URL) in a cache that concurrent
+    # runs corrupt for each other; each test gets its own, as mlopsify leaves the cache to Copier.
+    monkeypatch.setenv("COPIER_CACHE_DIR", str(tmp_path_factory.mktemp("copier-cache")))
 
 
 @pytest.fixture(scope="session")

@@ -12,14 +12,15 @@ from __future__ import annotations
 import filecmp
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import _git
 from .answers import ANSWERS_FILE
-from .creation import gather_answers, render_answers
 from .errors import RepositoryStateError
+from .rendering import render_answers
 from .template_source import TemplateSource
 
 PROPOSAL_SUFFIX = ".mlopsify"
@@ -59,22 +60,22 @@ def check_adoptable(project: Path) -> None:
 def adopt_repository(
     project: Path,
     *,
-    data: dict[str, Any] | None = None,
-    data_pairs: list[str] | None = None,
-    answers_file: Path | None = None,
+    data: Mapping[str, Any] | None = None,
     defaults: bool = False,
     template: TemplateSource | None = None,
     vcs_ref: str | None = None,
 ) -> AdoptResult:
-    """Add the template's files that ``project`` lacks, propose the rest beside, stage it all."""
+    """Add the template's files that ``project`` lacks, propose the rest beside, stage it all.
+
+    ``data`` answers questions by name, as for :func:`~mlopsify.new_project`.
+    """
     project = project.expanduser().absolute()
     check_adoptable(project)
-    answers = gather_answers(data=data, data_pairs=data_pairs, answers_file=answers_file)
     template = template or TemplateSource.shipped()
     with tempfile.TemporaryDirectory(prefix="mlopsify-adopt-") as scratch:
         rendered = Path(scratch) / project.name
         version = render_answers(
-            template, rendered, answers, defaults=defaults, vcs_ref=vcs_ref, named_after=project
+            template, rendered, data or {}, defaults=defaults, vcs_ref=vcs_ref, named_after=project
         )
         result = AdoptResult(project, version)
         plan: list[tuple[Path, Path]] = []
