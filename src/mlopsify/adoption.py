@@ -21,6 +21,7 @@ from . import _git
 from .answers import ANSWERS_FILE
 from .errors import RepositoryStateError
 from .rendering import render_answers
+from .repository import check_clean, check_git_directory
 from .template_source import TemplateSource
 
 PROPOSAL_SUFFIX = ".mlopsify"
@@ -38,23 +39,16 @@ class AdoptResult:
 
 
 def check_adoptable(project: Path) -> None:
-    if not project.is_dir():
-        raise RepositoryStateError(f"{project} is not a directory: give the path of a repository")
-    if not _git.is_repository(project):
-        raise RepositoryStateError(
-            f"{project} is not a git repository: run `git init` and commit it first, "
-            "so the adoption is a change you can review"
-        )
+    check_git_directory(
+        project,
+        kind="repository",
+        hint="run `git init` and commit it first, so the adoption is a change you can review",
+    )
     if (project / ANSWERS_FILE).exists():
         raise RepositoryStateError(
             f"{project} already has {ANSWERS_FILE}: it is under the template; use `mlopsify update`"
         )
-    dirty = _git.dirty_paths(project)
-    if dirty:
-        raise RepositoryStateError(
-            f"{project} has uncommitted changes ({', '.join(dirty[:5])}): commit or stash them first; "
-            "nothing was written"
-        )
+    check_clean(project)
 
 
 def adopt_repository(

@@ -127,7 +127,7 @@ def render_answers(
     ``named_after`` is the directory whose name becomes the default project name.
     """
     release = template_for(template).release(vcs_ref)
-    release.check_known(answers)
+    release.check_answers(answers)
     copy_template(
         template,
         target,

@@ -9,9 +9,10 @@ their choices, the services or the supported Python versions asks a :class:`Rele
 
 from __future__ import annotations
 
+import json
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -31,6 +32,16 @@ SERVICE_QUESTIONS = (
     "dvc_remote_kind",
     "compliance",
 )
+
+
+# How Copier parses a text answer to a question of each type that can refuse one.
+_TEXT_PARSERS: dict[str, Callable[[str], Any]] = {
+    "int": int,
+    "float": float,
+    "json": json.loads,
+    "yaml": yaml.safe_load,
+}
+_TYPE_NAMES = {"int": "an integer", "float": "a number", "json": "JSON", "yaml": "YAML"}
 
 
 @dataclass(frozen=True)
@@ -97,14 +108,27 @@ class Release:
         names = ", ".join(s.name for s in self.services)
         raise InvalidAnswerError(f"unknown service {name}: use one of {names}")
 
-    def check_known(self, answers: Mapping[str, Any]) -> None:
-        """Refuse answers to questions this release does not ask (Copier would ignore them)."""
+    def check_answers(self, answers: Mapping[str, Any]) -> None:
+        """Refuse, before Copier runs, answers to questions this release does not ask (Copier
+        would ignore them) and text answers that are not of their question's type (Copier
+        would fail on them with a bare ``ValueError``)."""
         unknown = sorted(
             key for key in answers if key not in self.questions and not key.startswith("_")
         )
         if unknown:
             known = ", ".join(sorted(self.questions))
             raise InvalidAnswerError(f"unknown question {', '.join(unknown)}: use one of {known}")
+        for name, value in answers.items():
+            kind = self.questions.get(name, {}).get("type", "str")
+            parse = _TEXT_PARSERS.get(kind)
+            if parse is None or not isinstance(value, str):
+                continue
+            try:
+                parse(value)
+            except (ValueError, yaml.YAMLError):
+                raise InvalidAnswerError(
+                    f"{name} takes {_TYPE_NAMES[kind]}, not {value!r}: give one, as --data {name}=VALUE"
+                ) from None
 
 
 class Template:

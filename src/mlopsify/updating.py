@@ -18,8 +18,9 @@ from typing import Any
 from . import _git
 from .answers import read_project_answers
 from .changes import FileChange, UpdateResult
-from .errors import RepositoryStateError, TemplateVersionError, UpdateConflictError
+from .errors import TemplateVersionError, UpdateConflictError
 from .rendering import Conflict, copy_template, update_template
+from .repository import check_clean, check_git_directory
 from .template import Template, template_for
 from .template_source import TemplateSource
 
@@ -31,20 +32,13 @@ _DESCRIBED = re.compile(r".+-\d+-g[0-9a-f]{4,40}$")
 
 def check_updatable(project: Path) -> dict[str, Any]:
     """Refuse, before anything is written, a project an update cannot work on; return its answers."""
-    if not project.is_dir():
-        raise RepositoryStateError(f"{project} is not a directory: give the path of a project")
-    if not _git.is_repository(project):
-        raise RepositoryStateError(
-            f"{project} is not a git repository: updates merge through git; "
-            "run `git init` and commit the project first"
-        )
+    check_git_directory(
+        project,
+        kind="project",
+        hint="updates merge through git; run `git init` and commit the project first",
+    )
     answers = read_project_answers(project)
-    dirty = _git.dirty_paths(project)
-    if dirty:
-        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-        raise RepositoryStateError(
-            f"{project} has uncommitted changes ({shown}): commit or stash them first; nothing was written"
-        )
+    check_clean(project)
     return answers
 
 
@@ -130,7 +124,7 @@ def update_checked(
     current = str(answers["_commit"])
     target = resolve_version(known, to, current)
     if new_answers:
-        known.release(target).check_known(new_answers)
+        known.release(target).check_answers(new_answers)
     if target == current and not new_answers:
         return UpdateResult(
             project=project, from_version=current, to_version=target, pretend=pretend
