@@ -92,3 +92,17 @@ def test_a_wrongly_typed_answer_is_an_invalid_answer(
         )
     assert str(raised.value) == f"{expected}: give one, as --data replicas=VALUE"
     assert not (tmp_path / "p").exists()
+
+
+def test_the_cli_maps_errors_to_exit_codes_in_one_place():
+    import ast
+
+    from helpers import ROOT
+
+    tree = ast.parse((ROOT / "src" / "mlopsify" / "cli.py").read_text())
+    handlers = [
+        ast.unparse(node.type)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ExceptHandler) and node.type is not None
+    ]
+    assert handlers == ["MlopsifyError"]
