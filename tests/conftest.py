@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import REAL_CACHES, ROOT
+from helpers import REAL_CACHES, ROOT, Render, RenderedVariants
 
 from mlopsify import TemplateSource, new_project
 
@@ -40,7 +40,10 @@ def template_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-Render = Callable[..., Path]
+@pytest.fixture(scope="session")
+def rendered(template_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> RenderedVariants:
+    """The session's one cache of rendered variants, shared by every test module (read only)."""
+    return RenderedVariants(template_dir, tmp_path_factory.mktemp("rendered"))
 
 
 @pytest.fixture
