@@ -31,6 +31,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 import release_template  # scripts/ is not a package: found through sys.path
 
+from mlopsify.template_source import release_order
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 CCDS = ROOT / ".cache" / "ccds" / "bin" / "ccds"
@@ -249,7 +251,7 @@ def build_bundles(work: Path, env: dict[str, str]) -> Releases:
     # The same checkout as a real release: the shipped history plus this working tree's files.
     repo = release_template.checkout_history(work)
     tags = run("git", "tag", "--list", "v*", cwd=repo, env=genv).split()
-    newest = max(tags, key=_version_key) if tags else "v0.0.0"
+    newest = release_order(tags)[-1] if tags else "v0.0.0"
     base_tag = newest
     if run("git", "status", "--porcelain", cwd=repo, env=genv) or not tags:
         base_tag = _post(newest, 1) if tags else "v0.0.1"
@@ -271,10 +273,6 @@ def build_bundles(work: Path, env: dict[str, str]) -> Releases:
     following = work / "next.bundle"
     run("git", "bundle", "create", "--quiet", following, "--all", cwd=repo, env=genv)
     return Releases(base, base_tag, base_dir, following, next_tag)
-
-
-def _version_key(tag: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", tag))
 
 
 def _post(tag: str, step: int) -> str:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import REAL_CACHES, ROOT
+from helpers import REAL_CACHES, ROOT, Render, RenderedVariants
 
 from mlopsify import TemplateSource, new_project
 
@@ -24,6 +24,9 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     for var, value in REAL_CACHES.items():
         monkeypatch.setenv(var, value)
+    # Copier keeps mirrors of remote templates (the canonical URL) in a cache that concurrent
+    # runs corrupt for each other; each test gets its own, as mlopsify leaves the cache to Copier.
+    monkeypatch.setenv("COPIER_CACHE_DIR", str(tmp_path_factory.mktemp("copier-cache")))
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +40,10 @@ def template_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-Render = Callable[..., Path]
+@pytest.fixture(scope="session")
+def rendered(template_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> RenderedVariants:
+    """The session's one cache of rendered variants, shared by every test module (read only)."""
+    return RenderedVariants(template_dir, tmp_path_factory.mktemp("rendered"))
 
 
 @pytest.fixture

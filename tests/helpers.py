@@ -5,9 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+
+from mlopsify import TemplateSource, new_project
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -52,3 +58,64 @@ def run(
             f"--- stdout\n{completed.stdout[-6000:]}\n--- stderr\n{completed.stderr[-6000:]}"
         )
     return completed
+
+
+Render = Callable[..., Path]
+# The working tree's questions: an answer equal to its default is the same variant.
+_QUESTIONS = {
+    name: spec
+    for name, spec in yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8")).items()
+    if not name.startswith("_") and isinstance(spec, dict)
+}
+_RUNNING_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _defaults(name: str) -> dict[str, Any]:
+    """The literal defaults of a project in directory ``name`` (as mlopsify derives them)."""
+    found = {
+        question: spec["default"]
+        for question, spec in _QUESTIONS.items()
+        if "default" in spec and "{" not in str(spec["default"])
+    }
+    found["project_name"] = name
+    if _RUNNING_PYTHON in _QUESTIONS["python_version"]["choices"]:
+        found["python_version"] = _RUNNING_PYTHON
+    return found
+
+
+class RenderedVariants:
+    """Projects rendered from the working tree's template, each variant once per session.
+
+    Every test module asks this one cache (the ``rendered`` fixture) instead of rendering its
+    own copies; two modules that want the same answers share one project. The projects are
+    for reading: a test that changes files renders its own with ``render``.
+    """
+
+    def __init__(self, template: Path, root: Path) -> None:
+        self.template = template
+        self.root = root
+        self.home = root / "home"
+        self.home.mkdir()
+        (self.home / ".gitconfig").write_text(
+            "[user]\n\tname = Test User\n\temail = test@example.com\n"
+        )
+        self._projects: dict[tuple[str, tuple[tuple[str, str], ...]], Path] = {}
+
+    def __call__(
+        self, answers: Mapping[str, Any] | None = None, *, name: str = "demo-project"
+    ) -> Path:
+        """The project rendered with ``answers`` (the rest default) in a directory ``name``."""
+        defaults = _defaults(name)
+        given = {k: v for k, v in (answers or {}).items() if defaults.get(k, object()) != v}
+        key = (name, tuple(sorted((k, repr(v)) for k, v in given.items())))
+        if key not in self._projects:
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("HOME", str(self.home))
+                patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+                self._projects[key] = new_project(
+                    self.root / f"variant-{len(self._projects)}" / name,
+                    data=given,
+                    defaults=True,
+                    template=TemplateSource.at(self.template),
+                )
+        return self._projects[key]

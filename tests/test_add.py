@@ -18,7 +18,8 @@ from mlopsify import (
     new_project,
 )
 from mlopsify.cli import app
-from mlopsify.services import add_service, list_services, services_from_config
+from mlopsify.services import add_service, list_services
+from mlopsify.template import Release
 
 runner = CliRunner()
 CONFIG = yaml.safe_load((ROOT / "copier.yml").read_text())
@@ -90,7 +91,7 @@ def expected_services() -> list[tuple[str, str, object]]:
 
 
 def test_services_are_the_choices_and_switches_of_copier_yml():
-    services = services_from_config(CONFIG)
+    services = Release("working tree", CONFIG).services
     assert [(s.name, s.question, s.value) for s in services] == expected_services()
     names = [s.name for s in services]
     for name in (
@@ -179,7 +180,7 @@ def test_add_a_dvc_remote_keeps_a_chosen_url_and_the_validator_explains(
     )
     assert git("status", "--porcelain", cwd=project) == ""
     assert (project / ".dvc/config").read_text() == before
-    add_service(project, "s3", data_pairs=["dvc_remote_url=s3://models/shop"])
+    add_service(project, "s3", data={"dvc_remote_url": "s3://models/shop"})
     assert answers(project)["dvc_remote_url"] == "s3://models/shop"
 
 

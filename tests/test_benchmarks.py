@@ -123,7 +123,7 @@ def test_post_releases_follow_the_newest_tag():
     generator = load_generator()
     assert generator._post("v0.1.0", 1) == "v0.1.0.post1"
     assert generator._post("v0.1.0.post1", 1) == "v0.1.0.post2"
-    assert max(["v0.1.0", "v0.1.0.post2", "v0.1.0.post1"], key=generator._version_key) == (
+    assert generator.release_order(["v0.1.0", "v0.1.0.post2", "v0.1.0.post1"])[-1] == (
         "v0.1.0.post2"
     )
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import ROOT, require_tool, run
+from helpers import ROOT, RenderedVariants, require_tool, run
 from test_render_matrix import ci_files
 
 from mlopsify import TemplateSource, new_project
@@ -96,24 +96,13 @@ class Variant:
 
 
 @pytest.fixture(scope="module")
-def variants(template_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Variant]:
-    """The matrix, rendered once for the module (in an isolated git home)."""
-    home = tmp_path_factory.mktemp("ci-home")
-    (home / ".gitconfig").write_text("[user]\n\tname = Test\n\temail = test@example.com\n")
-    base = tmp_path_factory.mktemp("ci-variants")
-    rendered = []
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOME", str(home))
-        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-        for n, answers in enumerate(variant_matrix()):
-            path = new_project(
-                base / f"v{n}-{answers['ci_provider']}",
-                data=answers,
-                defaults=True,
-                template=TemplateSource.at(template_dir),
-            )
-            rendered.append(Variant(answers, path, ci_files_in(path)))
-    return rendered
+def variants(rendered: RenderedVariants) -> list[Variant]:
+    """The matrix, from the session's rendered variants."""
+    found = []
+    for answers in variant_matrix():
+        path = rendered(answers)
+        found.append(Variant(answers, path, ci_files_in(path)))
+    return found
 
 
 def of(variants: list[Variant], provider: str) -> list[Variant]:

@@ -13,13 +13,12 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from helpers import ROOT, require_tool, run
+from helpers import RenderedVariants, require_tool, run
 
 from mlopsify import InvalidAnswerError, TemplateSource, new_project
 
@@ -39,29 +38,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 @pytest.fixture(scope="module")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
-    """Every variant rendered once for the module, under a git identity of its own."""
-    root = tmp_path_factory.mktemp("variants")
-    home = root / "home"
-    home.mkdir()
-    (home / ".gitconfig").write_text("[user]\n\tname = Test User\n\temail = test@example.com\n")
-    template = tmp_path_factory.mktemp("template-copy")
-    shutil.copy2(ROOT / "copier.yml", template / "copier.yml")
-    shutil.copytree(
-        ROOT / "template", template / "template", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOME", str(home))
-        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-        yield {
-            name: new_project(
-                root / f"variant-{name}",
-                data=answers,
-                defaults=True,
-                template=TemplateSource.at(template),
-            )
-            for name, answers in VARIANTS.items()
-        }
+def projects(rendered: RenderedVariants) -> dict[str, Path]:
+    """Every variant, from the session's rendered variants (read only)."""
+    return {name: rendered(answers) for name, answers in VARIANTS.items()}
 
 
 def answers_of(project: Path) -> dict[str, Any]:
@@ -334,9 +313,11 @@ def test_checkov_catches_an_insecure_deployment(projects: dict[str, Path], tmp_p
 
 
 def test_make_manifests_sets_the_image_tag_and_refuses_unknown_environments(
-    projects: dict[str, Path],
+    projects: dict[str, Path], tmp_path: Path
 ) -> None:
-    project = projects["py310-regression"]
+    # `make manifests` writes build/: a copy keeps the shared project as it was rendered.
+    project = tmp_path / "project"
+    shutil.copytree(projects["py310-regression"], project, symlinks=True)
     answers = answers_of(project)
     env = {"PATH": f"{Path(require_tool('kubectl')).parent}:{os.environ['PATH']}"}
     built = run(

@@ -18,15 +18,12 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from helpers import require_tool, run
-
-from mlopsify import TemplateSource, new_project
+from helpers import RenderedVariants, require_tool, run
 
 CRD_SCHEMAS = Path(__file__).parent / "fixtures" / "crd"
 ALERTS = {
@@ -63,25 +60,9 @@ SERVICE_METRICS = {
 
 
 @pytest.fixture(scope="module")
-def projects(
-    tmp_path_factory: pytest.TempPathFactory, template_dir: Path
-) -> Iterator[dict[str, Path]]:
-    """One rendered project per variant, shared by the module's tests."""
-    home = tmp_path_factory.mktemp("home")
-    (home / ".gitconfig").write_text("[user]\n\tname = Test User\n\temail = test@example.com\n")
-    root = tmp_path_factory.mktemp("monitoring")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOME", str(home))
-        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-        yield {
-            name: new_project(
-                root / name / "demo-project",
-                data=answers,
-                defaults=True,
-                template=TemplateSource.at(template_dir),
-            )
-            for name, answers in VARIANTS.items()
-        }
+def projects(rendered: RenderedVariants) -> dict[str, Path]:
+    """One project per variant, from the session's rendered variants (read only)."""
+    return {name: rendered(answers) for name, answers in VARIANTS.items()}
 
 
 def rules_of(project: Path) -> list[dict[str, Any]]:
@@ -277,15 +258,15 @@ def test_the_crd_schemas_refuse_unknown_and_mistyped_fields(
     assert "'five minutes' does not match" in outputs[1]
 
 
-def test_overlays_have_no_monitoring_without_it(render: Any) -> None:
-    project = render("demo-project", use_monitoring=False)
+def test_overlays_have_no_monitoring_without_it(rendered: RenderedVariants) -> None:
+    project = rendered({"use_monitoring": False})
     kinds = {doc["kind"] for doc in build_overlay(project, "prod")}
     assert "Deployment" in kinds
     assert not kinds & {"ServiceMonitor", "PrometheusRule"}
 
 
-def test_no_monitoring_files_without_monitoring(render: Any) -> None:
-    project = render("demo-project", use_monitoring=False)
+def test_no_monitoring_files_without_monitoring(rendered: RenderedVariants) -> None:
+    project = rendered({"use_monitoring": False})
     files = {
         path.relative_to(project).as_posix()
         for path in project.rglob("*")

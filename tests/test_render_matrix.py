@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import Render
-from helpers import ROOT
+from helpers import ROOT, Render, RenderedVariants, run
 
 COPIER = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
 # A Jinja opener (`{{`, `{%`, `{#`); GitHub Actions' `${{ ... }}` is not Jinja, nor are the Go
@@ -159,11 +158,9 @@ def ci_files(answers: Mapping[str, Any]) -> set[str]:
 
 
 def rendered_files(project: Path) -> set[str]:
-    return {
-        path.relative_to(project).as_posix()
-        for path in project.rglob("*")
-        if path.is_file() and ".git" not in path.relative_to(project).parts
-    }
+    """The project's files: committed, or new and not ignored (tools' caches are ignored)."""
+    listed = run("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=project)
+    return {name for name in listed.stdout.split("\0") if name}
 
 
 def recorded_answers(project: Path) -> dict[str, Any]:
@@ -231,8 +228,8 @@ COMPLIANCE_SECTIONS = {
 
 
 @pytest.mark.parametrize("answers", MATRIX, ids=lambda a: "-".join(a.values()))
-def test_variant_renders_completely(render: Render, answers: dict[str, str]) -> None:
-    project = render("variant", **answers)
+def test_variant_renders_completely(rendered: RenderedVariants, answers: dict[str, str]) -> None:
+    project = rendered(answers)
     recorded = check_project(project)
     assert {key: recorded[key] for key in answers} == answers
     compliance = (project / "docs" / "compliance.md").read_text(encoding="utf-8")
@@ -247,8 +244,8 @@ def test_every_compliance_choice_has_its_sections() -> None:
 
 
 @pytest.mark.parametrize("kind", choices("dvc_remote_kind"))
-def test_dvc_remote_kind_renders(render: Render, kind: str) -> None:
-    project = render("remote", dvc_remote_kind=kind)
+def test_dvc_remote_kind_renders(rendered: RenderedVariants, kind: str) -> None:
+    project = rendered({"dvc_remote_kind": kind})
     answers = check_project(project)
     config = (project / ".dvc" / "config").read_text(encoding="utf-8")
     assert "[core]\n    remote = storage\n" in config
@@ -273,8 +270,8 @@ def test_absolute_local_remote_is_kept(render: Render, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("use_kubernetes", [True, False])
-def test_kubernetes_choice_renders(render: Render, use_kubernetes: bool) -> None:
-    project = render("k8s", use_kubernetes=use_kubernetes)
+def test_kubernetes_choice_renders(rendered: RenderedVariants, use_kubernetes: bool) -> None:
+    project = rendered({"use_kubernetes": use_kubernetes})
     answers = check_project(project)
     assert answers["use_kubernetes"] is use_kubernetes
     makefile = (project / "Makefile").read_text(encoding="utf-8")

@@ -24,9 +24,10 @@ from mlopsify import (
     UpdateConflictError,
     new_project,
 )
+from mlopsify.changes import FileChange
 from mlopsify.cli import app
 from mlopsify.template_source import CANONICAL_URL
-from mlopsify.updating import FileChange, update_project
+from mlopsify.updating import update_project
 
 runner = CliRunner()
 
@@ -182,7 +183,7 @@ def test_files_the_user_added_are_untouched(project: Path):
 def test_changing_an_answer_renders_its_files_and_keeps_user_edits(project: Path):
     edit(project, "README.md", "About this project.", "About this project, by us.")
     commit(project)
-    result = update_project(project, data_pairs=["ci=github"])
+    result = update_project(project, data={"ci": "github"})
     assert answers(project)["ci"] == "github"
     assert (project / ".github/workflows/ci.yml").read_text() == "on: push\n"
     assert FileChange("added", ".github/workflows/ci.yml") in result.changes
@@ -191,7 +192,7 @@ def test_changing_an_answer_renders_its_files_and_keeps_user_edits(project: Path
 
 def test_an_unknown_answer_is_refused_before_anything_is_written(project: Path):
     with pytest.raises(InvalidAnswerError) as raised:
-        update_project(project, data_pairs=["ci_system=github"])
+        update_project(project, data={"ci_system": "github"})
     assert str(raised.value) == (
         "unknown question ci_system: use one of ci, project_name, use_monitoring"
     )

@@ -18,16 +18,18 @@ from .errors import (
     MlopsifyError,
     RepositoryStateError,
     TemplateVersionError,
+    UntrustedTemplateError,
     UpdateConflictError,
 )
 
 if TYPE_CHECKING:
     from .adoption import AdoptResult, adopt_repository
     from .assessment import Assessment, assess_repository
+    from .changes import UpdateResult
     from .creation import new_project
     from .services import AddResult, add_service, list_services
     from .template_source import TemplateSource
-    from .updating import UpdateResult, update_project
+    from .updating import update_project
 
 # Public name -> module that defines it; imported on first attribute access.
 _LAZY = {
@@ -35,7 +37,7 @@ _LAZY = {
     "AdoptResult": "adoption",
     "Assessment": "assessment",
     "TemplateSource": "template_source",
-    "UpdateResult": "updating",
+    "UpdateResult": "changes",
     "add_service": "services",
     "adopt_repository": "adoption",
     "assess_repository": "assessment",
@@ -54,6 +56,7 @@ __all__ = [
     "RepositoryStateError",
     "TemplateSource",
     "TemplateVersionError",
+    "UntrustedTemplateError",
     "UpdateConflictError",
     "UpdateResult",
     "__version__",

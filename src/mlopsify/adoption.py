@@ -14,14 +14,16 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from . import _git
 from .answers import ANSWERS_FILE
-from .creation import gather_answers, render_answers
 from .errors import RepositoryStateError
+from .rendering import render_answers
+from .repository import check_clean, check_git_directory
 from .template_source import TemplateSource
 
 PROPOSAL_SUFFIX = ".mlopsify"
@@ -43,13 +45,11 @@ class AdoptResult:
 
 
 def check_adoptable(project: Path) -> None:
-    if not project.is_dir():
-        raise RepositoryStateError(f"{project} is not a directory: give the path of a repository")
-    if not _git.is_repository(project):
-        raise RepositoryStateError(
-            f"{project} is not a git repository: run `git init` and commit it first, "
-            "so the adoption is a change you can review"
-        )
+    check_git_directory(
+        project,
+        kind="repository",
+        hint="run `git init` and commit it first, so the adoption is a change you can review",
+    )
     top = _git.repository_top(project)
     if top is not None and top != project.resolve():
         raise RepositoryStateError(
@@ -61,33 +61,28 @@ def check_adoptable(project: Path) -> None:
         raise RepositoryStateError(
             f"{project} already has {ANSWERS_FILE}: it is under the template; use `mlopsify update`"
         )
-    dirty = _git.dirty_paths(project)
-    if dirty:
-        raise RepositoryStateError(
-            f"{project} has uncommitted changes ({', '.join(dirty[:5])}): commit or stash them first; "
-            "nothing was written"
-        )
+    check_clean(project)
 
 
 def adopt_repository(
     project: Path,
     *,
-    data: dict[str, Any] | None = None,
-    data_pairs: list[str] | None = None,
-    answers_file: Path | None = None,
+    data: Mapping[str, Any] | None = None,
     defaults: bool = False,
     template: TemplateSource | None = None,
     vcs_ref: str | None = None,
 ) -> AdoptResult:
-    """Add the template's files that ``project`` lacks, propose the rest beside, stage it all."""
+    """Add the template's files that ``project`` lacks, propose the rest beside, stage it all.
+
+    ``data`` answers questions by name, as for :func:`~mlopsify.new_project`.
+    """
     project = project.expanduser().absolute()
     check_adoptable(project)
-    answers = gather_answers(data=data, data_pairs=data_pairs, answers_file=answers_file)
     template = template or TemplateSource.shipped()
     with tempfile.TemporaryDirectory(prefix="mlopsify-adopt-") as scratch:
         rendered = Path(scratch) / project.name
         version = render_answers(
-            template, rendered, answers, defaults=defaults, vcs_ref=vcs_ref, named_after=project
+            template, rendered, data or {}, defaults=defaults, vcs_ref=vcs_ref, named_after=project
         )
         result = AdoptResult(project, version)
         plan: list[tuple[Path, Path]] = []

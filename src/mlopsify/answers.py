@@ -1,4 +1,4 @@
-"""Answers to the template's questions: parsing them from the command line and files."""
+"""Answers to the template's questions in files: an answers file, a project's ``.copier-answers.yml``."""
 
 from __future__ import annotations
 
@@ -10,19 +10,6 @@ import yaml
 from .errors import InvalidAnswerError, RepositoryStateError
 
 ANSWERS_FILE = ".copier-answers.yml"
-
-
-def parse_data(pairs: list[str]) -> dict[str, str]:
-    """Turn repeated ``KEY=VALUE`` options into a dict; Copier casts each to its question's type."""
-    data: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InvalidAnswerError(
-                f"--data '{pair}' is not KEY=VALUE: write it as, for example, --data task_type=regression"
-            )
-        data[key.strip()] = value
-    return data
 
 
 def read_answers_file(path: Path) -> dict[str, Any]:
@@ -64,8 +51,3 @@ def read_project_answers(project: Path) -> dict[str, Any]:
             f"{path} lacks _commit or _src_path: restore it from git (`git checkout -- {ANSWERS_FILE}`)"
         )
     return answers
-
-
-def unknown_keys(data: dict[str, Any], questions: dict[str, Any]) -> list[str]:
-    """Keys of ``data`` that are not questions of the template (Copier would ignore them silently)."""
-    return sorted(key for key in data if key not in questions and not key.startswith("_"))

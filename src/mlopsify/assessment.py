@@ -18,6 +18,7 @@ from typing import Any
 
 from .answers import ANSWERS_FILE
 from .errors import MlopsifyError, RepositoryStateError
+from .template import Release, template_for
 from .template_source import TemplateSource
 
 SCHEMA_VERSION = 1
@@ -482,17 +483,13 @@ class _Advice:
     def services(self) -> dict[str, tuple[str, Any, Any]]:
         """Service name -> (question, value, the question's default), from the shipped template."""
         if self._services is None:
-            from .services import services_from_config
-            from .updating import template_config
-
-            shipped = TemplateSource.shipped()
             try:
-                config = template_config(shipped, shipped.versions()[-1])
-            except (subprocess.CalledProcessError, MlopsifyError, IndexError, OSError):
-                config = {}
+                release = template_for(TemplateSource.shipped()).release()
+            except (subprocess.CalledProcessError, MlopsifyError, OSError):
+                release = Release("", {})
             self._services = {
-                s.name: (s.question, s.value, config[s.question].get("default"))
-                for s in services_from_config(config)
+                s.name: (s.question, s.value, release.questions[s.question].get("default"))
+                for s in release.services
             }
         return self._services
 

@@ -1,7 +1,9 @@
 """The ``mlopsify`` command: parse arguments, call one library function, print.
 
 Errors a user can cause (:class:`~mlopsify.errors.MlopsifyError`) become one line on
-stderr and the error's documented exit code; anything else is a bug and keeps its traceback.
+stderr and the error's documented exit code, in one place (:class:`_Commands`); anything
+else is a bug and keeps its traceback. The command line's answers (``--data KEY=VALUE``,
+``--answers-file``) become the mapping the library takes here, and only here.
 """
 
 from __future__ import annotations
@@ -10,17 +12,43 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 from ._version import __version__
-from .errors import MlopsifyError, UpdateConflictError
+from .errors import InvalidAnswerError, MlopsifyError, UpdateConflictError
 
 if TYPE_CHECKING:
-    from .updating import UpdateResult
+    from .changes import UpdateResult
+
+
+def fail(error: MlopsifyError) -> NoReturn:
+    """One red line on stderr and the error's exit code; an update's changes first, if any."""
+    if isinstance(error, UpdateConflictError) and error.result is not None:
+        result = error.result
+        typer.echo(
+            f"Updated {result.project} from {result.from_version} to {result.to_version} with conflicts:"
+        )
+        _print_changes(result)
+    typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code=error.exit_code)
+
+
+class _Commands(TyperGroup):
+    """The command group: the one place that turns an ``MlopsifyError`` into an exit code."""
+
+    # Any: Typer vendors Click since 0.20, so the context's class depends on its version.
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MlopsifyError as error:
+            fail(error)
+
 
 app = typer.Typer(
+    cls=_Commands,
     name="mlopsify",
     help="Take a DevOps repository to MLOps: create, update, extend and assess ML projects.",
     no_args_is_help=True,
@@ -32,11 +60,6 @@ app = typer.Typer(
     # Up to 100 columns when the terminal has them, so command summaries are not cut short.
     context_settings={"max_content_width": 100},
 )
-
-
-def fail(error: MlopsifyError) -> NoReturn:
-    typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code=error.exit_code)
 
 
 def _show_version(value: bool) -> None:
@@ -71,6 +94,27 @@ AnswersFileOption = Annotated[
 ]
 
 
+def parse_data(pairs: list[str]) -> dict[str, str]:
+    """Turn repeated ``KEY=VALUE`` options into a dict; Copier casts each to its question's type."""
+    data: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidAnswerError(
+                f"--data '{pair}' is not KEY=VALUE: write it as, for example, --data task_type=regression"
+            )
+        data[key.strip()] = value
+    return data
+
+
+def gather_answers(data: list[str] | None, answers_file: Path | None) -> dict[str, Any]:
+    """Answers from ``--answers-file``, then from ``--data``, which wins."""
+    from .answers import read_answers_file
+
+    answers = read_answers_file(answers_file) if answers_file else {}
+    return {**answers, **parse_data(data or [])}
+
+
 def _answer_without_asking(
     defaults: bool, data: list[str] | None, answers_file: Path | None
 ) -> bool:
@@ -81,10 +125,8 @@ def _answer_without_asking(
     defaults = defaults or bool(data) or answers_file is not None
     if not defaults and not sys.stdin.isatty():
         # Without a terminal Copier cannot ask: say so before anything is rendered.
-        fail(
-            MlopsifyError(
-                "no terminal to ask the questions on: add --defaults (with --data or --answers-file)"
-            )
+        raise MlopsifyError(
+            "no terminal to ask the questions on: add --defaults (with --data or --answers-file)"
         )
     return defaults
 
@@ -102,12 +144,8 @@ def new(
     from .creation import new_project
 
     defaults = _answer_without_asking(defaults, data, answers_file)
-    try:
-        project = new_project(
-            destination, data_pairs=data or [], answers_file=answers_file, defaults=defaults
-        )
-    except MlopsifyError as error:
-        fail(error)
+    answers = gather_answers(data, answers_file)
+    project = new_project(destination, data=answers, defaults=defaults)
     typer.echo(f"Created {project}")
     typer.echo("Next steps:")
     typer.echo(f"  cd {project}")
@@ -170,16 +208,6 @@ def _report_update(result: UpdateResult) -> None:
         typer.echo("Review with `git diff`, then commit.")
 
 
-def _fail_conflicts(error: UpdateConflictError) -> NoReturn:
-    if error.result is not None:
-        result = error.result
-        typer.echo(
-            f"Updated {result.project} from {result.from_version} to {result.to_version} with conflicts:"
-        )
-        _print_changes(result)
-    fail(error)
-
-
 @app.command()
 def update(
     path: ProjectPath = Path(),
@@ -197,19 +225,14 @@ def update(
     """Update a project to a newer template release by a three-way merge, offline."""
     from .updating import update_project
 
-    try:
-        result = update_project(
-            path,
-            to=to,
-            pretend=pretend,
-            conflict=conflict.value,
-            data_pairs=data or [],
-            trust=trust,
-        )
-    except UpdateConflictError as error:
-        _fail_conflicts(error)
-    except MlopsifyError as error:
-        fail(error)
+    result = update_project(
+        path,
+        to=to,
+        pretend=pretend,
+        conflict=conflict.value,
+        data=parse_data(data or []),
+        trust=trust,
+    )
     _report_update(result)
 
 
@@ -227,26 +250,21 @@ def add(
     """Add a service (CI provider, Kubernetes, monitoring, DVC remote, compliance) to a project."""
     from .services import add_service, list_services
 
-    try:
-        if service is None:
-            listing = list_services(path)
-            typer.echo(f"Services of template {listing.version} (mlopsify add SERVICE):")
-            for item in listing.services:
-                mark = "  (on)" if listing.is_on(item) else ""
-                typer.echo(f"  {item.name:<11} {item.question}={json.dumps(item.value)}{mark}")
-            return
-        added = add_service(
-            path,
-            service,
-            pretend=pretend,
-            conflict=conflict.value,
-            data_pairs=data or [],
-            trust=trust,
-        )
-    except UpdateConflictError as error:
-        _fail_conflicts(error)
-    except MlopsifyError as error:
-        fail(error)
+    if service is None:
+        listing = list_services(path)
+        typer.echo(f"Services of template {listing.version} (mlopsify add SERVICE):")
+        for item in listing.services:
+            mark = "  (on)" if listing.is_on(item) else ""
+            typer.echo(f"  {item.name:<11} {item.question}={json.dumps(item.value)}{mark}")
+        return
+    added = add_service(
+        path,
+        service,
+        pretend=pretend,
+        conflict=conflict.value,
+        data=parse_data(data or []),
+        trust=trust,
+    )
     name, question = added.service.name, added.service.question
     if added.update is None:
         typer.echo(
@@ -273,12 +291,7 @@ def adopt(
     from .adoption import adopt_repository
 
     defaults = _answer_without_asking(defaults, data, answers_file)
-    try:
-        result = adopt_repository(
-            path, data_pairs=data or [], answers_file=answers_file, defaults=defaults
-        )
-    except MlopsifyError as error:
-        fail(error)
+    result = adopt_repository(path, data=gather_answers(data, answers_file), defaults=defaults)
     typer.echo(
         f"Adopted {result.project} into template {result.version}: "
         f"{len(result.added)} files added, {len(result.proposed)} proposed beside existing files"
@@ -306,10 +319,7 @@ def assess(
     """Report the MLOps maturity of any repository, area by area, with the commands that close gaps."""
     from .assessment import assess_repository
 
-    try:
-        report = assess_repository(path)
-    except MlopsifyError as error:
-        fail(error)
+    report = assess_repository(path)
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=2))
         return

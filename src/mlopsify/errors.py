@@ -1,15 +1,13 @@
-"""The one error hierarchy for what a user can cause.
+"""The one error hierarchy for what a user can cause, and the one table of exit codes.
 
 The CLI prints any :class:`MlopsifyError` as one line on stderr and exits with its
-``exit_code``; every other exception is a bug and keeps its traceback.
+``exit_code``; every other exception is a bug and keeps its traceback. The docs' table of
+exit codes is generated from :data:`EXIT_CODES` (scripts/reference_docs.py).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .updating import UpdateResult
+from .changes import UpdateResult
 
 
 class MlopsifyError(Exception):
@@ -58,14 +56,50 @@ class UpdateConflictError(MlopsifyError):
         self.result = result
 
 
-EXIT_CODES: dict[str, int] = {
-    cls.__name__: cls.exit_code
-    for cls in (
-        MlopsifyError,
-        InvalidAnswerError,
-        DestinationError,
-        RepositoryStateError,
-        TemplateVersionError,
-        UpdateConflictError,
-    )
+class UntrustedTemplateError(MlopsifyError):
+    """A template other than the shipped one would run migrations or tasks, and is not trusted."""
+
+    exit_code = 8
+
+
+# The two codes that no error class has: success, and Typer's usage errors.
+SUCCESS = 0
+USAGE_ERROR = 2
+
+EXIT_CODES: dict[int, tuple[str, str]] = {
+    SUCCESS: ("", "done (also: nothing to update, the service is already on, `--pretend`)"),
+    MlopsifyError.exit_code: (
+        "MlopsifyError",
+        "other user error (for example no terminal to ask the questions on)",
+    ),
+    USAGE_ERROR: (
+        "",
+        "bad command line: an unknown option, or an option value not among its choices",
+    ),
+    InvalidAnswerError.exit_code: (
+        "InvalidAnswerError",
+        "an invalid answer; an unknown question, choice or service; a bad answers file",
+    ),
+    DestinationError.exit_code: (
+        "DestinationError",
+        "`new` got a destination that is a file or a non-empty directory",
+    ),
+    RepositoryStateError.exit_code: (
+        "RepositoryStateError",
+        "the path is not a directory or not a git repository; uncommitted changes; the answers "
+        "file is missing or corrupt; the repository is already adopted",
+    ),
+    TemplateVersionError.exit_code: (
+        "TemplateVersionError",
+        "the template version does not exist, or is older than the project's (a downgrade)",
+    ),
+    UpdateConflictError.exit_code: (
+        "UpdateConflictError",
+        "the update merged with conflicts that a person must resolve; each file is listed",
+    ),
+    UntrustedTemplateError.exit_code: (
+        "UntrustedTemplateError",
+        "a template other than mlopsify's own runs migrations or tasks; `--trust` lets it",
+    ),
 }
+"""Every exit code of the ``mlopsify`` command: code -> (error class, meaning)."""

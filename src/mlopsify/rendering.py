@@ -1,27 +1,38 @@
-"""Running Copier: one place that imports it, quiets it, and turns its errors into ours."""
+"""Running Copier: the one module that calls it, quiets it, and turns its errors into ours.
+
+Copier's errors are translated by type. Copier raises a plain ``ValueError`` for a choice
+or validator that refuses an answer and for a required question without an answer; only
+those messages become :class:`InvalidAnswerError`, any other ``ValueError`` is a bug and
+keeps its traceback.
+"""
 
 from __future__ import annotations
 
 import re
+import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
-from .errors import InvalidAnswerError, RepositoryStateError
+from . import _git
+from .answers import ANSWERS_FILE, read_answers_file
+from .errors import InvalidAnswerError, RepositoryStateError, UntrustedTemplateError
+from .template import Release, template_for
 from .template_source import TemplateSource
 
-if TYPE_CHECKING:
-    from copier._main import Worker
+Conflict = Literal["inline", "rej"]
 
 _CHOICE_ERROR = re.compile(r"Invalid choice for '(?P<key>\w+)': (?P<rest>.*)")
+_VALIDATION_ERROR = re.compile(r"Validation error for question '\w+': (?P<rest>.*)")
+_REQUIRED_ERROR = re.compile(r'Question "(?P<key>\w+)" is required')
 
 
 @contextmanager
 def copier_session(template: TemplateSource) -> Iterator[None]:
     """Resolve the template offline and translate Copier's user-facing errors."""
-    from copier.errors import UserMessageError
+    from copier.errors import InvalidTypeError, UnsafeTemplateError, UserMessageError
 
     with template.activated(), warnings.catch_warnings():
         # Copier warns about local dirty templates and its own deprecations: noise for our users.
@@ -29,41 +40,132 @@ def copier_session(template: TemplateSource) -> Iterator[None]:
         warnings.filterwarnings("ignore", message=r".*[Dd]irty template.*")
         try:
             yield
-        except ValueError as error:
-            raise InvalidAnswerError(_explain_value_error(str(error))) from None
+        except UnsafeTemplateError:
+            raise UntrustedTemplateError(
+                f"the template at {template.url} runs migrations or tasks: "
+                "run again with --trust if you trust it"
+            ) from None
+        except InvalidTypeError as error:
+            raise InvalidAnswerError(
+                f"{_first_line(error) or 'an answer has the wrong type'}: give a value of the question's type"
+            ) from None
         except UserMessageError as error:
-            raise RepositoryStateError(str(error).strip().splitlines()[0]) from None
+            raise RepositoryStateError(_first_line(error)) from None
+        except ValueError as error:
+            explained = _explain_answer_error(_first_line(error))
+            if explained is None:
+                raise  # not an answer Copier refused: a bug, with its traceback
+            raise InvalidAnswerError(explained) from None
 
 
-def _explain_value_error(message: str) -> str:
-    """Copier's validator and choice errors, made into one line that says what to do."""
-    first = message.strip().splitlines()[0] if message.strip() else "invalid answer"
-    choice = _CHOICE_ERROR.match(first)
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _explain_answer_error(message: str) -> str | None:
+    """Copier's choice, validator and required-answer errors as one line that says what to do."""
+    choice = _CHOICE_ERROR.match(message)
     if choice:
         return f"invalid choice for {choice['key']}: {choice['rest']}; use one of them"
-    return re.sub(r"^Validation error for question '\w+': ", "", first)
+    validation = _VALIDATION_ERROR.match(message)
+    if validation:
+        return validation["rest"]
+    required = _REQUIRED_ERROR.match(message)
+    if required:
+        return f"question {required['key']} has no default: answer it with --data {required['key']}=VALUE"
+    return None
 
 
 def copy_template(
     template: TemplateSource,
     destination: Path,
     *,
-    data: dict[str, Any],
-    user_defaults: dict[str, Any],
+    data: Mapping[str, Any],
+    user_defaults: Mapping[str, Any],
     defaults: bool,
     vcs_ref: str | None,
-) -> Worker:
-    """Render ``template`` into ``destination`` and return Copier's worker (for its questions)."""
+) -> None:
+    """Render ``template`` into ``destination``."""
     from copier import Settings, run_copy
 
     with copier_session(template):
-        return run_copy(
+        run_copy(
             template.url,
             destination,
-            data=data,
-            user_defaults=user_defaults,
+            data=dict(data),
+            user_defaults=dict(user_defaults),
             defaults=defaults,
             vcs_ref=vcs_ref,
             settings=Settings(),
+            quiet=True,
+        )
+
+
+def derived_defaults(destination: Path, release: Release) -> dict[str, Any]:
+    """Defaults that only the caller knows: the directory name, the running Python and, for a
+    repository being adopted, its default branch (CI triggers and deploys from it)."""
+    found: dict[str, Any] = {}
+    adopted = _git.repository_top(destination) == destination.resolve()
+    branch = _git.default_branch(destination) if adopted else None
+    if branch:
+        found["default_branch"] = branch
+    name = destination.name
+    if name.isascii() and name.replace("-", "_").isidentifier():
+        found["project_name"] = name
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if running in release.python_versions:
+        found["python_version"] = running
+    return found
+
+
+def render_answers(
+    template: TemplateSource,
+    target: Path,
+    answers: Mapping[str, Any],
+    *,
+    defaults: bool,
+    vcs_ref: str | None,
+    named_after: Path,
+) -> str:
+    """Refuse unknown questions, render ``template`` into ``target``, return the release used.
+
+    ``named_after`` is the directory whose name becomes the default project name.
+    """
+    release = template_for(template).release(vcs_ref)
+    release.check_answers(answers)
+    copy_template(
+        template,
+        target,
+        data=answers,
+        user_defaults=derived_defaults(named_after, release),
+        defaults=defaults,
+        vcs_ref=vcs_ref,
+    )
+    return str(read_answers_file(target / ANSWERS_FILE).get("_commit", "unreleased"))
+
+
+def update_template(
+    project: Path,
+    template: TemplateSource,
+    *,
+    vcs_ref: str,
+    data: Mapping[str, Any],
+    conflict: Conflict,
+    trusted: bool,
+) -> None:
+    """Merge release ``vcs_ref`` of ``template`` into ``project`` (Copier's three-way update)."""
+    from copier import Settings, run_update
+
+    with copier_session(template):
+        run_update(
+            project,
+            data=dict(data),
+            vcs_ref=vcs_ref,
+            settings=Settings(),
+            defaults=True,
+            overwrite=True,
+            conflict=conflict,
+            unsafe=trusted,
             quiet=True,
         )

@@ -1,48 +1,27 @@
 """``add``: switch on one service of the template (a CI provider, Kubernetes, monitoring...).
 
 A service is one answer to one of the template's questions, read from the ``copier.yml`` of
-the release the project is at: every choice of a choice question (except ``none``) and
-every ``use_*`` yes/no question. Adding one changes that answer and updates the project at
-its current release, with the safety rules of ``update``.
+the release the project is at (:attr:`Release.services`): every choice of a choice question
+(except ``none``) and every ``use_*`` yes/no question. Adding one changes that answer and
+updates the project at its current release, with the safety rules of ``update``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .answers import ANSWERS_FILE, parse_data, read_project_answers
-from .errors import InvalidAnswerError
+from .answers import ANSWERS_FILE, read_project_answers
+from .changes import UpdateResult
+from .rendering import Conflict
+from .template import Release, Service, template_for
 from .template_source import TemplateSource
-from .updating import (
-    Conflict,
-    UpdateResult,
-    check_updatable,
-    project_template,
-    template_config,
-    update_project,
-)
+from .updating import check_updatable, update_checked
 
-# The questions whose answers are services; their values come from copier.yml.
-SERVICE_QUESTIONS = (
-    "ci_provider",
-    "use_kubernetes",
-    "use_monitoring",
-    "dvc_remote_kind",
-    "compliance",
-)
-
-
-@dataclass(frozen=True)
-class Service:
-    """``name`` turns on by answering ``question`` with ``value``."""
-
-    name: str
-    question: str
-    value: Any
-    help: str
+__all__ = ["AddResult", "Service", "ServiceList", "add_service", "list_services"]
 
 
 @dataclass(frozen=True)
@@ -64,39 +43,20 @@ class AddResult:
     update: UpdateResult | None
 
 
-def services_from_config(config: dict[str, Any]) -> list[Service]:
-    found: list[Service] = []
-    for question in SERVICE_QUESTIONS:
-        spec = config.get(question)
-        if not isinstance(spec, dict):
-            continue
-        help_text = str(spec.get("help", ""))
-        if spec.get("type") == "bool":
-            found.append(Service(question.removeprefix("use_"), question, True, help_text))
-            continue
-        choices = spec.get("choices") or []
-        values = choices.values() if isinstance(choices, dict) else choices
-        for value in values:
-            value = value[-1] if isinstance(value, list) else value
-            if value != "none":
-                found.append(Service(str(value), question, value, help_text))
-    return found
-
-
 def list_services(project: Path) -> ServiceList:
     """The services of ``project``'s template release, or of the shipped template outside a project."""
     project = project.expanduser().absolute()
     if (project / ANSWERS_FILE).exists():
         answers = read_project_answers(project)
-        template, version = project_template(answers), str(answers["_commit"])
+        template = template_for(TemplateSource.recorded(str(answers["_src_path"])))
+        release = template.release(str(answers["_commit"]))
     else:
-        answers, template = {}, TemplateSource.shipped()
-        version = template.versions()[-1]
-    return ServiceList(version, services_from_config(template_config(template, version)), answers)
+        answers, release = {}, template_for(TemplateSource.shipped()).release()
+    return ServiceList(release.version, release.services, answers)
 
 
 def dependent_answers(
-    config: dict[str, Any], answers: dict[str, Any], question: str, value: Any
+    release: Release, answers: Mapping[str, Any], question: str, value: Any
 ) -> dict[str, Any]:
     """Answers whose default or validator depends on ``question``, to send along with it.
 
@@ -111,10 +71,8 @@ def dependent_answers(
     environment = SandboxedEnvironment()
     mentions = re.compile(rf"\b{re.escape(question)}\b")
     dependent: dict[str, Any] = {}
-    for name, spec in config.items():
-        if name.startswith("_") or name == question or name not in answers:
-            continue
-        if not isinstance(spec, dict):
+    for name, spec in release.questions.items():
+        if name == question or name not in answers:
             continue
         default, validator = spec.get("default"), spec.get("validator")
         if isinstance(default, str) and mentions.search(default):
@@ -136,38 +94,38 @@ def add_service(
     project: Path,
     service: str,
     *,
-    data_pairs: list[str] | None = None,
+    data: Mapping[str, Any] | None = None,
     conflict: Conflict = "inline",
     pretend: bool = False,
     trust: bool = False,
     template: TemplateSource | None = None,
 ) -> AddResult:
-    """Turn ``service`` on in ``project`` by changing one answer and updating at its release."""
+    """Turn ``service`` on in ``project`` by changing one answer and updating at its release.
+
+    ``data`` changes other answers on the way (for example the URL of a new DVC remote).
+    """
     project = project.expanduser().absolute()
     answers = check_updatable(project)
-    template = template or project_template(answers)
+    known = template_for(template or TemplateSource.recorded(str(answers["_src_path"])))
     version = str(answers["_commit"])
-    config = template_config(template, version)
-    services = services_from_config(config)
-    chosen = next((s for s in services if s.name == service), None)
-    if chosen is None:
-        names = ", ".join(s.name for s in services)
-        raise InvalidAnswerError(f"unknown service {service}: use one of {names}")
+    release = known.release(version)
+    chosen = release.service(service)
     previous = answers.get(chosen.question)
     if previous == chosen.value:
         return AddResult(chosen, previous, None)
-    data = {
-        **dependent_answers(config, answers, chosen.question, chosen.value),
+    changed = {
+        **dependent_answers(release, answers, chosen.question, chosen.value),
         chosen.question: chosen.value,
-        **parse_data(data_pairs or []),
+        **(data or {}),
     }
-    result = update_project(
+    result = update_checked(
         project,
+        answers,
+        known,
         to=version,
-        data=data,
+        data=changed,
         conflict=conflict,
         pretend=pretend,
         trust=trust,
-        template=template,
     )
     return AddResult(chosen, previous, result)

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,48 +52,48 @@ class TemplateSource:
             f"GIT_CONFIG_VALUE_{start}": self.url,
         }
 
+    @classmethod
+    def recorded(cls, src_path: str) -> TemplateSource:
+        """The template a project's answers file names: the shipped bundle for the canonical URL."""
+        return cls.shipped() if src_path == CANONICAL_URL else cls.at(src_path)
+
     @contextmanager
     def activated(self) -> Iterator[None]:
         """Make git (and so Copier, which runs git through plumbum) resolve ``url`` offline.
 
-        Copier keeps mirrors of remote templates in a shared cache that concurrent runs
-        corrupt for each other (``git remote update`` meets another run's worktree); a
-        mirror of the small bundle costs milliseconds, so each run gets a private cache.
+        Copier snapshots ``os.environ`` into plumbum's environment at import, so the mapping
+        goes there; the process environment is left alone.
         """
         from plumbum import local
 
-        if self.bundle is None:
+        with local.env(**self.git_env()):
             yield
-            return
-        previous = os.environ.get("COPIER_CACHE_DIR")
-        with tempfile.TemporaryDirectory(prefix="mlopsify-copier-cache-") as cache:
-            os.environ["COPIER_CACHE_DIR"] = cache
-            try:
-                with local.env(**self.git_env()):
-                    yield
-            finally:
-                if previous is None:
-                    del os.environ["COPIER_CACHE_DIR"]
-                else:
-                    os.environ["COPIER_CACHE_DIR"] = previous
 
     def versions(self) -> list[str]:
-        """Release tags, oldest first (PEP 440 order, as Copier sorts them)."""
-        from packaging.version import InvalidVersion, Version
-
+        """Release tags, oldest first (:func:`release_order`)."""
         listing = subprocess.run(
             ["git", "ls-remote", "--tags", str(self.bundle or self.url)],
             check=True,
             capture_output=True,
             text=True,
         ).stdout
-        tags = {
+        return release_order(
             line.rsplit("refs/tags/", 1)[1].removesuffix("^{}") for line in listing.splitlines()
-        }
-        parsed: list[tuple[Version, str]] = []
-        for tag in tags:
-            try:
-                parsed.append((Version(tag), tag))
-            except InvalidVersion:
-                continue
-        return [tag for _, tag in sorted(parsed)]
+        )
+
+
+def release_order(tags: Iterable[str]) -> list[str]:
+    """The tags that are versions, oldest first, in PEP 440 order as Copier sorts them.
+
+    The one ordering of template releases: updates, ``add``, the release script and the
+    benchmarks all use it.
+    """
+    from packaging.version import InvalidVersion, Version
+
+    parsed: dict[str, Version] = {}
+    for tag in set(tags):
+        try:
+            parsed[tag] = Version(tag)
+        except InvalidVersion:
+            continue
+    return sorted(parsed, key=parsed.__getitem__)

@@ -10,83 +10,44 @@ that exists), the offline mapping of the canonical template URL to the shipped b
 from __future__ import annotations
 
 import re
-import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
-
-import yaml
+from typing import Any
 
 from . import _git
-from .answers import parse_data, read_project_answers
-from .creation import check_known
-from .errors import MlopsifyError, RepositoryStateError, TemplateVersionError, UpdateConflictError
-from .rendering import copier_session, copy_template
-from .template_source import CANONICAL_URL, TemplateSource
+from .answers import read_project_answers
+from .changes import FileChange, UpdateResult
+from .errors import TemplateVersionError, UpdateConflictError
+from .rendering import Conflict, copy_template, update_template
+from .repository import check_clean, check_git_directory
+from .template import Template, template_for
+from .template_source import TemplateSource
 
-Conflict = Literal["inline", "rej"]
+__all__ = ["Conflict", "FileChange", "UpdateResult", "check_updatable", "update_project"]
 
 # `git describe` form that Copier records for an untagged template commit: v0.1.0-3-gabc1234.
 _DESCRIBED = re.compile(r".+-\d+-g[0-9a-f]{4,40}$")
 
 
-@dataclass(frozen=True)
-class FileChange:
-    """One path the update touched: ``added``, ``modified``, ``deleted`` or ``conflict``."""
-
-    status: str
-    path: str
-
-
-@dataclass(frozen=True)
-class UpdateResult:
-    """What an update did (or, with ``pretend``, would do)."""
-
-    project: Path
-    from_version: str
-    to_version: str
-    changes: list[FileChange] = field(default_factory=list)
-    pretend: bool = False
-
-    @property
-    def conflicts(self) -> list[str]:
-        return [change.path for change in self.changes if change.status == "conflict"]
-
-
-def project_template(answers: dict[str, Any]) -> TemplateSource:
-    """Where a project's template lives: the shipped bundle for the canonical URL, else as recorded."""
-    source = str(answers["_src_path"])
-    if source == CANONICAL_URL:
-        return TemplateSource.shipped()
-    return TemplateSource.at(source)
-
-
 def check_updatable(project: Path) -> dict[str, Any]:
     """Refuse, before anything is written, a project an update cannot work on; return its answers."""
-    if not project.is_dir():
-        raise RepositoryStateError(f"{project} is not a directory: give the path of a project")
-    if not _git.is_repository(project):
-        raise RepositoryStateError(
-            f"{project} is not a git repository: updates merge through git; "
-            "run `git init` and commit the project first"
-        )
+    check_git_directory(
+        project,
+        kind="project",
+        hint="updates merge through git; run `git init` and commit the project first",
+    )
     answers = read_project_answers(project)
-    dirty = _git.dirty_paths(project)
-    if dirty:
-        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-        raise RepositoryStateError(
-            f"{project} has uncommitted changes ({shown}): commit or stash them first; nothing was written"
-        )
+    check_clean(project)
     return answers
 
 
-def resolve_version(template: TemplateSource, requested: str | None, current: str) -> str:
+def resolve_version(template: Template, requested: str | None, current: str) -> str:
     """The release tag to update to: ``requested`` (with or without its ``v``) or the newest."""
-    available = template.versions()
+    available = template.versions
     if not available:
         raise TemplateVersionError(
-            f"the template at {template.url} has no release tags to update to"
+            f"the template at {template.source.url} has no release tags to update to"
         )
     if requested is None:
         target = available[-1]
@@ -112,33 +73,11 @@ def resolve_version(template: TemplateSource, requested: str | None, current: st
     return target
 
 
-def template_config(template: TemplateSource, ref: str) -> dict[str, Any]:
-    """The ``copier.yml`` of ``template`` at release ``ref``, read from a bare clone."""
-    with tempfile.TemporaryDirectory(prefix="mlopsify-template-") as scratch:
-        clone = Path(scratch) / "template.git"
-        subprocess.run(
-            ["git", "clone", "--quiet", "--bare", str(template.bundle or template.url), str(clone)],
-            check=True,
-            capture_output=True,
-        )
-        for name in ("copier.yml", "copier.yaml"):
-            shown = subprocess.run(
-                ["git", "--git-dir", str(clone), "show", f"{ref}:{name}"],
-                capture_output=True,
-                text=True,
-            )
-            if shown.returncode == 0:
-                loaded = yaml.safe_load(shown.stdout)
-                return loaded if isinstance(loaded, dict) else {}
-    raise TemplateVersionError(f"template release {ref} has no copier.yml in {template.url}")
-
-
 def update_project(
     project: Path,
     *,
     to: str | None = None,
-    data: dict[str, Any] | None = None,
-    data_pairs: list[str] | None = None,
+    data: Mapping[str, Any] | None = None,
     conflict: Conflict = "inline",
     pretend: bool = False,
     trust: bool = False,
@@ -146,7 +85,7 @@ def update_project(
 ) -> UpdateResult:
     """Update ``project`` to template release ``to`` (default: the newest) and list what changed.
 
-    ``data``/``data_pairs`` change answers on the way (``add`` uses this). Conflicts are left
+    ``data`` changes answers on the way (``add`` uses this). Conflicts are left
     as markers (``inline``) or ``.rej`` files (``rej``) and raise :class:`UpdateConflictError`,
     which carries the result. ``pretend`` merges in a throwaway clone and writes nothing.
     ``template`` overrides how the recorded ``_src_path`` resolves (default: the shipped
@@ -155,13 +94,37 @@ def update_project(
     """
     project = project.expanduser().absolute()
     answers = check_updatable(project)
-    new_answers = {**(data or {}), **parse_data(data_pairs or [])}
-    template = template or project_template(answers)
+    source = template or TemplateSource.recorded(str(answers["_src_path"]))
+    return update_checked(
+        project,
+        answers,
+        template_for(source),
+        to=to,
+        data=data or {},
+        conflict=conflict,
+        pretend=pretend,
+        trust=trust,
+    )
+
+
+def update_checked(
+    project: Path,
+    answers: Mapping[str, Any],
+    known: Template,
+    *,
+    to: str | None,
+    data: Mapping[str, Any],
+    conflict: Conflict,
+    pretend: bool,
+    trust: bool,
+) -> UpdateResult:
+    """:func:`update_project` for a project that :func:`check_updatable` accepted."""
+    template = known.source
+    new_answers = dict(data)
     current = str(answers["_commit"])
-    target = resolve_version(template, to, current)
+    target = resolve_version(known, to, current)
     if new_answers:
-        questions = template_config(template, target)
-        check_known(new_answers, {k: v for k, v in questions.items() if not k.startswith("_")})
+        known.release(target).check_answers(new_answers)
     if target == current and not new_answers:
         return UpdateResult(
             project=project, from_version=current, to_version=target, pretend=pretend
@@ -174,12 +137,16 @@ def update_project(
             clone = Path(scratch) / top.name
             _git.git("clone", "--quiet", "--no-hardlinks", str(top), str(clone), cwd=project)
             work = clone / project.relative_to(top)
-            _run_update(work, template, target, new_answers, conflict, trusted)
+            update_template(
+                work, template, vcs_ref=target, data=new_answers, conflict=conflict, trusted=trusted
+            )
             keep_edited_removals(work, template, answers)
             found = changed_files(work)
         return UpdateResult(project, current, target, found, pretend=True)
 
-    _run_update(project, template, target, new_answers, conflict, trusted)
+    update_template(
+        project, template, vcs_ref=target, data=new_answers, conflict=conflict, trusted=trusted
+    )
     kept = keep_edited_removals(project, template, answers)
     result = UpdateResult(project, current, target, changed_files(project))
     if result.conflicts:
@@ -207,7 +174,7 @@ def update_project(
 
 
 def keep_edited_removals(
-    project: Path, template: TemplateSource, answers: dict[str, Any]
+    project: Path, template: TemplateSource, answers: Mapping[str, Any]
 ) -> list[str]:
     """Restore each file the update removed although the user had changed it; mark it unmerged.
 
@@ -247,37 +214,6 @@ def keep_edited_removals(
             )
             kept.append(path)
     return kept
-
-
-def _run_update(
-    project: Path,
-    template: TemplateSource,
-    target: str,
-    data: dict[str, Any],
-    conflict: Conflict,
-    trusted: bool,
-) -> None:
-    from copier import Settings, run_update
-    from copier.errors import UnsafeTemplateError
-
-    try:
-        with copier_session(template):
-            run_update(
-                project,
-                data=data,
-                vcs_ref=target,
-                settings=Settings(),
-                defaults=True,
-                overwrite=True,
-                conflict=conflict,
-                unsafe=trusted,
-                quiet=True,
-            )
-    except UnsafeTemplateError:
-        raise MlopsifyError(
-            f"the template at {template.url} runs migrations or tasks: "
-            "run again with --trust if you trust it"
-        ) from None
 
 
 def changed_files(project: Path) -> list[FileChange]:

@@ -1,0 +1,26 @@
+"""The checks that make a command safe to start on a user's repository, before it writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import _git
+from .errors import RepositoryStateError
+
+
+def check_git_directory(path: Path, *, kind: str, hint: str) -> None:
+    """Refuse ``path`` unless it is a directory in a git work tree; ``hint`` says what to do."""
+    if not path.is_dir():
+        raise RepositoryStateError(f"{path} is not a directory: give the path of a {kind}")
+    if not _git.is_repository(path):
+        raise RepositoryStateError(f"{path} is not a git repository: {hint}")
+
+
+def check_clean(path: Path) -> None:
+    """Refuse a work tree with uncommitted changes, untracked files included."""
+    dirty = _git.dirty_paths(path)
+    if dirty:
+        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+        raise RepositoryStateError(
+            f"{path} has uncommitted changes ({shown}): commit or stash them first; nothing was written"
+        )
