@@ -28,8 +28,9 @@ def fail(error: MlopsifyError) -> NoReturn:
     """One red line on stderr and the error's exit code; an update's changes first, if any."""
     if isinstance(error, UpdateConflictError) and error.result is not None:
         result = error.result
+        verb = "Would update" if result.pretend else "Updated"
         typer.echo(
-            f"Updated {result.project} from {result.from_version} to {result.to_version} with conflicts:"
+            f"{verb} {result.project} from {result.from_version} to {result.to_version} with conflicts:"
         )
         _print_changes(result)
     typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
