@@ -37,7 +37,8 @@ def test_a_yes_no_answer_must_be_yes_or_no(chdir_tmp: Path, value: str):
     result = runner.invoke(app, ["new", "shop", "--defaults", "--data", f"use_kubernetes={value}"])
     assert result.exit_code == 3
     assert result.stderr == (
-        f"error: use_kubernetes '{value}' is not a yes/no answer: use true or false (also yes/no, 1/0)\n"
+        f"error: use_kubernetes takes true or false (also yes/no, 1/0), not '{value}':"
+        " give one, as --data use_kubernetes=VALUE\n"
     )
     assert list(chdir_tmp.iterdir()) == []
 

@@ -102,6 +102,11 @@ def copy_template(
         )
 
 
+def usable_project_name(name: str) -> bool:
+    """Whether a directory name passes the project_name question's validator (copier.yml)."""
+    return name.isascii() and name.replace("-", "_").isidentifier()
+
+
 def derived_defaults(destination: Path, release: Release) -> dict[str, Any]:
     """Defaults that only the caller knows: the directory name, the running Python and, for a
     repository being adopted, its default branch (CI triggers and deploys from it)."""
@@ -110,9 +115,8 @@ def derived_defaults(destination: Path, release: Release) -> dict[str, Any]:
     branch = _git.default_branch(destination) if adopted else None
     if branch:
         found["default_branch"] = branch
-    name = destination.name
-    if name.isascii() and name.replace("-", "_").isidentifier():
-        found["project_name"] = name
+    if usable_project_name(destination.name):
+        found["project_name"] = destination.name
     running = f"{sys.version_info.major}.{sys.version_info.minor}"
     if running in release.python_versions:
         found["python_version"] = running
@@ -134,6 +138,12 @@ def render_answers(
     """
     release = template_for(template).release(vcs_ref)
     release.check_answers(answers)
+    if defaults and "project_name" not in answers and not usable_project_name(named_after.name):
+        # Without questions the name would silently become the default (my-ml-service).
+        raise InvalidAnswerError(
+            f"the directory name '{named_after.name}' cannot be the project name (ASCII letters,"
+            " digits and hyphens, starting with a letter): give one with --data project_name=NAME"
+        )
     copy_template(
         template,
         target,
