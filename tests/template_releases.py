@@ -9,16 +9,15 @@ the path a user takes: ``new``, ``add`` and ``update`` between real releases.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import REAL_CACHES, ROOT
+from helpers import REAL_CACHES, ROOT, run
 
 from mlopsify import TemplateSource, new_project
 from mlopsify.template_source import CANONICAL_URL
@@ -64,7 +63,6 @@ class Workspace:
 
     root: Path
     bundle: Path
-    extra_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         home = self.root / "home"
@@ -79,13 +77,12 @@ class Workspace:
 
     @property
     def env(self) -> dict[str, str]:
+        """What every command here runs with, over the test process's environment."""
         return {
-            **os.environ,
             **REAL_CACHES,
             "HOME": str(self.home),
             "GIT_CONFIG_NOSYSTEM": "1",
             "MLOPSIFY_TEMPLATE_BUNDLE": str(self.bundle),
-            **self.extra_env,
         }
 
     def run(
@@ -96,21 +93,8 @@ class Workspace:
         timeout: float = 1200,
         env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run a command; on an unexpected failure the error shows both streams."""
-        completed = subprocess.run(
-            [str(arg) for arg in args],
-            cwd=cwd,
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if check and completed.returncode != 0:
-            raise AssertionError(
-                f"{' '.join(map(str, args))} exited {completed.returncode} in {cwd}\n"
-                f"--- stdout\n{completed.stdout[-6000:]}\n--- stderr\n{completed.stderr[-6000:]}"
-            )
-        return completed
+        """Run a command; on an unexpected failure the test fails with both streams."""
+        return run(*args, cwd=cwd, env={**self.env, **(env or {})}, check=check, timeout=timeout)
 
     def mlopsify(
         self, *args: str | Path, cwd: Path, check: bool = True
@@ -163,3 +147,16 @@ def make_in_shared_env(
     return workspace.run(
         "make", *targets, f"VENV={venv}", cwd=project, timeout=1800, env={"PYTHONPATH": "src"}
     )
+
+
+@pytest.fixture(scope="module")
+def next_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The next-release bundle, made once per module."""
+    return next_release_bundle(tmp_path_factory.mktemp("next-release"))
+
+
+@pytest.fixture
+def shipped_is_next_release(next_release: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``mlopsify`` in this test reads the next-release history as the shipped one."""
+    monkeypatch.setenv("MLOPSIFY_TEMPLATE_BUNDLE", str(next_release))
+    return next_release

@@ -10,12 +10,11 @@ run through the real CLI against the working tree's template (as the next releas
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from template_releases import next_release_bundle
+from template_releases import next_release, shipped_is_next_release  # noqa: F401 (fixtures)
 from template_repos import git
 from typer.testing import CliRunner
 
@@ -34,15 +33,7 @@ OWN_DEPLOY = (
 )
 
 
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return next_release_bundle(tmp_path_factory.mktemp("adopt-release"))
-
-
-@pytest.fixture(autouse=True)
-def shipped_is_next_release(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("MLOPSIFY_TEMPLATE_BUNDLE", str(bundle))
-    yield
+pytestmark = pytest.mark.usefixtures("shipped_is_next_release")
 
 
 def repository(root: Path, files: dict[str, str], branch: str = "main") -> Path:

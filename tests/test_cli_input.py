@@ -7,13 +7,12 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from helpers import ROOT
-from template_releases import next_release_bundle
+from template_releases import next_release, shipped_is_next_release  # noqa: F401 (fixtures)
 from typer.testing import CliRunner
 
 from mlopsify.cli import app
@@ -21,15 +20,7 @@ from mlopsify.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return next_release_bundle(tmp_path_factory.mktemp("input-release"))
-
-
-@pytest.fixture(autouse=True)
-def shipped_is_next_release(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("MLOPSIFY_TEMPLATE_BUNDLE", str(bundle))
-    yield
+pytestmark = pytest.mark.usefixtures("shipped_is_next_release")
 
 
 @pytest.mark.parametrize("value", ["maybe", "flase", "2"])

@@ -177,6 +177,7 @@ def team_edits(project: Path, package: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow  # renders and updates three projects: about a minute
 @pytest.mark.parametrize("conflict", ["inline", "rej"])
 @pytest.mark.parametrize("base", BASES)
 def test_an_edited_project_keeps_every_edit_and_lists_each_conflict_once(
