@@ -708,7 +708,7 @@ def test_readme_lists_every_secret_the_ci_files_use(variants: list[Variant]) -> 
             defined = set(yaml.safe_load(text)["variables"])
             referenced = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", text)) - defined
             referenced = {name for name in referenced if not name.startswith(("CI_", "DOCKER_"))}
-            assert referenced == {"REGISTRY_USER", "REGISTRY_PASSWORD"}
+            assert referenced == {"REGISTRY_USER", "REGISTRY_PASSWORD", "TEMPLATE_UPDATE_TOKEN"}
             expected = {
                 "MLFLOW_TRACKING_URI",
                 "MLFLOW_TRACKING_USERNAME",
