@@ -16,6 +16,7 @@ from .template_source import TemplateSource
 
 
 def current_umask() -> int:
+    """The process's umask (reading it means setting it, so it is put back at once)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
