@@ -9,7 +9,6 @@ the path a user takes: ``new``, ``add`` and ``update`` between real releases.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -46,15 +45,8 @@ def next_release_bundle(work: Path) -> Path:
 
 
 def release_versions(bundle: Path) -> list[str]:
-    """Release tags of a bundle, oldest first."""
-    listing = subprocess.run(
-        ["git", "ls-remote", "--tags", "--refs", str(bundle)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    tags = [line.rsplit("refs/tags/", 1)[1] for line in listing.splitlines()]
-    return sorted(tags, key=lambda tag: tuple(int(part) for part in re.findall(r"\d+", tag)))
+    """Release tags of a bundle, oldest first (the order updates use)."""
+    return TemplateSource(url=CANONICAL_URL, bundle=bundle).versions()
 
 
 @dataclass
