@@ -12,7 +12,7 @@ keeps every edit and lists each conflict once, with exit code 7, in both conflic
 from __future__ import annotations
 
 import itertools
-import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +33,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 
 def shipped_bases() -> list[str]:
     """Every release older than the newest, read from the history the tests update through."""
-    scratch = Path(subprocess.run(["mktemp", "-d"], capture_output=True, text=True).stdout.strip())
-    versions = release_versions(next_release_bundle(scratch))
-    return versions[:-1]
+    with tempfile.TemporaryDirectory(prefix="upgrade-bases-") as scratch:
+        return release_versions(next_release_bundle(Path(scratch)))[:-1]
 
 
 BASES = shipped_bases()
