@@ -384,7 +384,8 @@ def test_gitlab_rules_manual_production_and_scheduled_template_check(
             if job["stage"] != "maintenance":
                 assert job["rules"][0] == schedule_never, name
         assert jobs["template-update"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
-        assert jobs["template-update"]["script"] == ["make template-check"]
+        assert jobs["template-update"]["script"][-1] == "make template-update"
+        assert jobs["template-update"]["artifacts"]["paths"] == ["reports/template-update.md"]
         assert jobs["train"]["artifacts"]["paths"][0] == "reports/"
         assert ".dvc/cache" in [p for c in jobs["train"]["cache"] for p in c["paths"]]
         if variant.kubernetes:
@@ -452,7 +453,9 @@ def test_jenkinsfile_declarative_structure(variants: list[Variant]) -> None:
         update = stages["template-update"]
         assert update.block("when").body == ["triggeredBy 'TimerTrigger'"]
         assert [string_literal(s, "sh") for s in update.block("steps").body] == [
-            "make template-check"
+            "make setup",
+            ".venv/bin/python -m pip install --quiet mlopsify",
+            "make template-update",
         ]
         delivery = pipeline.block("stages").block(r"stage\('delivery'\)")
         assert delivery.block("when").block("not").body == ["triggeredBy 'TimerTrigger'"]
@@ -515,7 +518,8 @@ def test_github_environments_concurrency_and_schedule(variants: list[Variant]) -
         assert "refs/heads/main" in ci["jobs"]["image"]["if"]
         update = github_workflow(variant.path, "template-update.yml")
         assert "schedule" in update["on"]
-        assert update["jobs"]["template-update"]["steps"][-1]["run"] == "make template-check"
+        assert update["jobs"]["template-update"]["steps"][-1]["run"] == "make template-update"
+        assert update["permissions"] == {"contents": "write", "pull-requests": "write"}
         if variant.kubernetes:
             assert ci["jobs"]["deploy"]["uses"] == "./.github/workflows/deploy.yml"
             deploy = github_workflow(variant.path, "deploy.yml")
@@ -704,7 +708,7 @@ def test_readme_lists_every_secret_the_ci_files_use(variants: list[Variant]) -> 
             defined = set(yaml.safe_load(text)["variables"])
             referenced = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", text)) - defined
             referenced = {name for name in referenced if not name.startswith(("CI_", "DOCKER_"))}
-            assert referenced == {"REGISTRY_USER", "REGISTRY_PASSWORD"}
+            assert referenced == {"REGISTRY_USER", "REGISTRY_PASSWORD", "TEMPLATE_UPDATE_TOKEN"}
             expected = {
                 "MLFLOW_TRACKING_URI",
                 "MLFLOW_TRACKING_USERNAME",

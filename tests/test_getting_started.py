@@ -20,20 +20,16 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from helpers import ROOT, require_tool, run
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import release_template  # scripts/ is not a package: found through sys.path
+from template_releases import next_release_bundle
 
 PAGE = ROOT / "docs" / "getting-started.md"
 MARKER = "<!-- walkthrough -->"
 BLOCK = re.compile(re.escape(MARKER) + r"\n```(?:sh|bash)\n(.*?)\n```", re.DOTALL)
-SHIPPED_BUNDLE = release_template.BUNDLE_PATH
 TIMEOUT = 1500  # seconds for the whole walk-through (measured: about 3 minutes)
 
 
@@ -68,20 +64,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def template_bundle(work: Path) -> Path:
-    """The shipped release history, plus this checkout's template as a newer release if it differs."""
-    repo = release_template.checkout_history(work)
-    if not release_template.differs_from_newest(repo):
-        return SHIPPED_BUNDLE
-    tags = run("git", "tag", "--list", "v*", cwd=repo).stdout.split()
-    newest = max(tags, key=lambda t: tuple(int(p) for p in re.findall(r"\d+", t)))
-    run("git", "commit", "--quiet", "-m", "working tree", cwd=repo)
-    run("git", "tag", f"{newest}.post1", cwd=repo)
-    bundle = work / "template.bundle"
-    run("git", "bundle", "create", "--quiet", bundle, "--all", cwd=repo)
-    return bundle
 
 
 def stop_session(session: int) -> None:
@@ -119,7 +101,7 @@ def test_walkthrough_runs(tmp_path: Path):
         **os.environ,
         "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
         "PORT": str(free_port()),
-        "MLOPSIFY_TEMPLATE_BUNDLE": str(template_bundle(tmp_path)),
+        "MLOPSIFY_TEMPLATE_BUNDLE": str(next_release_bundle(tmp_path)),
     }
     env.pop("VIRTUAL_ENV", None)
     process = subprocess.Popen(

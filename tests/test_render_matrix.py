@@ -143,8 +143,9 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
 
 
 def ci_files(answers: Mapping[str, Any]) -> set[str]:
-    """The CI/CD files of ``answers["ci_provider"]`` (none: no CI file) and the update check."""
-    files = {"scripts/check_template_update.py"}
+    """The CI/CD files of ``answers["ci_provider"]`` (none: no CI file), the update check and
+    the scheduled update job (make template-check, make template-update)."""
+    files = {"scripts/check_template_update.py", "scripts/template_update_branch.py"}
     provider = answers["ci_provider"]
     if provider == "gitlab":
         files.add(".gitlab-ci.yml")

@@ -137,7 +137,7 @@ def test_conflict_in_rej_mode_keeps_the_users_change_in_a_rej_file(project: Path
     commit(project)
     with pytest.raises(UpdateConflictError) as raised:
         update_project(project, conflict="rej")
-    assert raised.value.conflicted == ["mode.cfg.rej"]
+    assert raised.value.conflicted == ["mode.cfg"]  # once: the .rej beside it is its detail
     assert str(raised.value).startswith("update to v2 left conflicts in 1 file: apply or discard")
     assert (project / "mode.cfg").read_text() == "mode = safe\n"
     rejected = (project / "mode.cfg.rej").read_text()
@@ -285,8 +285,12 @@ def test_pretend_lists_the_changes_and_writes_nothing(project: Path):
     edit(project, "mode.cfg", "mode = fast", "mode = turbo")
     commit(project)
     before, head = snapshot(project), git("rev-parse", "HEAD", cwd=project)
-    result = update_project(project, pretend=True)
-    assert result.pretend
+    # Conflicts predicted are an error (exit 7) that still carries the whole prediction.
+    with pytest.raises(UpdateConflictError) as raised:
+        update_project(project, pretend=True)
+    result = raised.value.result
+    assert result is not None and result.pretend
+    assert str(raised.value) == "update to v2 would leave conflicts in 1 file; nothing was written"
     assert result.conflicts == ["mode.cfg"]
     assert FileChange("added", "CONTRIBUTING.md") in result.changes
     assert snapshot(project) == before
@@ -433,6 +437,22 @@ def test_cli_update_pretend(project: Path):
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == (
         f"Would update {project} from v1 to v2: 7 files would change (nothing was written)"
+    )
+    assert git("status", "--porcelain", cwd=project) == ""
+
+
+@pytest.mark.parametrize("mode", ["inline", "rej"])
+def test_cli_update_pretend_exits_7_when_the_update_would_conflict(project: Path, mode: str):
+    edit(project, "mode.cfg", "mode = fast", "mode = turbo")
+    commit(project)
+    result = runner.invoke(app, ["update", str(project), "--pretend", "--conflict", mode])
+    assert result.exit_code == 7, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"Would update {project} from v1 to v2 with conflicts:"
+    assert [line for line in lines if "mode.cfg" in line] == ["  conflict  mode.cfg"]
+    assert (
+        result.stderr
+        == "error: update to v2 would leave conflicts in 1 file; nothing was written\n"
     )
     assert git("status", "--porcelain", cwd=project) == ""
 

@@ -88,3 +88,22 @@ def git_input(*args: str, cwd: Path, stdin: str) -> str:
         ["git", *args], cwd=cwd, input=stdin, check=True, capture_output=True, text=True
     )
     return completed.stdout.strip()
+
+
+def repository_top(path: Path) -> Path | None:
+    """The top directory of the git repository holding ``path``; None outside one."""
+    try:
+        return Path(git("rev-parse", "--show-toplevel", cwd=path)).resolve()
+    except (subprocess.CalledProcessError, NotADirectoryError, FileNotFoundError):
+        return None
+
+
+def default_branch(path: Path) -> str | None:
+    """The repository's default branch: the remote's (origin/HEAD) when known, else the current one."""
+    for ref in ("refs/remotes/origin/HEAD", "HEAD"):
+        try:
+            name = git("symbolic-ref", "--quiet", "--short", ref, cwd=path)
+        except subprocess.CalledProcessError:
+            continue
+        return name.removeprefix("origin/") or None
+    return None

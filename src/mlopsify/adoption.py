@@ -10,10 +10,12 @@ Everything adopt writes is staged, not committed: the team reviews it as one cha
 from __future__ import annotations
 
 import filecmp
+import re
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,10 @@ class AdoptResult:
     added: list[str] = field(default_factory=list)
     proposed: dict[str, str] = field(default_factory=dict)  # existing file -> file beside it
     identical: list[str] = field(default_factory=list)
+    # New files written as proposals instead, with the reason (e.g. a workflow that would call
+    # the repository's own deploy.yml as a reusable workflow, which it is not).
+    held: dict[str, tuple[str, str]] = field(default_factory=dict)  # path -> (proposal, why)
+    lint_warning: str | None = None
 
 
 def check_adoptable(project: Path) -> None:
@@ -44,6 +50,13 @@ def check_adoptable(project: Path) -> None:
         kind="repository",
         hint="run `git init` and commit it first, so the adoption is a change you can review",
     )
+    top = _git.repository_top(project)
+    if top is not None and top != project.resolve():
+        raise RepositoryStateError(
+            f"{project} is a subdirectory of the git repository {top}: CI files and"
+            " .pre-commit-config.yaml are read only at the repository root; adopt the repository"
+            " root, or make this directory a repository of its own; nothing was written"
+        )
     if (project / ANSWERS_FILE).exists():
         raise RepositoryStateError(
             f"{project} already has {ANSWERS_FILE}: it is under the template; use `mlopsify update`"
@@ -82,9 +95,10 @@ def adopt_repository(
             elif target.is_file() and filecmp.cmp(source, target, shallow=False):
                 result.identical.append(relative)
             else:
-                beside = f"{relative}{PROPOSAL_SUFFIX}"
+                beside = _free_proposal_name(project, relative)
                 plan.append((source, project / beside))
                 result.proposed[relative] = beside
+        plan = _hold_calls_to_foreign_workflows(project, plan, result)
         _check_plan(project, [target for _, target in plan])
         for source, target in plan:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +107,93 @@ def adopt_repository(
     if written:
         # --force: the repository's own .gitignore may hide a template file; adopt means it.
         _git.git("add", "--force", "--", *written, cwd=project)
-    return result
+    return replace(result, lint_warning=first_lint_job_verdict(project))
+
+
+def _free_proposal_name(project: Path, relative: str) -> str:
+    """``NAME.mlopsify``, or ``NAME.2.mlopsify``... when the repository already has that file."""
+    candidate, number = f"{relative}{PROPOSAL_SUFFIX}", 1
+    while (project / candidate).exists() or (project / candidate).is_symlink():
+        number += 1
+        candidate = f"{relative}.{number}{PROPOSAL_SUFFIX}"
+    return candidate
+
+
+_REUSABLE_CALL = re.compile(r"^\s*uses:\s*\./(\.github/workflows/[^\s@]+)", re.MULTILINE)
+
+
+def _hold_calls_to_foreign_workflows(
+    project: Path, plan: list[tuple[Path, Path]], result: AdoptResult
+) -> list[tuple[Path, Path]]:
+    """Write a new workflow as a proposal when it calls one of the repository's own workflows
+    (kept as it was) as a reusable workflow that has no ``workflow_call`` trigger: GitHub
+    rejects such a file, and so would every push."""
+    held_plan = []
+    for source, target in plan:
+        relative = target.relative_to(project).as_posix()
+        called = [
+            path
+            for path in _REUSABLE_CALL.findall(_text(source))
+            if path in result.proposed and "workflow_call" not in _text(project / path)
+        ]
+        if relative in result.added and called:
+            beside = _free_proposal_name(project, relative)
+            result.added.remove(relative)
+            result.held[relative] = (
+                beside,
+                f"it calls {called[0]} as a reusable workflow, and yours has no workflow_call trigger",
+            )
+            target = project / beside
+        held_plan.append((source, target))
+    return held_plan
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def first_lint_job_verdict(project: Path) -> str | None:
+    """What the generated CI's first job (`make lint`: ruff check, ruff format) says of the
+    repository's own code, so adopt can warn before a push fails; None when it passes."""
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        return (
+            "the repository's code was not checked against the CI lint job (ruff is not installed"
+            " here): run `make setup lint` before the first push"
+        )
+    check = subprocess.run(
+        [ruff, "check", "--no-cache", "--quiet", "--output-format", "concise", "."],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    fmt = subprocess.run(
+        [ruff, "format", "--no-cache", "--check", "."],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    problems = [line.replace(" [*]", "") for line in check.stdout.splitlines() if line.strip()]
+    summary = re.search(r"(\d+) files? would be reformatted", fmt.stdout + fmt.stderr)
+    reformat = int(summary[1]) if summary else 0
+    if not problems and not reformat:
+        return None
+    found = []
+    if problems:
+        plural = "s" if len(problems) != 1 else ""
+        found.append(f"ruff check finds {len(problems)} problem{plural} ({problems[0]})")
+    if reformat:
+        plural = "s" if reformat != 1 else ""
+        found.append(f"ruff format would reformat {reformat} file{plural}")
+    return (
+        f"the first CI lint job will fail on the repository's own code: {' and '.join(found)};"
+        " run `make setup format`, review and commit"
+    )
 
 
 def _check_plan(project: Path, targets: list[Path]) -> None:

@@ -75,6 +75,9 @@ class Area:
     goal: str  # what level 2 (managed) means, said as the next step
     rules: tuple[Rule, ...]
     service: str | None = None  # the `mlopsify add` service that closes the gap, if any
+    # A project whose answer to the service's question is `none` declined it (compliance:
+    # data under no regulation), so no command is suggested for the area.
+    declinable: bool = False
 
 
 AREAS: tuple[Area, ...] = (
@@ -126,6 +129,7 @@ AREAS: tuple[Area, ...] = (
                     "*/Dockerfile",
                     "Containerfile",
                     "*.Dockerfile",
+                    "*.dockerfile",
                     "docker-compose.y*ml",
                     "compose.y*ml",
                 ),
@@ -133,7 +137,7 @@ AREAS: tuple[Area, ...] = (
             Rule(
                 2,
                 "image runs as a non-root user",
-                ("Dockerfile", "*/Dockerfile", "Containerfile"),
+                ("Dockerfile", "*/Dockerfile", "Containerfile", "*.Dockerfile", "*.dockerfile"),
                 r"(?m)^\s*USER\s+(?!root\b|0\b)\S+",
             ),
         ),
@@ -286,6 +290,7 @@ AREAS: tuple[Area, ...] = (
             ),
         ),
         service="gdpr",
+        declinable=True,
     ),
     Area(
         "docs_ownership",
@@ -419,6 +424,13 @@ def _project_answers(root: Path) -> dict[str, Any] | None:
     return answers if isinstance(answers, dict) and answers.get("_commit") else None
 
 
+def _adoptable(root: Path) -> bool:
+    """Whether `mlopsify adopt` takes this directory: the top of a git repository."""
+    from . import _git
+
+    return _git.repository_top(root) == root.resolve()
+
+
 def assess_repository(path: Path) -> Assessment:
     """Assess every area of the repository at ``path`` from its files."""
     root = path.expanduser().absolute()
@@ -426,7 +438,7 @@ def assess_repository(path: Path) -> Assessment:
         raise RepositoryStateError(f"{root} is not a directory: give the path of a repository")
     paths = repository_paths(root)
     contents = _Contents(root)
-    advice = _Advice(_project_answers(root))
+    advice = _Advice(_project_answers(root), adoptable=_adoptable(root))
     reports = []
     for area in AREAS:
         evidence: list[Evidence] = []
@@ -451,7 +463,7 @@ def assess_repository(path: Path) -> Assessment:
                 level=level,
                 evidence=evidence,
                 next_step=None if level == MAX_LEVEL else area.goal,
-                commands=[] if level == MAX_LEVEL else advice.commands(service),
+                commands=[] if level == MAX_LEVEL else advice.commands(service, area.declinable),
             )
         )
     version = advice.answers["_commit"] if advice.answers else None
@@ -462,8 +474,9 @@ class _Advice:
     """The command that closes a gap: ``adopt`` (with the service's answer) outside a project,
     ``add SERVICE`` in one; nothing when the template already provides the area."""
 
-    def __init__(self, answers: dict[str, Any] | None) -> None:
+    def __init__(self, answers: dict[str, Any] | None, *, adoptable: bool) -> None:
         self.answers = answers
+        self.adoptable = adoptable
         self._services: dict[str, tuple[str, Any, Any]] | None = None
 
     @property
@@ -480,8 +493,10 @@ class _Advice:
             }
         return self._services
 
-    def commands(self, service: str | None) -> list[str]:
+    def commands(self, service: str | None, declinable: bool = False) -> list[str]:
         known = self.services.get(service) if service else None
+        if self.answers is None and not self.adoptable:
+            return []  # adopt would refuse this directory: suggesting it would mislead
         if self.answers is None:
             if known is None or known[1] == known[2]:
                 return ["mlopsify adopt"]
@@ -491,5 +506,7 @@ class _Advice:
         # Nothing to add when the service's question is already answered with a service
         # (another CI provider counts: the gap is elsewhere, the next step says what).
         if known is None or self.answers.get(known[0]) not in (None, False, "none"):
+            return []
+        if declinable and self.answers.get(known[0]) == "none":
             return []
         return [f"mlopsify add {service}"]

@@ -28,8 +28,9 @@ def fail(error: MlopsifyError) -> NoReturn:
     """One red line on stderr and the error's exit code; an update's changes first, if any."""
     if isinstance(error, UpdateConflictError) and error.result is not None:
         result = error.result
+        verb = "Would update" if result.pretend else "Updated"
         typer.echo(
-            f"Updated {result.project} from {result.from_version} to {result.to_version} with conflicts:"
+            f"{verb} {result.project} from {result.from_version} to {result.to_version} with conflicts:"
         )
         _print_changes(result)
     typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
@@ -300,6 +301,10 @@ def adopt(
         typer.echo(f"  added     {relative}")
     for existing, beside in result.proposed.items():
         typer.echo(f"  kept      {existing}  (template version in {beside})")
+    for beside, why in result.held.values():
+        typer.echo(f"  proposed  {beside}  ({why})")
+    if result.lint_warning:
+        typer.echo(f"warning: {result.lint_warning}")
     typer.echo("Everything is staged, nothing committed. Next steps:")
     typer.echo("  merge what you want from each *.mlopsify file into its original, then delete it")
     typer.echo("  git add --all && git commit -m 'Adopt the mlopsify template'")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -14,7 +15,19 @@ from .rendering import render_answers
 from .template_source import TemplateSource
 
 
+def current_umask() -> int:
+    """The process's umask (reading it means setting it, so it is put back at once)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def check_destination(destination: Path) -> None:
+    for parent in destination.parents:
+        if parent.exists() and not parent.is_dir():
+            raise DestinationError(
+                f"{parent} is a file, so {destination} cannot be created: give a directory path for the project"
+            )
     if destination.is_file() or destination.is_symlink():
         raise DestinationError(
             f"{destination} is a file: give a new directory path for the project"
@@ -44,6 +57,7 @@ def new_project(
 
     created_parents = [p for p in reversed(destination.parents) if not p.exists()]
     destination.parent.mkdir(parents=True, exist_ok=True)
+    fill_existing = destination.is_dir()
     staging = Path(
         tempfile.mkdtemp(prefix=f".{destination.name}.mlopsify-", dir=destination.parent)
     )
@@ -57,9 +71,14 @@ def new_project(
             named_after=destination,
         )
         _git.init_repository(staging, f"Create project from the mlopsify template {version}")
-        if destination.is_dir():
-            destination.rmdir()
-        staging.rename(destination)
+        if fill_existing:
+            # `new .` (or any empty directory): the directory stays, so a shell in it stays in it.
+            for entry in staging.iterdir():
+                entry.rename(destination / entry.name)
+            staging.rmdir()
+        else:
+            staging.chmod(0o777 & ~current_umask())  # mkdtemp made it private (0700)
+            staging.rename(destination)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         if created_parents:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
+from . import _git
 from .answers import ANSWERS_FILE, read_answers_file
 from .errors import InvalidAnswerError, RepositoryStateError, UntrustedTemplateError
 from .template import Release, template_for
@@ -101,12 +102,21 @@ def copy_template(
         )
 
 
+def usable_project_name(name: str) -> bool:
+    """Whether a directory name passes the project_name question's validator (copier.yml)."""
+    return name.isascii() and name.replace("-", "_").isidentifier()
+
+
 def derived_defaults(destination: Path, release: Release) -> dict[str, Any]:
-    """Defaults that only the caller knows: the directory name and the running Python."""
+    """Defaults that only the caller knows: the directory name, the running Python and, for a
+    repository being adopted, its default branch (CI triggers and deploys from it)."""
     found: dict[str, Any] = {}
-    name = destination.name
-    if name.isascii() and name.replace("-", "_").isidentifier():
-        found["project_name"] = name
+    adopted = _git.repository_top(destination) == destination.resolve()
+    branch = _git.default_branch(destination) if adopted else None
+    if branch:
+        found["default_branch"] = branch
+    if usable_project_name(destination.name):
+        found["project_name"] = destination.name
     running = f"{sys.version_info.major}.{sys.version_info.minor}"
     if running in release.python_versions:
         found["python_version"] = running
@@ -128,6 +138,12 @@ def render_answers(
     """
     release = template_for(template).release(vcs_ref)
     release.check_answers(answers)
+    if defaults and "project_name" not in answers and not usable_project_name(named_after.name):
+        # Without questions the name would silently become the default (my-ml-service).
+        raise InvalidAnswerError(
+            f"the directory name '{named_after.name}' cannot be the project name (ASCII letters,"
+            " digits and hyphens, starting with a letter): give one with --data project_name=NAME"
+        )
     copy_template(
         template,
         target,

@@ -35,13 +35,33 @@ SERVICE_QUESTIONS = (
 
 
 # How Copier parses a text answer to a question of each type that can refuse one.
+_YES = {"y", "yes", "t", "true", "on", "1"}
+_NO = {"n", "no", "f", "false", "off", "0"}
+
+
+def _parse_bool(text: str) -> bool:
+    """A yes/no answer as Copier reads it; anything else (``maybe``, ``flase``) is refused,
+    where Copier would take any other non-empty text as yes."""
+    word = text.strip().lower()
+    if word in _YES | _NO:
+        return word in _YES
+    raise ValueError(text)
+
+
 _TEXT_PARSERS: dict[str, Callable[[str], Any]] = {
+    "bool": _parse_bool,
     "int": int,
     "float": float,
     "json": json.loads,
     "yaml": yaml.safe_load,
 }
-_TYPE_NAMES = {"int": "an integer", "float": "a number", "json": "JSON", "yaml": "YAML"}
+_TYPE_NAMES = {
+    "bool": "true or false (also yes/no, 1/0)",
+    "int": "an integer",
+    "float": "a number",
+    "json": "JSON",
+    "yaml": "YAML",
+}
 
 
 @dataclass(frozen=True)

@@ -140,9 +140,13 @@ def update_checked(
             update_template(
                 work, template, vcs_ref=target, data=new_answers, conflict=conflict, trusted=trusted
             )
-            keep_edited_removals(work, template, answers)
+            kept = keep_edited_removals(work, template, answers)
             found = changed_files(work)
-        return UpdateResult(project, current, target, found, pretend=True)
+        result = UpdateResult(project, current, target, found, pretend=True)
+        # Automation (`update --pretend` in CI) must tell a clean update from a conflicting one.
+        if result.conflicts:
+            raise _conflict_error(result, kept, conflict)
+        return result
 
     update_template(
         project, template, vcs_ref=target, data=new_answers, conflict=conflict, trusted=trusted
@@ -150,27 +154,40 @@ def update_checked(
     kept = keep_edited_removals(project, template, answers)
     result = UpdateResult(project, current, target, changed_files(project))
     if result.conflicts:
-        merged = [path for path in result.conflicts if path not in kept]
-        hints = []
-        if merged and conflict == "inline":
-            hints.append("resolve the <<<<<<< markers in each file")
-        elif merged:
-            hints.append(
-                "apply or discard each .rej file (your change that did not merge), then delete it"
-            )
-        if kept:
-            hints.append(
-                f"the template removed {', '.join(kept)}, which you changed: "
-                "keep each with `git add` or drop it with `git rm`"
-            )
-        count = len(result.conflicts)
-        raise UpdateConflictError(
-            f"update to {target} left conflicts in {count} file{'s' if count != 1 else ''}: "
-            f"{'; '.join(hints)}, then commit",
+        raise _conflict_error(result, kept, conflict)
+    return result
+
+
+def _conflict_error(
+    result: UpdateResult, kept: list[str], conflict: Conflict
+) -> UpdateConflictError:
+    """The exit-7 error of an update with conflicts: what to do with each kind of conflict."""
+    count = len(result.conflicts)
+    files = f"{count} file{'s' if count != 1 else ''}"
+    if result.pretend:
+        return UpdateConflictError(
+            f"update to {result.to_version} would leave conflicts in {files}; nothing was written",
             result.conflicts,
             result=result,
         )
-    return result
+    merged = [path for path in result.conflicts if path not in kept]
+    hints = []
+    if merged and conflict == "inline":
+        hints.append("resolve the <<<<<<< markers in each file")
+    elif merged:
+        hints.append(
+            "apply or discard each FILE.rej beside it (your change that did not merge), then delete it"
+        )
+    if kept:
+        hints.append(
+            f"the template removed {', '.join(kept)}, which you changed: "
+            "keep each with `git add` or drop it with `git rm`"
+        )
+    return UpdateConflictError(
+        f"update to {result.to_version} left conflicts in {files}: {'; '.join(hints)}, then commit",
+        result.conflicts,
+        result=result,
+    )
 
 
 def keep_edited_removals(
@@ -227,8 +244,12 @@ def changed_files(project: Path) -> list[FileChange]:
         for code, path in _git.status_entries(project, "--ignored")
         if code == "!!" and path.endswith(".rej")
     ]
+    # In rej mode the conflict is the file, listed once; its .rej beside it holds your change.
+    rejected = {path.removesuffix(".rej") for _, path in entries if path.endswith(".rej")}
+    entries = [(code, path) for code, path in entries if not path.endswith(".rej")]
+    entries += [("??", path) for path in rejected if path not in {p for _, p in entries}]
     for code, path in entries:
-        if path in unmerged or path.endswith(".rej"):
+        if path in unmerged or path in rejected:
             status = "conflict"
         elif code in {"??", "!!"} or "A" in code:
             status = "added"

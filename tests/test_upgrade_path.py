@@ -1,0 +1,214 @@
+"""The path a user takes: a project made from a shipped release, updated to the newest.
+
+The history is the real shipped bundle plus this checkout's template as the next release
+(tests/template_releases.py). Projects are made at every older shipped release over the
+option matrix of that release's copier.yml: options that do not interact are cycled (each
+value appears once), those that interact (Kubernetes and monitoring share the Makefile,
+README and serving code) are crossed. Every variant updates with zero conflicts and lints
+clean; two representative ones also run `make pipeline test` (slow). An edited project
+keeps every edit and lists each conflict once, with exit code 7, in both conflict modes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from helpers import require_tool
+from template_releases import Workspace, make_in_shared_env, next_release_bundle, release_versions
+
+CYCLED = ("python_version", "task_type", "ci_provider", "dvc_remote_kind", "compliance")
+CROSSED = ("use_kubernetes", "use_monitoring")
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    root = tmp_path_factory.mktemp("upgrade-path")
+    return Workspace(root, next_release_bundle(root / "release"))
+
+
+def shipped_bases() -> list[str]:
+    """Every release older than the newest, read from the history the tests update through."""
+    with tempfile.TemporaryDirectory(prefix="upgrade-bases-") as scratch:
+        return release_versions(next_release_bundle(Path(scratch)))[:-1]
+
+
+BASES = shipped_bases()
+
+
+def release_config(workspace: Workspace, tag: str) -> dict[str, Any]:
+    clone = workspace.root / f"config-{tag}"
+    if not clone.exists():
+        workspace.run(
+            "git", "clone", "--quiet", "--branch", tag, workspace.bundle, clone, cwd=workspace.root
+        )
+    config: dict[str, Any] = yaml.safe_load((clone / "copier.yml").read_text())
+    return config
+
+
+def choices(spec: dict[str, Any]) -> list[Any]:
+    if spec.get("type") == "bool":
+        return [True, False]
+    values = spec["choices"]
+    return list(values.values() if isinstance(values, dict) else values)
+
+
+def option_matrix(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Cycle the independent options, cross the interacting ones; every value appears."""
+    cycled = {name: choices(config[name]) for name in CYCLED if name in config}
+    crossed = list(itertools.product(*(choices(config[name]) for name in CROSSED)))
+    size = max([len(crossed), *map(len, cycled.values())])
+    return [
+        {
+            **{name: values[i % len(values)] for name, values in cycled.items()},
+            **dict(zip(CROSSED, crossed[i % len(crossed)], strict=True)),
+        }
+        for i in range(size)
+    ]
+
+
+def update_lines(output: str) -> list[tuple[str, str]]:
+    """The ``  status  path`` lines of an update's report."""
+    return [
+        (parts[0], parts[1])
+        for line in output.splitlines()
+        if line.startswith("  ") and len(parts := line.split()) == 2
+    ]
+
+
+def assert_clean_update(workspace: Workspace, project: Path, base: str) -> None:
+    newest = release_versions(workspace.bundle)[-1]
+    updated = workspace.mlopsify("update", cwd=project)
+    assert updated.stdout.startswith(f"Updated {project} from {base} to {newest}"), updated.stdout
+    assert not [path for status, path in update_lines(updated.stdout) if status == "conflict"]
+    assert workspace.run("git", "diff", "--name-only", "--diff-filter=U", cwd=project).stdout == ""
+    assert not list(project.rglob("*.rej"))
+    assert f"_commit: {newest}" in (project / ".copier-answers.yml").read_text()
+
+
+def lint(workspace: Workspace, project: Path) -> None:
+    """The generated `make lint` checkers that need no project environment: ruff and yamllint."""
+    for command in (
+        ("ruff", "format", "--check", "."),
+        ("ruff", "check", "."),
+        ("yamllint", "--strict", "."),
+    ):
+        require_tool(command[0])
+        workspace.run(*command, cwd=project)
+
+
+@pytest.mark.slow  # renders and updates five projects: about 2 minutes
+@pytest.mark.parametrize("base", BASES)
+def test_every_variant_updates_without_conflicts_and_lints(workspace: Workspace, base: str):
+    matrix = option_matrix(release_config(workspace, base))
+    assert len(matrix) >= 4
+    for number, answers in enumerate(matrix):
+        project = workspace.new_project_at(base, f"variant-{number}", answers)
+        assert_clean_update(workspace, project, base)
+        lint(workspace, project)
+
+
+REPRESENTATIVE = [
+    {
+        "task_type": "classification",
+        "use_kubernetes": True,
+        "use_monitoring": True,
+        "ci_provider": "gitlab",
+    },
+    {
+        "task_type": "regression",
+        "use_kubernetes": False,
+        "use_monitoring": False,
+        "ci_provider": "github",
+    },
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("base", BASES)
+def test_representative_variants_run_pipeline_and_tests_after_update(
+    workspace: Workspace, base: str
+):
+    require_tool("make")
+    venv = workspace.root / f"env-{base}"
+    for number, answers in enumerate(REPRESENTATIVE):
+        project = workspace.new_project_at(base, f"representative-{number}", answers)
+        assert_clean_update(workspace, project, base)
+        workspace.commit(project, "template update")
+        if number == 0:
+            make_in_shared_env(workspace, project, venv, "setup")
+        make_in_shared_env(workspace, project, venv, "pipeline", "test")
+
+
+# ---------------------------------------------------------------- an edited project
+
+EDITS = {
+    "Makefile": (
+        "append",
+        "\n.PHONY: team-report\nteam-report:  ## the team's own target\n\t@echo report\n",
+    ),
+    "README.md": ("append", "\n## Team notes\n\nOn call: the ML platform team.\n"),
+    ".gitlab-ci.yml": ("append", "\nteam-audit:\n  stage: lint\n  script:\n    - echo audit\n"),
+}
+
+
+def team_edits(project: Path, package: str) -> dict[str, str]:
+    """Edit the files a team edits; returns each file and a line of the edit that must survive."""
+    for path, (_, text) in EDITS.items():
+        with (project / path).open("a") as file:
+            file.write(text)
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("max_iter: 1000", "max_iter: 2500"))
+    app = project / "src" / package / "serving" / "app.py"
+    app.write_text(
+        app.read_text() + "\n\n# Team: requests above 10 MB are rejected at the ingress.\n"
+    )
+    return {
+        "Makefile": "team-report:  ## the team's own target",
+        "README.md": "On call: the ML platform team.",
+        ".gitlab-ci.yml": "team-audit:",
+        "params.yaml": "max_iter: 2500",
+        f"src/{package}/serving/app.py": "# Team: requests above 10 MB are rejected at the ingress.",
+    }
+
+
+@pytest.mark.slow  # renders and updates three projects: about a minute
+@pytest.mark.parametrize("conflict", ["inline", "rej"])
+@pytest.mark.parametrize("base", BASES)
+def test_an_edited_project_keeps_every_edit_and_lists_each_conflict_once(
+    workspace: Workspace, base: str, conflict: str
+):
+    project = workspace.new_project_at(base, f"edited-{conflict}", {"ci_provider": "gitlab"})
+    package = yaml.safe_load((project / ".copier-answers.yml").read_text())["package_name"]
+    clashing_file, clashing_line = workspace.changed_template_line(project, base)
+    kept = team_edits(project, package)
+    target = project / clashing_file
+    ours = clashing_line + "  # team"
+    target.write_text(target.read_text().replace(clashing_line, ours, 1))
+    workspace.commit(project, "team edits")
+
+    updated = workspace.mlopsify("update", "--conflict", conflict, cwd=project, check=False)
+    assert updated.returncode == 7, updated.stdout + updated.stderr
+    listed = update_lines(updated.stdout)
+    # One line per file: in rej mode the file is the conflict, not also its .rej beside it.
+    paths = [path.removesuffix(".rej") for _, path in listed]
+    assert len(paths) == len(set(paths)), f"a file is listed twice:\n{updated.stdout}"
+    conflicts = [path for status, path in listed if status == "conflict"]
+    assert conflicts == [clashing_file], updated.stdout
+    assert updated.stderr.startswith(
+        f"error: update to {release_versions(workspace.bundle)[-1]} left conflicts in {len(conflicts)} file"
+    )
+
+    for path, line in kept.items():
+        if path == clashing_file:
+            continue
+        assert line in (project / path).read_text(), f"the edit of {path} was lost"
+    # The clashing edit is in the file between markers, or in the .rej patch beside it.
+    where = target if conflict == "inline" else target.with_name(target.name + ".rej")
+    assert ours in where.read_text()
+    if conflict == "inline":
+        assert "<<<<<<< before updating" in target.read_text()
