@@ -15,6 +15,8 @@ from helpers import ROOT, require_tool, run
 
 Image = pytest.importorskip("PIL.Image", reason="pillow comes with the dev extra")
 
+pytestmark = pytest.mark.checkers  # a browser per page: in `make test`, not `make test-fast`
+
 WIDTH = 1280
 HEADER = (63, 81, 181)  # the material theme's indigo header bar: the theme's CSS loaded
 MLOPSIFY_BAR = (0, 137, 123)  # the colour of mlopsify's bars in the benchmark charts
