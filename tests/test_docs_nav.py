@@ -60,3 +60,22 @@ def test_titles_are_spelled_as_users_spell_them():
     titles = {target: path[-1] for path, target in entries(nav())}
     assert titles["reference/cli.md"] == "CLI"
     assert titles["getting-started.md"] == "Getting started"
+
+
+def test_the_home_page_follows_the_navigation():
+    headings = [
+        line.removeprefix("## ")
+        for line in (DOCS / "index.md").read_text().splitlines()
+        if line.startswith("## ")
+    ]
+    assert headings == SECTIONS[1:]
+    home = (DOCS / "index.md").read_text()
+    linked = [target for _, target in entries(nav()) if target != "index.md"]
+    positions = [home.index(f"]({target})") for target in linked]
+    sections = [home.index(f"## {title}") for title in SECTIONS[1:]]
+    bounds = [*sections, len(home)]
+    for (titles, target), position in zip(entries(nav())[1:], positions, strict=True):
+        index = SECTIONS.index(titles[0]) - 1
+        assert bounds[index] < position < bounds[index + 1], (
+            f"the home page links {target} outside its section {titles[0]}"
+        )
