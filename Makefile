@@ -6,7 +6,7 @@ BENCH_ARGS ?=
 DEMO_DIR ?= build/demo
 PY_DIRS := $(wildcard src tests scripts benchmarks migrations)
 
-.PHONY: bootstrap demo test bench bench-serving lint format typecheck template-release check-template clean
+.PHONY: bootstrap demo test test-fast bench bench-serving lint format typecheck template-release check-template clean
 
 bootstrap:  ## install the dev environment and the checkers the tests use
 	bash scripts/bootstrap.sh
@@ -16,10 +16,15 @@ demo: bootstrap  ## create a sample project and run its pipeline on the embedded
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/mlopsify new $(DEMO_DIR) --defaults
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(MAKE) -C $(DEMO_DIR) setup pipeline
 
+TEST_PATH := $(CURDIR)/$(BIN):$(CURDIR)/.cache/checkov/bin:$(CURDIR)/.cache/node/node_modules/.bin
+
 test: bootstrap  ## lint, type-check, then run every test
 	$(MAKE) lint typecheck check-template
-	PATH="$(CURDIR)/$(BIN):$(CURDIR)/.cache/checkov/bin:$(CURDIR)/.cache/node/node_modules/.bin:$$PATH" \
-		$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	PATH="$(TEST_PATH):$$PATH" $(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+test-fast: bootstrap  ## lint, type-check and the tests that build no environment and run no heavy checker
+	$(MAKE) lint typecheck
+	PATH="$(TEST_PATH):$$PATH" $(BIN)/pytest -n 2 -m "not slow and not checkers" $(PYTEST_ARGS)
 
 bench: bootstrap  ## time mlopsify against its peers; rewrites docs/benchmarks.md (< 10 min)
 	$(BIN)/python benchmarks/generator.py $(BENCH_ARGS)

@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-import release_template  # scripts/ is not a package: found through sys.path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import charts  # benchmarks/ and scripts/ are not packages: found through sys.path
+import release_template
 
 from mlopsify.template_source import release_order
 
@@ -632,6 +634,8 @@ def report(groups: list[Group], facts: list[tuple[str, str]], runs_note: str, to
                 f"{seconds(min(case.times))} | {seconds(max(case.times))} | "
                 f"{seconds(case.cpu_median)} | {len(case.times)} | {ratio} |"
             )
+    # One chart per group, drawn from the table just written, next to it.
+    lines += ["", charts.image_links(charts.generator_charts("\n".join(lines)))]
     notes = [note for group in groups for note in group.notes]
     if notes:
         lines += ["", *[f"- {note}" for note in notes]]
@@ -717,6 +721,7 @@ def main(argv: list[str] | None = None) -> None:
     runs_note = "runs per command in the table"
     section = report(groups, facts, runs_note, took)
     write_report(args.output, section)
+    charts.write_charts(charts.generator_charts(section), args.output.parent)
     print(section)
 
 

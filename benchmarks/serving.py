@@ -31,6 +31,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import charts  # benchmarks/ is not a package: found through sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -277,6 +280,8 @@ def report(
     batch = (
         by[("service", "batch")].requests_per_second / by[("mlflow", "batch")].requests_per_second
     )
+    # Throughput and latency as charts, drawn from the table just written, next to it.
+    lines += ["", charts.image_links(charts.serving_charts("\n".join(lines)))]
     lines += [
         "",
         f"Speed-up of the generated service: {single:.1f}x for single records, {batch:.1f}x for batches of"
@@ -353,6 +358,7 @@ def main() -> None:
     )
     text = report(results, in_process, args, project)
     args.output.write_text(text)
+    charts.write_charts(charts.serving_charts(text), args.output.parent)
     print(text)
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +122,89 @@ class RenderedVariants:
                     template=TemplateSource.at(self.template),
                 )
         return self._projects[key]
+
+
+def _process_tree(root: int) -> set[int]:
+    """``root`` and every process below it (a server that `make` started, for example)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    tree, grown = {root}, True
+    while grown:
+        below = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= below
+        grown = bool(below)
+    return tree
+
+
+def _listening_sockets() -> dict[str, int]:
+    """Socket inode -> port of every TCP socket listening on 127.0.0.1."""
+    found: dict[str, int] = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        address, port = fields[1].split(":")
+        if fields[3] == "0A" and address == "0100007F":  # LISTEN on 127.0.0.1
+            found[fields[9]] = int(port, 16)
+    return found
+
+
+def listening_port(
+    process: subprocess.Popen[Any], log: Path | None = None, timeout: float = 120
+) -> int:
+    """The 127.0.0.1 port that ``process`` (or a process it started) listens on.
+
+    Servers start on port 0: the kernel picks a free port when the server binds, so no other
+    test can take it between a choice and the bind, and the port is read back from /proc.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(
+                f"the server exited {process.returncode}: {log.read_text()[-3000:] if log else ''}"
+            )
+        listening = _listening_sockets()
+        for pid in _process_tree(process.pid):
+            for fd in Path(f"/proc/{pid}/fd").glob("*"):
+                try:
+                    target = str(fd.readlink())
+                except OSError:
+                    continue
+                inode = target.removeprefix("socket:[").removesuffix("]")
+                if inode in listening:
+                    return listening[inode]
+        time.sleep(0.1)
+    pytest.fail(
+        f"no listening port after {timeout:.0f} s: {log.read_text()[-3000:] if log else ''}"
+    )
+
+
+@contextlib.contextmanager
+def reserved_port() -> Iterator[int]:
+    """A 127.0.0.1 port held bound (not listening) while a server that cannot bind port 0 uses it.
+
+    For a command that must know its port in advance (a shell walk-through): the bound
+    socket keeps the kernel from giving the port to anyone else, and the server can still
+    bind it with SO_REUSEADDR (uvicorn and Go servers set it), since nothing listens on it.
+    """
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 60, every: float = 0.1) -> Any:
+    """Poll ``check`` until it returns something truthy (errors count as not yet); fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except OSError as error:  # urllib's URLError and connection errors among them
+            last = error
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(every)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")

@@ -119,6 +119,12 @@ def test_report_replaces_only_the_generated_section(tmp_path: Path):
     assert page.read_text() == f"{prose}<!-- bench:begin -->\nnew\n<!-- bench:end -->\n{findings}"
 
 
+def test_smoke_run_draws_a_chart_beside_its_figures(smoke_report: str):
+    figures = smoke_report.split("### Figures\n", 1)[1]
+    for group in ("start-up", "new-project"):
+        assert f"](images/bench-{group}.svg)" in figures
+
+
 def test_post_releases_follow_the_newest_tag():
     generator = load_generator()
     assert generator._post("v0.1.0", 1) == "v0.1.0.post1"

@@ -402,6 +402,7 @@ def test_gitlab_rules_manual_production_and_scheduled_template_check(
 # ---------------------------------------------------------------- tests: Jenkins
 
 
+@pytest.mark.checkers
 def test_jenkinsfiles_pass_npm_groovy_lint_and_a_broken_one_does_not(
     variants: list[Variant], tmp_path: Path
 ) -> None:

@@ -147,6 +147,7 @@ def test_serving_image_installs_only_the_serve_extra(
     assert "pip install --no-cache-dir --no-deps ." in dockerfile
 
 
+@pytest.mark.checkers
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_dockerfile_passes_checkov(projects: dict[str, Path], variant: str, tmp_path: Path) -> None:
     shutil.copy2(projects[variant] / "Dockerfile", tmp_path / "Dockerfile")
@@ -245,6 +246,7 @@ def test_overlay_builds_with_its_namespace_tag_replicas_and_resources(
     assert by_kind["CronJob"]["spec"].get("suspend", False) is (env == "dev")
 
 
+@pytest.mark.checkers
 @pytest.mark.parametrize("variant", kubernetes_variants())
 def test_overlays_validate_strictly_for_kubernetes_1_29_to_1_33(
     projects: dict[str, Path], variant: str, tmp_path: Path
@@ -263,6 +265,7 @@ def test_overlays_validate_strictly_for_kubernetes_1_29_to_1_33(
             assert "passed for resource deployment/" in result.stdout + result.stderr
 
 
+@pytest.mark.checkers
 @pytest.mark.parametrize("variant", kubernetes_variants())
 def test_overlays_pass_checkov_with_reasoned_skips_only(
     projects: dict[str, Path], variant: str, tmp_path: Path
@@ -285,6 +288,7 @@ def test_overlays_pass_checkov_with_reasoned_skips_only(
     assert summary["kubernetes"]["skipped"] == len(skips)
 
 
+@pytest.mark.checkers
 def test_checkov_catches_an_insecure_deployment(projects: dict[str, Path], tmp_path: Path) -> None:
     """The check is real: a Deployment that writes its root filesystem and escalates fails it."""
     docs = build_overlay(projects["default"], "prod")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -140,6 +141,7 @@ def test_lint_changes_nothing(project: Project) -> None:
     lint = project.run("make", "lint")
     assert "All checks passed!" in lint.stdout
     assert "already formatted" in lint.stdout
+    assert re.search(r"^Success: no issues found in \d+ source files$", lint.stdout, re.M)
     assert project.git_status() == before
     assert project.run("git", "diff", "--quiet", check=False).returncode == 0
 
@@ -227,3 +229,19 @@ def test_detect_secrets_hook_refuses_a_committed_credential(
     assert "ERROR: Potential secrets about to be committed to git repo!" in output
     assert "Location:    settings.py:1" in output
     assert project.run("git", "rev-parse", "HEAD", cwd=clone).stdout == head
+
+
+def test_lint_type_checks_the_code(project: Project, tmp_path: Path) -> None:
+    """mypy runs in `make lint`, strict: a function that returns the wrong type fails it."""
+    clone = tmp_path / "clone"
+    project.run("git", "clone", "--quiet", str(project.path), str(clone))
+    package = next((clone / "src").iterdir()).name
+    (clone / "src" / package / "units.py").write_text(
+        '"""Units."""\n\n\ndef doubled(count: int) -> int:\n    return str(count * 2)\n'
+    )
+    lint = project.run("make", "lint", f"VENV={project.path / '.venv'}", cwd=clone, check=False)
+    assert lint.returncode != 0
+    assert (
+        f'src/{package}/units.py:5: error: Incompatible return value type (got "str", '
+        'expected "int")  [return-value]'
+    ) in lint.stdout

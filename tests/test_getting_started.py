@@ -20,11 +20,10 @@ import re
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, require_tool, run
+from helpers import ROOT, require_tool, reserved_port, run, wait_for
 from template_releases import next_release_bundle
 
 PAGE = ROOT / "docs" / "getting-started.md"
@@ -59,30 +58,30 @@ def test_page_marks_the_walkthrough_blocks():
     assert "0.0.0.0" not in script
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def session_processes(session: int) -> list[int]:
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # fields after the name: state, ppid, pgrp, session; a zombie has ended already
+        if int(fields[3]) == session and fields[0] != "Z":
+            pids.append(int(stat.parent.name))
+    return pids
 
 
 def stop_session(session: int) -> None:
     """End every process still in the walk-through's session (a server the page left running)."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        pids = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == session:  # fields after the name: state, ppid, pgrp, session
-                pids.append(int(stat.parent.name))
+        pids = session_processes(session)
         if not pids:
             return
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-        time.sleep(2)
+        with contextlib.suppress(pytest.fail.Exception):
+            wait_for("the session to end", lambda: not session_processes(session), timeout=5)
 
 
 @pytest.mark.slow
@@ -97,44 +96,46 @@ def test_walkthrough_runs(tmp_path: Path):
         "set -euo pipefail\nset -m\n"
         + "".join(f"echo '### block {n}'\n{block}\n" for n, block in enumerate(blocks, 1))
     )
-    env = {
-        **os.environ,
-        "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
-        "PORT": str(free_port()),
-        "MLOPSIFY_TEMPLATE_BUNDLE": str(next_release_bundle(tmp_path)),
-    }
-    env.pop("VIRTUAL_ENV", None)
-    process = subprocess.Popen(
-        ["bash", str(script)],
-        cwd=work,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        output, _ = process.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        stop_session(process.pid)
-        output, _ = process.communicate()
-        pytest.fail(f"the walk-through did not finish in {TIMEOUT} s\n{output[-8000:]}")
-    finally:
-        stop_session(process.pid)
-    assert process.returncode == 0, f"the walk-through failed\n{output[-8000:]}"
+    # The page's commands need the port in advance (curl, make serve): it is held bound meanwhile.
+    with reserved_port() as port:
+        env = {
+            **os.environ,
+            "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+            "PORT": str(port),
+            "MLOPSIFY_TEMPLATE_BUNDLE": str(next_release_bundle(tmp_path)),
+        }
+        env.pop("VIRTUAL_ENV", None)
+        process = subprocess.Popen(
+            ["bash", str(script)],
+            cwd=work,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            output, _ = process.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            stop_session(process.pid)
+            output, _ = process.communicate()
+            pytest.fail(f"the walk-through did not finish in {TIMEOUT} s\n{output[-8000:]}")
+        finally:
+            stop_session(process.pid)
+        assert process.returncode == 0, f"the walk-through failed\n{output[-8000:]}"
 
-    project = work / "credit-risk"
-    assert f"### block {len(blocks)}" in output
-    assert '{"status":"ready"}' in output
-    assert '"prediction":' in output and '"model_name":"credit-risk"' in output
-    assert 'model_requests_total{route="/predict",status="200"} 1.0' in output
-    assert "kind: Deployment" in output
-    assert "nothing to update" in output
-    assert 'Added github: ci_provider "gitlab" -> "github"' in output
-    assert (project / ".github" / "workflows" / "ci.yml").is_file()
-    assert not (project / ".gitlab-ci.yml").exists()
-    # The page leaves a clean, committed project and no server behind.
-    assert run("git", "status", "--porcelain", cwd=project).stdout == ""
-    with socket.socket() as sock:
-        assert sock.connect_ex(("127.0.0.1", int(env["PORT"]))) != 0
+        project = work / "credit-risk"
+        assert f"### block {len(blocks)}" in output
+        assert '{"status":"ready"}' in output
+        assert '"prediction":' in output and '"model_name":"credit-risk"' in output
+        assert 'model_requests_total{route="/predict",status="200"} 1.0' in output
+        assert "kind: Deployment" in output
+        assert "nothing to update" in output
+        assert 'Added github: ci_provider "gitlab" -> "github"' in output
+        assert (project / ".github" / "workflows" / "ci.yml").is_file()
+        assert not (project / ".gitlab-ci.yml").exists()
+        # The page leaves a clean, committed project and no server behind.
+        assert run("git", "status", "--porcelain", cwd=project).stdout == ""
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0

@@ -16,12 +16,12 @@ expressions are the project's own. Then, in order:
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
-import socket
+import re
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,9 +29,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import helpers
 import pytest
 import yaml
-from helpers import require_tool, run
+from helpers import listening_port, require_tool, run
 
 from mlopsify import TemplateSource, new_project
 
@@ -40,13 +41,8 @@ pytestmark = pytest.mark.slow
 PACKAGE = "demo_project"
 JOB = "demo-project"
 ALERT_FOR = "3s"
+ALERT_FOR_SECONDS = 3.0
 TIMEOUT = 45.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def http(url: str, body: Any = None) -> Any:
@@ -57,18 +53,7 @@ def http(url: str, body: Any = None) -> Any:
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = TIMEOUT) -> Any:
-    """Poll `check` until it returns something truthy; fail with `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (OSError, urllib.error.URLError) as error:
-            last = error
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(0.25)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
+    return helpers.wait_for(what, check, timeout=timeout, every=0.25)
 
 
 class Prometheus:
@@ -84,6 +69,10 @@ class Prometheus:
     def alerts(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = http(f"{self.url}/api/v1/alerts")["data"]["alerts"]
         return result
+
+    def now(self) -> float:
+        """Prometheus' clock, as the time of an instant query."""
+        return float(self.query("vector(1)")[0]["value"][0])
 
     def rules(self) -> list[dict[str, Any]]:
         groups = http(f"{self.url}/api/v1/rules")["data"]["groups"]
@@ -142,16 +131,15 @@ def project(tmp_path_factory: pytest.TempPathFactory, template_dir: Path) -> Ite
 
 @pytest.fixture(scope="module")
 def service(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
     log = tmp_path_factory.mktemp("service") / "service.log"
     process = start(
         [str(project / ".venv/bin/python"), "-m", f"{PACKAGE}.serving"],
         cwd=project,
         log=log,
-        env={"HOST": "127.0.0.1", "PORT": str(port)},
+        env={"HOST": "127.0.0.1", "PORT": "0"},
     )
-    url = f"http://127.0.0.1:{port}"
     try:
+        url = f"http://127.0.0.1:{listening_port(process, log)}"
         wait_for(
             "the service to be ready",
             lambda: http(f"{url}/health/ready")["status"] == "ready",
@@ -182,19 +170,18 @@ def prometheus(
             if "for" in rule:
                 rule["for"] = ALERT_FOR
     (work / "rules.yml").write_text(yaml.safe_dump(rules))
-    port = free_port()
     process = start(
         [
             binary,
             f"--config.file={work / 'prometheus.yml'}",
-            f"--web.listen-address=127.0.0.1:{port}",
+            "--web.listen-address=127.0.0.1:0",
             f"--storage.tsdb.path={work / 'data'}",
         ],
         cwd=work,
         log=work / "prometheus.log",
     )
-    client = Prometheus(f"http://127.0.0.1:{port}")
     try:
+        client = Prometheus(f"http://127.0.0.1:{listening_port(process, work / 'prometheus.log')}")
         wait_for(
             "Prometheus to be ready",
             lambda: urllib.request.urlopen(f"{client.url}/-/ready", timeout=2).status == 200,
@@ -279,6 +266,12 @@ def evaluated(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
     )
 
 
+def evaluated_at(rule: dict[str, Any]) -> float:
+    """A rule's last evaluation (RFC 3339 with nanoseconds) as seconds since the epoch."""
+    stamp = re.sub(r"(\.\d{6})\d*", r"\1", rule["lastEvaluation"]).replace("Z", "+00:00")
+    return datetime.datetime.fromisoformat(stamp).timestamp()
+
+
 def active(prometheus: Prometheus) -> list[tuple[str, str, dict[str, str]]]:
     return [
         (alert["labels"]["alertname"], alert["state"], alert["labels"])
@@ -320,7 +313,17 @@ def test_monitoring_end_to_end(project: Path, prometheus: Prometheus, trickle: T
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):
             prometheus.query(target["expr"].replace("$job", JOB).replace("$__rate_interval", "1m"))
-    time.sleep(4)  # longer than every alert's `for:`
+    # Healthy for longer than every alert's `for:`, by Prometheus' own clock: then nothing is
+    # pending or firing.
+    since = prometheus.now()
+    wait_for(
+        f"every alerting rule evaluated {ALERT_FOR} after the clean traffic",
+        lambda: all(
+            evaluated_at(rule) >= since + ALERT_FOR_SECONDS
+            for rule in prometheus.rules()
+            if rule["type"] == "alerting"
+        ),
+    )
     assert active(prometheus) == []
 
     # 2. shifted traffic: drift rises over the threshold and its alert goes pending or firing

@@ -14,16 +14,14 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from helpers import RenderedVariants, require_tool, run
+from helpers import RenderedVariants, listening_port, require_tool, run, wait_for
 
 CRD_SCHEMAS = Path(__file__).parent / "fixtures" / "crd"
 ALERTS = {
@@ -292,30 +290,25 @@ def test_make_monitor_starts_prometheus_on_loopback_with_the_rules(
 ) -> None:
     require_tool("prometheus")
     project = projects["classification-k8s"]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     log = (tmp_path / "monitor.log").open("wb")
     process = subprocess.Popen(
-        ["make", "monitor", f"PROMETHEUS_PORT={port}"],
+        ["make", "monitor", "PROMETHEUS_PORT=0"],
         cwd=project,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/api/v1/rules", timeout=2
-                ) as answer:
-                    groups = json.loads(answer.read())["data"]["groups"]
-                break
-            except OSError:
-                assert process.poll() is None, (tmp_path / "monitor.log").read_text()
-                assert time.monotonic() < deadline, "make monitor did not answer within 30 s"
-                time.sleep(0.2)
+        port = listening_port(process, tmp_path / "monitor.log", timeout=30)
+
+        def rule_groups() -> list[dict[str, Any]]:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/api/v1/rules", timeout=2
+            ) as answer:
+                groups: list[dict[str, Any]] = json.loads(answer.read())["data"]["groups"]
+            return groups
+
+        groups = wait_for("make monitor to answer", rule_groups, timeout=30)
         loaded = [rule for group in groups for rule in group["rules"]]
         assert len(loaded) == len(rules_of(project))
     finally:

@@ -6,11 +6,11 @@ with `make serve` and a bearer token, as a Kubernetes Secret would give it.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import run
+from helpers import listening_port, run, wait_for
 
 from mlopsify import TemplateSource, new_project
 
@@ -50,12 +50,6 @@ def project(tmp_path_factory: pytest.TempPathFactory, template_dir: Path) -> Ite
         yield path
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def call(
     base: str,
     method: str,
@@ -83,8 +77,7 @@ def predict(base: str, body: object, token: bool = True) -> tuple[int, Any]:
 
 @pytest.fixture(scope="module")
 def service(project: Path) -> Iterator[str]:
-    """`make serve` on a free 127.0.0.1 port; stopped (its process group) after the module."""
-    port = free_port()
+    """`make serve` on a 127.0.0.1 port the kernel picks; stopped (its process group) after the module."""
     log = (project / "serve.log").open("w")
     env = {
         **os.environ,
@@ -93,40 +86,34 @@ def service(project: Path) -> Iterator[str]:
         "MAX_BODY_BYTES": str(MAX_BODY),
     }
     process = subprocess.Popen(
-        ["make", "serve", f"PORT={port}"],
+        ["make", "serve", "PORT=0"],
         cwd=project,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, (project / "serve.log").read_text()
-            try:
-                if call(base, "GET", "/health/ready")[0] == 200:
-                    break
-            except (ConnectionError, urllib.error.URLError):
-                pass
-            assert time.monotonic() < deadline, (
-                "not ready in 180 s:\n" + (project / "serve.log").read_text()
-            )
-            time.sleep(0.25)
+        base = f"http://127.0.0.1:{listening_port(process, project / 'serve.log', timeout=180)}"
+        wait_for(
+            "the service to be ready",
+            lambda: call(base, "GET", "/health/ready")[0] == 200,
+            timeout=180,
+        )
         yield base
     finally:
         os.killpg(process.pid, signal.SIGTERM)  # make and the uvicorn it started
         process.wait(timeout=30)
-        deadline = time.monotonic() + 20
-        while "Application shutdown complete" not in (project / "serve.log").read_text():
-            if time.monotonic() > deadline:
+        try:
+            wait_for(
+                "uvicorn to shut down gracefully",
+                lambda: "Application shutdown complete" in (project / "serve.log").read_text(),
+                timeout=20,
+            )
+        finally:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-                pytest.fail(
-                    "uvicorn did not shut down gracefully:\n" + (project / "serve.log").read_text()
-                )
-            time.sleep(0.1)
-        log.close()
+            log.close()
 
 
 def held_out_rows(project: Path) -> tuple[list[str], list[dict[str, float]], list[int]]:
