@@ -1,8 +1,9 @@
-"""`make data-import FILE=... [TARGET=...]`: bring a CSV or Parquet table into the pipeline.
+"""`make data-import FILE=... [TARGET=...] [ID=...]`: bring a CSV or Parquet table into the pipeline.
 
 The file is copied to data/external/ (unless it is there already) and tracked with `dvc add`;
-params.yaml `data.source` (and `data.target` when given) is set to it, keeping the file's
-comments; then the table is ingested and its schema inferred into data/schema.yaml.
+params.yaml `data.source` (and `data.target`, `data.id_column` when given) is set to it,
+keeping the file's comments; then the table is ingested and its schema inferred into
+data/schema.yaml.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import yaml
+
 from . import ingest, schema
-from .config import EXTERNAL_DATA, PARAMS_FILE, PipelineError, load_params, run_step
+from .config import EXTERNAL_DATA, PARAMS_FILE, RAW_DATA, SCHEMA_FILE, PipelineError, parse_params, run_step
 
 
 def set_data_param(text: str, key: str, value: str) -> str:
@@ -43,20 +46,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", type=Path, help="a CSV or Parquet file")
     parser.add_argument("--target", help="the label column (default: params.yaml data.target)")
+    parser.add_argument("--id-column", help="a column that identifies rows, never a feature")
     args = parser.parse_args()
     tracked = bring(args.file)
     text = set_data_param(PARAMS_FILE.read_text(encoding="utf-8"), "source", str(tracked))
-    if args.target:
-        text = set_data_param(text, "target", args.target)
+    for key, value in (("target", args.target), ("id_column", args.id_column)):
+        if value:
+            text = set_data_param(text, key, value)
+    params = parse_params(yaml.safe_load(text))
+    frame = ingest.select_columns(ingest.load_source(params.data), params.data)  # refuses a wrong column
     PARAMS_FILE.write_text(text, encoding="utf-8")
-    params = load_params()
-    frame = ingest.ingest(params.data)
+    ingest.write_dataset(frame, RAW_DATA)
     raw = schema.infer(frame, params.data.target, params.task_type)
-    schema.write_schema(raw, schema.SCHEMA_FILE, len(frame), params.data.source)
+    schema.write_schema(raw, SCHEMA_FILE, len(frame), params.data.source)
     print(
         f"data-import: {tracked} ({len(frame)} rows) tracked by DVC, params.yaml data.source set, "
-        f"{schema.SCHEMA_FILE} inferred.\nReview the schema, then: "
-        f"git add {tracked}.dvc {EXTERNAL_DATA}/.gitignore params.yaml {schema.SCHEMA_FILE} && make pipeline"
+        f"{SCHEMA_FILE} inferred.\nReview the schema, then: "
+        f"git add {tracked}.dvc {EXTERNAL_DATA}/.gitignore params.yaml {SCHEMA_FILE} && make pipeline"
     )
 
 
