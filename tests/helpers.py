@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -52,3 +54,16 @@ def run(
             f"--- stdout\n{completed.stdout[-6000:]}\n--- stderr\n{completed.stderr[-6000:]}"
         )
     return completed
+
+
+@contextmanager
+def isolated_home(root: Path) -> Iterator[Path]:
+    """HOME at `root`/home with a git identity of its own and no system git config, for
+    fixtures wider than a test (the autouse `isolated_git` fixture covers one test)."""
+    home = root / "home"
+    home.mkdir(exist_ok=True)
+    (home / ".gitconfig").write_text("[user]\n\tname = Test User\n\temail = test@example.com\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
+        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        yield home

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import run
+from helpers import isolated_home, run
 
 from mlopsify import TemplateSource, new_project
 
@@ -147,12 +147,7 @@ class Workspace:
 def workspace(tmp_path_factory: pytest.TempPathFactory, template_dir: Path) -> Iterator[Workspace]:
     """A home of its own and one environment that every project of the module shares."""
     root = tmp_path_factory.mktemp("own-data")
-    home = root / "home"
-    home.mkdir()
-    (home / ".gitconfig").write_text("[user]\n\tname = Test User\n\temail = test@example.com\n")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOME", str(home))
-        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    with isolated_home(root):
         yield Workspace(root, template_dir, root / "venv")
 
 

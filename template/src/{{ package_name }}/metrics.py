@@ -33,8 +33,11 @@ CLASSIFICATION_METRICS = ("accuracy", "f1", "roc_auc")
 REGRESSION_METRICS = ("r2", "rmse", "mae")
 
 
+Values = Sequence[Any] | np.ndarray  # labels or numbers, one per row
+
+
 def classification_metrics(
-    actual: Sequence[Any], predicted: Sequence[Any], classes: Sequence[Any], probabilities: np.ndarray | None
+    actual: Values, predicted: Values, classes: Sequence[Any], probabilities: np.ndarray | None
 ) -> dict[str, float]:
     """`probabilities`: one column per class of `classes`, in that order (None: no roc_auc)."""
     labels = list(classes)
@@ -55,7 +58,7 @@ def classification_metrics(
     return result
 
 
-def regression_metrics(actual: Sequence[float], predicted: Sequence[float]) -> dict[str, float]:
+def regression_metrics(actual: Values, predicted: Values) -> dict[str, float]:
     return {
         "r2": float(r2_score(actual, predicted)),
         "rmse": math.sqrt(float(mean_squared_error(actual, predicted))),
@@ -63,7 +66,7 @@ def regression_metrics(actual: Sequence[float], predicted: Sequence[float]) -> d
     }
 
 
-def compute_metrics(model: Model, matrix: np.ndarray, actual: Sequence[Any], task_type: str) -> dict[str, float]:
+def compute_metrics(model: Model, matrix: np.ndarray, actual: Values, task_type: str) -> dict[str, float]:
     """The metrics of a fitted model on `matrix` (rows in feature order) against `actual`."""
     if task_type == "classification":
         predict_proba = getattr(model, "predict_proba", None)

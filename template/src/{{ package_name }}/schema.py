@@ -30,7 +30,7 @@ def infer(frame: pd.DataFrame, target: str, task_type: str) -> dict[str, Any]:
     classes of a classification target instead of its range."""
     import pandera.pandas as pa
 
-    raw: dict[str, Any] = yaml.safe_load(pa.infer_schema(frame).to_yaml())
+    raw: dict[str, Any] = yaml.safe_load(pa.infer_schema(frame).to_yaml() or "{}")
     raw["index"] = None
     raw["strict"] = True
     if task_type == "classification":

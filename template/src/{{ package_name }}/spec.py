@@ -82,6 +82,7 @@ def to_matrix(frame: pd.DataFrame, spec: Spec) -> np.ndarray:
     matrix = np.empty((len(frame), len(features)), dtype=object)
     for i, name in enumerate(features):
         values = frame[name]
+        column: list[str | float | None]
         if spec["columns"][name]["type"] == "category":
             column = [None if pd.isna(value) else str(value) for value in values]
         else:

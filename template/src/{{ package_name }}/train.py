@@ -148,7 +148,7 @@ def main() -> None:
     train = read_frame(TRAIN_DATA)
     pipeline, spec = fit(train, params.data, params.task_type, params.model)
     matrix = to_matrix(train, spec)
-    metrics = compute_metrics(pipeline, matrix, train[params.data.target].tolist(), params.task_type)
+    metrics = compute_metrics(pipeline, matrix, train[params.data.target].to_numpy(), params.task_type)
     example = input_example(train, spec)
     save_model(pipeline, example, MODEL_DIR)
     write_spec(spec, FEATURES_FILE)

@@ -68,7 +68,8 @@ def describe_failures(cases: pd.DataFrame) -> list[str]:
     cases["column"] = cases["column"].astype(object).where(cases["column"].notna(), "")
     mistyped = set(cases.loc[cases["check"].str.startswith(TYPE_CHECKS), "column"])
     lines = []
-    for (column, check), group in cases.groupby(["column", "check"], sort=False):
+    for (column, name), group in cases.groupby(["column", "check"], sort=False):
+        check = str(name)
         if column in mistyped and not check.startswith(TYPE_CHECKS):
             continue
         coerced = cases.loc[cases["column"] == column, "check"].str.startswith("coerce_dtype(").any()
