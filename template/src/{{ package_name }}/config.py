@@ -29,6 +29,7 @@ REGISTRATION_FILE = Path("models/registration.json")
 METRICS_FILE = Path("metrics/metrics.json")
 TRAIN_METRICS_FILE = Path("metrics/train.json")
 
+TARGET = "target"  # the label of the bundled samples: the default of data.target
 TASK_TYPES = ("classification", "regression")
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
@@ -42,7 +43,7 @@ class DataParams:
     """The `data:` section: where the table comes from and which columns play which part."""
 
     source: str  # a bundled sample (breast_cancer, diabetes, wine) or a CSV/Parquet file
-    target: str = "target"
+    target: str = TARGET
     id_column: str | None = None  # identifies a row; never a feature
     features: list[str] = field(default_factory=list)  # empty: every column but the target and id
     test_size: float = 0.2

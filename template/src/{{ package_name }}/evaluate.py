@@ -24,7 +24,7 @@ from .config import (
     tracking_uri,
 )
 from .metrics import compute_metrics
-from .spec import read_frame, read_spec, to_matrix
+from .spec import model_input, read_frame, read_spec
 
 
 def gate_failures(metrics: dict[str, float], gate: GateParams) -> list[str]:
@@ -82,7 +82,7 @@ def main() -> None:
     registration = json.loads(REGISTRATION_FILE.read_text(encoding="utf-8"))
     model = mlflow.sklearn.load_model(str(MODEL_DIR))
     test = read_frame(TEST_DATA)
-    metrics = compute_metrics(model, to_matrix(test, spec), test[params.data.target].to_numpy(), params.task_type)
+    metrics = compute_metrics(model, model_input(test, spec), test[params.data.target].to_numpy(), params.task_type)
     write_metrics(metrics, METRICS_FILE)
     failures = gate_failures(metrics, params.gate)
     alias, name, version = params.mlflow.alias, registration["model_name"], registration["version"]

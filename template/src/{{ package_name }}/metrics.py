@@ -26,7 +26,7 @@ from sklearn.metrics import (
 class Model(Protocol):
     """A fitted scikit-learn estimator; a classifier also has `predict_proba` and `classes_`."""
 
-    def predict(self, x: np.ndarray) -> np.ndarray: ...
+    def predict(self, x: object) -> np.ndarray: ...
 
 
 CLASSIFICATION_METRICS = ("accuracy", "f1", "roc_auc")
@@ -66,8 +66,8 @@ def regression_metrics(actual: Values, predicted: Values) -> dict[str, float]:
     }
 
 
-def compute_metrics(model: Model, matrix: np.ndarray, actual: Values, task_type: str) -> dict[str, float]:
-    """The metrics of a fitted model on `matrix` (rows in feature order) against `actual`."""
+def compute_metrics(model: Model, matrix: object, actual: Values, task_type: str) -> dict[str, float]:
+    """The metrics of a fitted model on `matrix` (rows in feature order: an array or a frame) against `actual`."""
     if task_type == "classification":
         predict_proba = getattr(model, "predict_proba", None)
         probabilities = predict_proba(matrix) if predict_proba is not None else None

@@ -5,8 +5,9 @@ task type, each column's type (a number, or a category with the categories seen 
 `nullable` where training data had missing values) and the classes of a classifier. The service
 builds its request schema from it and hands the model a 2-D numpy array in feature order:
 float64 when every feature is a number, else object with strings for categories; None (or NaN)
-for a missing value. `to_matrix` makes exactly that array from a frame, so training, evaluation
-and serving feed the model the same thing.
+for a missing value. `to_matrix` makes exactly that array from a frame, and `model_input` the
+same values with the feature names as columns (what training and evaluation feed the model,
+so that the fitted Pipeline knows its features' names; it selects columns by position).
 """
 
 from __future__ import annotations
@@ -89,6 +90,11 @@ def to_matrix(frame: pd.DataFrame, spec: Spec) -> np.ndarray:
             column = [None if pd.isna(value) else float(value) for value in values]
         matrix[:, i] = column
     return matrix
+
+
+def model_input(frame: pd.DataFrame, spec: Spec) -> pd.DataFrame:
+    """`to_matrix` with the feature names as columns."""
+    return pd.DataFrame(to_matrix(frame, spec), columns=spec["features"], index=frame.index)
 
 
 def category_columns(schema_path: Path = SCHEMA_FILE) -> list[str]:

@@ -40,12 +40,13 @@ from .config import (
     tracking_uri,
 )
 from .metrics import compute_metrics
-from .spec import Spec, category_indices, describe, number_indices, read_frame, to_matrix, write_spec
+from .spec import Spec, category_indices, describe, model_input, number_indices, read_frame, to_matrix, write_spec
 
 # What the saved model needs at serving time; listing it skips MLflow's slow inference.
 RUNTIME_PACKAGES = ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
-# MLflow checks the input example with a frame; the Pipeline, fitted on arrays, selects columns by position.
-warnings.filterwarnings("ignore", message="X has feature names", category=UserWarning)
+# The Pipeline selects columns by position: an array without the names (the service's, MLflow's
+# example of mixed features) is as good as a frame.
+warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
 # skops loads only the types it trusts: the one-hot encoder keeps its output dtype as a numpy type.
 SKOPS_TRUSTED_TYPES = ["numpy.dtype"]
 
@@ -77,7 +78,7 @@ def fit(train: pd.DataFrame, data: DataParams, task_type: str, model_params: dic
     """The fitted Pipeline and its feature spec (what models/features.json holds)."""
     spec = describe(train, feature_columns(train, data), data.target, task_type)
     pipeline = build_pipeline(task_type, model_params, spec)
-    pipeline.fit(to_matrix(train, spec), train[data.target].to_numpy())
+    pipeline.fit(model_input(train, spec), train[data.target].to_numpy())
     return pipeline, spec
 
 
@@ -106,7 +107,7 @@ def save_model(pipeline: Pipeline, example: pd.DataFrame | np.ndarray, model_dir
     mlflow.sklearn.save_model(
         pipeline,
         str(model_dir),
-        signature=infer_signature(example, pipeline.predict(np.asarray(example))),
+        signature=infer_signature(example, pipeline.predict(example)),
         input_example=example,
         pip_requirements=pip_requirements(),
         skops_trusted_types=SKOPS_TRUSTED_TYPES,
@@ -131,7 +132,7 @@ def log_and_register(
             pipeline,
             name="model",
             registered_model_name=params.mlflow.model_name,
-            signature=infer_signature(example, pipeline.predict(np.asarray(example))),
+            signature=infer_signature(example, pipeline.predict(example)),
             input_example=example,
             pip_requirements=pip_requirements(),
             skops_trusted_types=SKOPS_TRUSTED_TYPES,
@@ -147,7 +148,7 @@ def main() -> None:
     params = load_params()
     train = read_frame(TRAIN_DATA)
     pipeline, spec = fit(train, params.data, params.task_type, params.model)
-    matrix = to_matrix(train, spec)
+    matrix = model_input(train, spec)
     metrics = compute_metrics(pipeline, matrix, train[params.data.target].to_numpy(), params.task_type)
     example = input_example(train, spec)
     save_model(pipeline, example, MODEL_DIR)
