@@ -57,8 +57,7 @@ def main() -> None:
     frame = ingest.select_columns(ingest.load_source(params.data), params.data)  # refuses a wrong column
     PARAMS_FILE.write_text(text, encoding="utf-8")
     ingest.write_dataset(frame, RAW_DATA)
-    raw = schema.infer(frame, params.data.target, params.task_type)
-    schema.write_schema(raw, SCHEMA_FILE, len(frame), params.data.source)
+    schema.infer_raw(params.data.target, params.task_type, params.data.source)
     print(
         f"data-import: {tracked} ({len(frame)} rows) tracked by DVC, params.yaml data.source set, "
         f"{SCHEMA_FILE} inferred.\nReview the schema, then: "

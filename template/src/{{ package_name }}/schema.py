@@ -7,7 +7,6 @@ Review the file and commit it: from then on `validate` holds new data to it.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import pandas as pd
 import yaml
 
 from .config import RAW_DATA, SCHEMA_FILE, load_params, run_step
-from .spec import json_value, read_frame
+from .spec import json_value
 
 HEADER = """\
 # Expected shape of data/raw/dataset.csv: a pandera DataFrameSchema, inferred by `make schema`
@@ -47,11 +46,17 @@ def write_schema(raw: dict[str, Any], path: Path, rows: int, source: str) -> Non
     path.write_text(HEADER.format(rows=rows, source=source) + body, encoding="utf-8")
 
 
+def infer_raw(target: str, task_type: str, source: str) -> int:
+    """Infer data/schema.yaml from data/raw/dataset.csv read as validate reads it; returns its columns."""
+    frame = pd.read_csv(RAW_DATA)  # types afresh, not those of the schema being replaced
+    write_schema(infer(frame, target, task_type), SCHEMA_FILE, len(frame), source)
+    return len(frame.columns)
+
+
 def main() -> None:
     params = load_params()
-    frame = read_frame(RAW_DATA, schema_path=Path("/nonexistent"))  # infer types afresh
-    write_schema(infer(frame, params.data.target, params.task_type), SCHEMA_FILE, len(frame), params.data.source)
-    print(f"schema: {len(frame.columns)} columns of {RAW_DATA} -> {SCHEMA_FILE}", file=sys.stdout)
+    columns = infer_raw(params.data.target, params.task_type, params.data.source)
+    print(f"schema: {columns} columns of {RAW_DATA} -> {SCHEMA_FILE}")
 
 
 if __name__ == "__main__":
