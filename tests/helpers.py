@@ -208,3 +208,16 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 60, every: fl
             return last
         time.sleep(every)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
+
+
+@contextlib.contextmanager
+def isolated_home(root: Path) -> Iterator[Path]:
+    """HOME at `root`/home with a git identity of its own and no system git config, for
+    fixtures wider than a test (the autouse `isolated_git` fixture covers one test)."""
+    home = root / "home"
+    home.mkdir(exist_ok=True)
+    (home / ".gitconfig").write_text("[user]\n\tname = Test User\n\temail = test@example.com\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
+        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        yield home

@@ -29,6 +29,9 @@ PIPELINE_MODULES = (
     "metrics",
     "train",
     "evaluate",
+    "spec",
+    "schema",
+    "data_import",
 )
 GENERATED_TESTS = (
     "conftest",
@@ -110,6 +113,7 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         "Makefile",
         "README.md",
         "data/schema.yaml",
+        "data/external/README.md",
         "docs/compliance.md",
         "docs/data-card.md",
         "docs/model-card.md",
@@ -237,7 +241,7 @@ def test_variant_renders_completely(rendered: RenderedVariants, answers: dict[st
     for section in COMPLIANCE_SECTIONS[answers["compliance"]]:
         assert section in compliance
     schema = yaml.safe_load((project / "data" / "schema.yaml").read_text(encoding="utf-8"))
-    assert ("classes" in schema) == (answers["task_type"] == "classification")
+    assert ("isin" in schema["columns"]["target"]) == (answers["task_type"] == "classification")
 
 
 def test_every_compliance_choice_has_its_sections() -> None:

@@ -12,8 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from .config import (
     FEATURES_FILE,
     METRICS_FILE,
@@ -22,9 +20,11 @@ from .config import (
     TEST_DATA,
     GateParams,
     load_params,
+    run_step,
     tracking_uri,
 )
 from .metrics import compute_metrics
+from .spec import model_input, read_frame, read_spec
 
 
 def gate_failures(metrics: dict[str, float], gate: GateParams) -> list[str]:
@@ -78,10 +78,11 @@ def main() -> None:
 
     params = load_params()
     mlflow.set_tracking_uri(tracking_uri())
-    described = json.loads(FEATURES_FILE.read_text(encoding="utf-8"))
+    spec = read_spec(FEATURES_FILE)
     registration = json.loads(REGISTRATION_FILE.read_text(encoding="utf-8"))
     model = mlflow.sklearn.load_model(str(MODEL_DIR))
-    metrics = compute_metrics(model, pd.read_csv(TEST_DATA), described["features"], params.task_type)
+    test = read_frame(TEST_DATA)
+    metrics = compute_metrics(model, model_input(test, spec), test[params.data.target].to_numpy(), params.task_type)
     write_metrics(metrics, METRICS_FILE)
     failures = gate_failures(metrics, params.gate)
     alias, name, version = params.mlflow.alias, registration["model_name"], registration["version"]
@@ -97,4 +98,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_step(main)

@@ -1,10 +1,18 @@
-"""Model metrics, shared by train (on the training set) and evaluate (on the test set)."""
+"""Model metrics: the one implementation that train, evaluate and the service's live quality share.
+
+Classification with two classes: accuracy, f1 of the positive class (the last of the sorted
+classes) and ROC AUC of its probability. With more classes: accuracy, f1 averaged over the
+classes (macro) and ROC AUC one-vs-rest, macro-averaged. The gate thresholds keep their meaning
+for both. Regression: r2, rmse, mae. No pandas here: the service imports this module.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any, Protocol
 
-import pandas as pd
+import numpy as np
 from sklearn.metrics import (
     accuracy_score,
     f1_score,
@@ -13,23 +21,56 @@ from sklearn.metrics import (
     r2_score,
     roc_auc_score,
 )
-from sklearn.pipeline import Pipeline
-
-from .config import TARGET
 
 
-def compute_metrics(model: Pipeline, frame: pd.DataFrame, features: list[str], task_type: str) -> dict[str, float]:
-    """Classification: accuracy, f1, roc_auc; regression: r2, rmse, mae."""
-    x, y = frame[features], frame[TARGET]
-    predicted = model.predict(x)
-    if task_type == "classification":
-        return {
-            "accuracy": float(accuracy_score(y, predicted)),
-            "f1": float(f1_score(y, predicted)),
-            "roc_auc": float(roc_auc_score(y, model.predict_proba(x)[:, 1])),
-        }
+class Model(Protocol):
+    """A fitted scikit-learn estimator; a classifier also has `predict_proba` and `classes_`."""
+
+    def predict(self, x: object) -> np.ndarray: ...
+
+
+CLASSIFICATION_METRICS = ("accuracy", "f1", "roc_auc")
+REGRESSION_METRICS = ("r2", "rmse", "mae")
+
+
+Values = Sequence[Any] | np.ndarray  # labels or numbers, one per row
+
+
+def classification_metrics(
+    actual: Values, predicted: Values, classes: Sequence[Any], probabilities: np.ndarray | None
+) -> dict[str, float]:
+    """`probabilities`: one column per class of `classes`, in that order (None: no roc_auc)."""
+    labels = list(classes)
+    result = {"accuracy": float(accuracy_score(actual, predicted))}
+    if len(labels) == 2:
+        result["f1"] = float(f1_score(actual, predicted, pos_label=labels[-1], average="binary", zero_division=0))
+    else:
+        result["f1"] = float(f1_score(actual, predicted, labels=labels, average="macro", zero_division=0))
+    present = set(np.asarray(actual).tolist())
+    if probabilities is not None and present == set(labels):  # AUC needs every class in the truth
+        if len(labels) == 2:
+            positive = [value == labels[-1] for value in actual]
+            result["roc_auc"] = float(roc_auc_score(positive, probabilities[:, 1]))
+        else:
+            result["roc_auc"] = float(
+                roc_auc_score(actual, probabilities, multi_class="ovr", average="macro", labels=labels)
+            )
+    return result
+
+
+def regression_metrics(actual: Values, predicted: Values) -> dict[str, float]:
     return {
-        "r2": float(r2_score(y, predicted)),
-        "rmse": math.sqrt(float(mean_squared_error(y, predicted))),
-        "mae": float(mean_absolute_error(y, predicted)),
+        "r2": float(r2_score(actual, predicted)),
+        "rmse": math.sqrt(float(mean_squared_error(actual, predicted))),
+        "mae": float(mean_absolute_error(actual, predicted)),
     }
+
+
+def compute_metrics(model: Model, matrix: object, actual: Values, task_type: str) -> dict[str, float]:
+    """The metrics of a fitted model on `matrix` (rows in feature order: an array or a frame) against `actual`."""
+    if task_type == "classification":
+        predict_proba = getattr(model, "predict_proba", None)
+        probabilities = predict_proba(matrix) if predict_proba is not None else None
+        classes = getattr(model, "classes_").tolist()  # noqa: B009 (not in the Protocol: regressors lack it)
+        return classification_metrics(actual, model.predict(matrix), classes, probabilities)
+    return regression_metrics(actual, model.predict(matrix))

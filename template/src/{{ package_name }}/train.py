@@ -1,7 +1,12 @@
 """Train: fit a scikit-learn Pipeline, log it to MLflow, register it, and save it for serving.
 
+The Pipeline imputes missing values (median for numbers, most frequent category), scales
+numbers and one-hot encodes categories (a category unseen in training encodes as all zeros),
+then fits a linear model. Its columns are chosen by position, so it takes the numpy array the
+service builds from a request (spec.py) as well as the training matrix.
+
 Outputs: models/model/ (an MLflow model directory, what a serving image bakes in),
-models/features.json (the ordered feature columns) and models/registration.json (the
+models/features.json (the feature spec, spec.py) and models/registration.json (the
 registered version that evaluate judges). MLflow is imported only where it is used: it is slow.
 """
 
@@ -9,47 +14,79 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from .config import (
     FEATURES_FILE,
     MODEL_DIR,
     REGISTRATION_FILE,
-    TARGET,
     TRAIN_DATA,
     TRAIN_METRICS_FILE,
+    DataParams,
     Params,
     load_params,
+    run_step,
     tracking_uri,
 )
 from .metrics import compute_metrics
+from .spec import Spec, category_indices, describe, model_input, number_indices, read_frame, to_matrix, write_spec
 
 # What the saved model needs at serving time; listing it skips MLflow's slow inference.
 RUNTIME_PACKAGES = ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
+# The Pipeline selects columns by position: an array without the names (the service's, MLflow's
+# example of mixed features) is as good as a frame.
+warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
+# skops loads only the types it trusts: the one-hot encoder keeps its output dtype as a numpy type.
+SKOPS_TRUSTED_TYPES = ["numpy.dtype"]
 
 
-def feature_columns(frame: pd.DataFrame) -> list[str]:
-    return [column for column in frame.columns if column != TARGET]
+def feature_columns(frame: pd.DataFrame, data: DataParams) -> list[str]:
+    return [str(column) for column in frame.columns if column not in {data.target, data.id_column}]
 
 
-def build_pipeline(task_type: str, model_params: dict[str, Any]) -> Pipeline:
-    """Scaling then a linear model: LogisticRegression (classification) or Ridge (regression)."""
+def preprocessor(spec: Spec) -> ColumnTransformer:
+    """Numbers: median imputation and scaling; categories: most frequent imputation and one-hot."""
+    numbers = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+    categories = Pipeline(
+        [
+            ("impute", SimpleImputer(missing_values=None, strategy="most_frequent")),
+            ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+        ]
+    )
+    parts = [("numbers", numbers, number_indices(spec)), ("categories", categories, category_indices(spec))]
+    return ColumnTransformer([part for part in parts if part[2]])
+
+
+def build_pipeline(task_type: str, model_params: dict[str, Any], spec: Spec) -> Pipeline:
+    """Preprocessing then a linear model: LogisticRegression (classification) or Ridge (regression)."""
     estimator = LogisticRegression(**model_params) if task_type == "classification" else Ridge(**model_params)
-    return Pipeline([("scale", StandardScaler()), ("model", estimator)])
+    return Pipeline([("prepare", preprocessor(spec)), ("model", estimator)])
 
 
-def fit(train: pd.DataFrame, task_type: str, model_params: dict[str, Any]) -> tuple[Pipeline, list[str]]:
-    features = feature_columns(train)
-    pipeline = build_pipeline(task_type, model_params)
-    pipeline.fit(train[features], train[TARGET])
-    return pipeline, features
+def fit(train: pd.DataFrame, data: DataParams, task_type: str, model_params: dict[str, Any]) -> tuple[Pipeline, Spec]:
+    """The fitted Pipeline and its feature spec (what models/features.json holds)."""
+    spec = describe(train, feature_columns(train, data), data.target, task_type)
+    pipeline = build_pipeline(task_type, model_params, spec)
+    pipeline.fit(model_input(train, spec), train[data.target].to_numpy())
+    return pipeline, spec
+
+
+def input_example(train: pd.DataFrame, spec: Spec) -> pd.DataFrame | np.ndarray:
+    """Three training rows for MLflow's signature: a frame when every feature is a number (what
+    `mlflow models serve` clients send as dataframe_split), else the object matrix of spec.py."""
+    rows = train.head(3)
+    return to_matrix(rows, spec) if category_indices(spec) else rows[spec["features"]]
 
 
 def pip_requirements() -> list[str]:
@@ -61,7 +98,7 @@ def write_json(data: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def save_model(pipeline: Pipeline, example: pd.DataFrame, model_dir: Path) -> None:
+def save_model(pipeline: Pipeline, example: pd.DataFrame | np.ndarray, model_dir: Path) -> None:
     """Save ``pipeline`` as an MLflow model directory, replacing an older one."""
     import mlflow
     from mlflow.models import infer_signature
@@ -73,11 +110,12 @@ def save_model(pipeline: Pipeline, example: pd.DataFrame, model_dir: Path) -> No
         signature=infer_signature(example, pipeline.predict(example)),
         input_example=example,
         pip_requirements=pip_requirements(),
+        skops_trusted_types=SKOPS_TRUSTED_TYPES,
     )
 
 
 def log_and_register(
-    pipeline: Pipeline, params: Params, metrics: dict[str, float], example: pd.DataFrame
+    pipeline: Pipeline, params: Params, metrics: dict[str, float], example: pd.DataFrame | np.ndarray
 ) -> dict[str, Any]:
     """Log params, training metrics and the model to MLflow; register a new model version."""
     import mlflow
@@ -86,7 +124,9 @@ def log_and_register(
     mlflow.set_tracking_uri(tracking_uri())
     mlflow.set_experiment(params.mlflow.experiment)
     with mlflow.start_run() as run:
-        mlflow.log_params({"task_type": params.task_type, **params.model, **vars(params.data)})
+        data = params.data
+        split = {"source": data.source, "target": data.target, "test_size": data.test_size, "seed": data.random_state}
+        mlflow.log_params({"task_type": params.task_type, **params.model, **split})
         mlflow.log_metrics({f"train_{name}": value for name, value in metrics.items()})
         info = mlflow.sklearn.log_model(
             pipeline,
@@ -95,6 +135,7 @@ def log_and_register(
             signature=infer_signature(example, pipeline.predict(example)),
             input_example=example,
             pip_requirements=pip_requirements(),
+            skops_trusted_types=SKOPS_TRUSTED_TYPES,
         )
     return {
         "model_name": params.mlflow.model_name,
@@ -105,12 +146,13 @@ def log_and_register(
 
 def main() -> None:
     params = load_params()
-    train = pd.read_csv(TRAIN_DATA)
-    pipeline, features = fit(train, params.task_type, params.model)
-    metrics = compute_metrics(pipeline, train, features, params.task_type)
-    example = train[features].head(3)
+    train = read_frame(TRAIN_DATA)
+    pipeline, spec = fit(train, params.data, params.task_type, params.model)
+    matrix = model_input(train, spec)
+    metrics = compute_metrics(pipeline, matrix, train[params.data.target].to_numpy(), params.task_type)
+    example = input_example(train, spec)
     save_model(pipeline, example, MODEL_DIR)
-    write_json({"features": features, "target": TARGET, "task_type": params.task_type}, FEATURES_FILE)
+    write_spec(spec, FEATURES_FILE)
     registration = log_and_register(pipeline, params, metrics, example)
     write_json(registration, REGISTRATION_FILE)
     write_json(metrics, TRAIN_METRICS_FILE)
@@ -118,4 +160,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_step(main)

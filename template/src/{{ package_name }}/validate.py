@@ -1,167 +1,120 @@
-"""Validate: check data/raw/dataset.csv against data/schema.yaml and stop the pipeline on bad data.
+"""Validate: check data/raw/dataset.csv against the pandera schema data/schema.yaml.
 
-Every problem is reported at once, one line each, and the step exits non-zero, so that DVC
-never trains on data that does not look like the data the model was built for.
+Validation is lazy: every failure is collected, then reported one plain line per column and
+check, with the number of failing values and a few examples (rows counted from 1 after the
+header), and the step exits 1 so that DVC never trains on data unlike the data the model was
+built for. `make schema` infers the schema again (schema.py) when the data changed on purpose.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from dataclasses import dataclass, field
+import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
+import pandera.errors
+import pandera.pandas as pa
 import yaml
 
-from .config import RAW_DATA, SCHEMA_FILE, TARGET, VALIDATION_REPORT
+from .config import RAW_DATA, SCHEMA_FILE, VALIDATION_REPORT, PipelineError, run_step
+from .spec import read_frame
+
+EXAMPLES = 3
+# Failures that the check of a column's type makes pointless to report again.
+TYPE_CHECKS = ("coerce_dtype(", "dtype(")
 
 
-def is_float_column(values: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+class DataValidationError(PipelineError):
+    """The data breaks the schema; ``problems`` lists every failure, one line each."""
 
-
-def is_int_column(values: pd.Series) -> bool:
-    """Integers; a CSV column of integers with a gap reads as float, so whole floats count too."""
-    if pd.api.types.is_integer_dtype(values):
-        return True
-    if not pd.api.types.is_float_dtype(values):
-        return False
-    finite = values.to_numpy(dtype=float)
-    finite = finite[np.isfinite(finite)]
-    return bool((finite == np.round(finite)).all())
-
-
-DTYPE_CHECKS = {"float": is_float_column, "int": is_int_column}
-
-
-class DataValidationError(Exception):
-    """The data breaks the schema; ``problems`` lists every broken rule."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
+    def __init__(self, source: str, schema: str, problems: list[str]) -> None:
         self.problems = problems
         lines = "\n".join(f"  - {problem}" for problem in problems)
-        super().__init__(f"data validation failed for {source} ({len(problems)} problems):\n{lines}")
+        count = f"{len(problems)} failure{'s' if len(problems) > 1 else ''}"
+        super().__init__(f"{source} does not match {schema} ({count}):\n{lines}")
 
 
-@dataclass(frozen=True)
-class ColumnSpec:
-    dtype: str
-    minimum: float | None = None
-    maximum: float | None = None
+def load_schema(path: Path = SCHEMA_FILE) -> pa.DataFrameSchema:
+    """The pandera ``DataFrameSchema`` kept in `path`."""
+    if not path.is_file():
+        raise PipelineError(f"{path} does not exist: infer it from the data with `make schema`")
+    try:
+        return pa.DataFrameSchema.from_yaml(path)
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as error:
+        raise PipelineError(f"{path} is not a pandera schema: {error}") from None
 
 
-@dataclass(frozen=True)
-class Schema:
-    columns: dict[str, ColumnSpec]
-    min_rows: int
-    class_labels: list[int] = field(default_factory=list)
-    min_class_share: float = 0.0
+def example(value: object, index: object) -> str:
+    return str(value) if not isinstance(index, int | float) or pd.isna(index) else f"row {int(index) + 1}: {value}"
 
 
-def parse_schema(raw: dict[str, Any]) -> Schema:
-    columns = {
-        name: ColumnSpec(dtype=spec["dtype"], minimum=spec.get("min"), maximum=spec.get("max"))
-        for name, spec in raw["columns"].items()
-    }
-    unknown = sorted({spec.dtype for spec in columns.values()} - set(DTYPE_CHECKS))
-    if unknown:
-        raise ValueError(f"schema dtypes {unknown} are unknown: use one of {sorted(DTYPE_CHECKS)}")
-    classes = raw.get("classes") or {}
-    return Schema(
-        columns=columns,
-        min_rows=int(raw["min_rows"]),
-        class_labels=[int(label) for label in classes.get("labels", [])],
-        min_class_share=float(classes.get("min_share", 0.0)),
-    )
+def failure_line(column: str, check: str, cases: pd.DataFrame) -> str:
+    if check == "column_in_dataframe":
+        return f"column '{cases['failure_case'].iloc[0]}' is missing"
+    if check == "column_in_schema":
+        return f"column '{cases['failure_case'].iloc[0]}' is not in the schema"
+    if check.startswith("dtype(") and cases["index"].isna().all():
+        return f"column '{column}' has dtype {cases['failure_case'].iloc[0]}, expected {check[6:-1]}"
+    shown = ", ".join(example(row.failure_case, row.index) for row in cases.head(EXAMPLES).itertuples())
+    return f"column '{column}', check {check}: {len(cases)} failing, e.g. {shown}"
 
 
-def load_schema(path: Path = SCHEMA_FILE) -> Schema:
-    return parse_schema(yaml.safe_load(path.read_text(encoding="utf-8")))
+def describe_failures(cases: pd.DataFrame) -> list[str]:
+    """One line per column and check of pandera's failure cases; a column of the wrong type
+    reports its type alone (its range checks would only fail again on the same values)."""
+    cases = cases.astype({"check": str})
+    cases["column"] = cases["column"].astype(object).where(cases["column"].notna(), "")
+    mistyped = set(cases.loc[cases["check"].str.startswith(TYPE_CHECKS), "column"])
+    lines = []
+    for (column, name), group in cases.groupby(["column", "check"], sort=False):
+        check = str(name)
+        if column in mistyped and not check.startswith(TYPE_CHECKS):
+            continue
+        coerced = cases.loc[cases["column"] == column, "check"].str.startswith("coerce_dtype(").any()
+        if check.startswith("dtype(") and coerced:  # the values that cannot be coerced say more
+            continue
+        lines.append(failure_line(str(column), str(check), group))
+    return lines
 
 
-def column_problems(name: str, values: pd.Series, spec: ColumnSpec) -> list[str]:
-    """Problems of one column: dtype, missing or infinite values, values out of range."""
-    if not DTYPE_CHECKS[spec.dtype](values):
-        return [f"column '{name}' has dtype {values.dtype}, expected {spec.dtype}"]
-    problems = []
-    missing = int(values.isna().sum())
-    if missing:
-        problems.append(f"column '{name}' has {missing} missing values (NaN)")
-    infinite = int(np.isinf(values.to_numpy(dtype=float)).sum())
-    if infinite:
-        problems.append(f"column '{name}' has {infinite} infinite values")
-    finite = values[np.isfinite(values.to_numpy(dtype=float))]
-    if spec.minimum is not None and (finite < spec.minimum).any():
-        problems.append(
-            f"column '{name}' has {int((finite < spec.minimum).sum())} values below {spec.minimum} (min {finite.min()})"
-        )
-    if spec.maximum is not None and (finite > spec.maximum).any():
-        problems.append(
-            f"column '{name}' has {int((finite > spec.maximum).sum())} values above {spec.maximum} (max {finite.max()})"
-        )
-    return problems
-
-
-def class_problems(target: pd.Series, schema: Schema) -> list[str]:
-    """Classification only: no unknown label, and every class holds its minimum share."""
-    if not schema.class_labels:
-        return []
-    problems = []
-    unknown = sorted(set(target.dropna().unique().tolist()) - set(schema.class_labels))
-    if unknown:
-        problems.append(f"column '{TARGET}' has unknown labels {unknown}: expected {schema.class_labels}")
-    shares = target.value_counts(normalize=True)
-    for label in schema.class_labels:
-        share = float(shares.get(label, 0.0))
-        if share < schema.min_class_share:
-            problems.append(
-                f"class {label} is {share:.1%} of the rows, below the minimum "
-                f"{schema.min_class_share:.1%}: the classes are out of balance"
-            )
-    return problems
-
-
-def find_problems(frame: pd.DataFrame, schema: Schema) -> list[str]:
+def find_problems(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> list[str]:
     """Every way ``frame`` breaks ``schema``; an empty list means the data is valid."""
-    problems = []
-    missing = [name for name in schema.columns if name not in frame.columns]
-    if missing:
-        problems.append(f"missing columns: {', '.join(missing)}")
-    unexpected = [name for name in frame.columns if name not in schema.columns]
-    if unexpected:
-        problems.append(f"unexpected columns: {', '.join(map(str, unexpected))}")
-    if len(frame) < schema.min_rows:
-        problems.append(f"only {len(frame)} rows, the minimum is {schema.min_rows}")
-    for name, spec in schema.columns.items():
-        if name in frame.columns:
-            problems.extend(column_problems(name, frame[name], spec))
-    if TARGET in frame.columns:
-        problems.extend(class_problems(frame[TARGET], schema))
-    return problems
+    if frame.empty:
+        return ["the table has no rows"]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # pandas warnings from pandera's reports
+            schema.validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as errors:
+        return describe_failures(errors.failure_cases)
+    return []
 
 
-def validate(frame: pd.DataFrame, schema: Schema, source: str = "the data") -> dict[str, Any]:
-    """Raise ``DataValidationError`` naming every problem; return a report when the data is valid."""
+def validate(
+    frame: pd.DataFrame, schema: pa.DataFrameSchema, source: str = "the data", schema_name: str = str(SCHEMA_FILE)
+) -> dict[str, Any]:
+    """Raise ``DataValidationError`` naming every failure; return a report when the data is valid."""
     problems = find_problems(frame, schema)
     if problems:
-        raise DataValidationError(source, problems)
+        raise DataValidationError(source, schema_name, problems)
     return {"rows": len(frame), "columns": len(frame.columns), "problems": 0}
 
 
-def main() -> None:
-    frame = pd.read_csv(RAW_DATA)
+def read_raw(path: Path) -> pd.DataFrame:
     try:
-        report = validate(frame, load_schema(), source=str(RAW_DATA))
-    except DataValidationError as error:
-        print(error, file=sys.stderr)
-        raise SystemExit(1) from None
+        return read_frame(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
+def main() -> None:
+    report = validate(read_raw(RAW_DATA), load_schema(), source=str(RAW_DATA))
     VALIDATION_REPORT.parent.mkdir(parents=True, exist_ok=True)
     VALIDATION_REPORT.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"validate: {report['rows']} rows x {report['columns']} columns match {SCHEMA_FILE}")
 
 
 if __name__ == "__main__":
-    main()
+    run_step(main)
