@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import pickle
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -61,12 +61,13 @@ class LoadedModel:
 
     def __init__(self, estimator: Estimator, spec: FeatureSpec, info: ModelInfo) -> None:
         self.estimator: Any = estimator  # predict_proba exists on classifiers only
-        self.spec = spec
+        classes = getattr(estimator, "classes_", None)
+        self.classes: list[Any] = classes.tolist() if classes is not None else list(spec.classes)
+        # The estimator's classes complete a spec that does not list them (the OpenAPI document uses them).
+        self.spec = replace(spec, classes=tuple(self.classes)) if self.classes and not spec.classes else spec
         self.features = spec.names
         self.task_type = spec.task_type
         self.info = info
-        classes = getattr(estimator, "classes_", None)
-        self.classes: list[Any] = classes.tolist() if classes is not None else list(spec.classes)
         self._proba = self.task_type == "classification" and hasattr(estimator, "predict_proba")
         self._keys = [str(label) for label in self.classes]
 

@@ -4,27 +4,18 @@ Every route, request body (single and batch forms with their limits, an example)
 and error (one shape for every 4xx and 5xx) is written here, so that a client generator, an
 API gateway or a fuzzer gets the exact rules the request parser applies.
 
-    python -m <package>.serving.openapi            writes docs/openapi.json (`make openapi`)
-    python -m <package>.serving.openapi --check    exits 1 when docs/openapi.json is stale
-
-The snapshot records the feature spec it was built from (`info.x-feature-spec`), so the tests
-can rebuild it with the current code without a trained model (tests/test_serving.py).
+The generated project keeps a snapshot of it in git, docs/openapi.json (openapi_snapshot.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from .settings import Settings
 from .spec import Column, FeatureSpec
 
 API_VERSION = "1"
-SNAPSHOT = Path("docs/openapi.json")
 JSON = "application/json"
 
 ERROR_STATUSES = {
@@ -187,6 +178,8 @@ def schemas(spec: FeatureSpec, settings: Settings, with_feedback: bool) -> dict[
         actual = (
             {"type": "number", "minimum": -settings.max_abs_value, "maximum": settings.max_abs_value}
             if spec.task_type == "regression"
+            else {"enum": list(dict.fromkeys([*spec.classes, *(str(label) for label in spec.classes)]))}
+            if spec.classes
             else {"type": ["integer", "number", "string"]}
         )
         result["Feedback"] = {
@@ -302,40 +295,6 @@ def document(spec: FeatureSpec, settings: Settings, with_feedback: bool) -> dict
     }
 
 
-def snapshot_settings(settings: Settings) -> Settings:
-    """The settings the snapshot describes: production's, with a bearer token."""
-    return replace(settings, api_token=settings.api_token or "set-in-production")
-
-
 def render(doc: dict[str, Any]) -> str:
+    """The document as the snapshot file holds it (stable key order)."""
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write (or --check) the OpenAPI snapshot of the service.")
-    parser.add_argument("--check", action="store_true", help="exit 1 when the snapshot differs from the code")
-    parser.add_argument("--output", type=Path, default=SNAPSHOT)
-    args = parser.parse_args(argv)
-    settings = snapshot_settings(Settings.from_env())
-    if not settings.features_path.is_file():
-        print(f"{settings.features_path} is missing: run the pipeline (make pipeline) first", file=sys.stderr)
-        return 1
-    text = render(document(FeatureSpec.from_file(settings.features_path), settings, _monitored(settings)))
-    if args.check:
-        if not args.output.is_file() or args.output.read_text(encoding="utf-8") != text:
-            print(f"{args.output} is out of date: run `make openapi` and commit it", file=sys.stderr)
-            return 1
-        print(f"{args.output} is up to date")
-        return 0
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text, encoding="utf-8")
-    print(f"wrote {args.output}")
-    return 0
-
-
-def _monitored(settings: Settings) -> bool:
-    return getattr(settings, "monitoring_file", None) is not None  # a setting of monitored projects only
-
-
-if __name__ == "__main__":
-    sys.exit(main())
