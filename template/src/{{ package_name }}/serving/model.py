@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
+import sklearn
 import yaml
 
 from .schemas import finite_or_refuse
@@ -76,15 +77,20 @@ class LoadedModel:
 
         Raises `InputError` (422) when the model's output is not finite for these rows.
         """
+        # The parser let only finite, bounded values in: scikit-learn's own finiteness checks are
+        # skipped (faster), so an overflow inside the model reaches the output and becomes a 422.
+        with sklearn.config_context(assume_finite=True), np.errstate(over="ignore", invalid="ignore"):
+            if self._proba:
+                proba = self.estimator.predict_proba(matrix)
+            else:
+                values = np.asarray(self.estimator.predict(matrix))
         if self._proba:
-            proba = self.estimator.predict_proba(matrix)
             finite_or_refuse(proba)
             classes, keys = self.classes, self._keys
             return [
                 Prediction(classes[best], dict(zip(keys, row, strict=True)))
                 for best, row in zip(proba.argmax(axis=1).tolist(), proba.tolist(), strict=True)
             ]
-        values = np.asarray(self.estimator.predict(matrix))
         finite_or_refuse(values)
         return [Prediction(value) for value in values.tolist()]
 
