@@ -1,13 +1,15 @@
-"""The generated service against `mlflow models serve`, same model, same machine, same load.
+"""The generated service against its peers, same model, same machine, same load, one run.
 
     make bench-serving            (or: .venv/bin/python benchmarks/serving.py)
 
 Generates a default project (build/bench-serving/project, reused when it is there), runs its
-pipeline, then serves the trained model twice on 127.0.0.1: with the project's own service
-(`make serve`) and with `mlflow models serve --env-manager local`. wrk sends single-record and
-batch requests to each at the same concurrency for a bounded time. The in-process predict rate
-(numpy, as the service predicts; and a pandas DataFrame through MLflow's pyfunc) is the ceiling.
-The figures go to docs/benchmarks-serving.md.
+pipeline, then serves the trained model on 127.0.0.1 with: the project's own service
+(`make serve`), an idiomatic BentoML 1.4 service (benchmarks/peers/bentoml_service.py, its
+defaults, in a venv of its own), `mlflow models serve --env-manager local`, and a bare endpoint
+of the same HTTP stack that returns a constant (benchmarks/peers/bare_asgi.py: the stack's own
+limit). wrk sends single-record and batch requests to each, three rounds, and the page reports
+medians; then 64 connections for 30 s against the service. The in-process predict rate and a
+profile of the service's hot path complete the figures. The page is docs/benchmarks-serving.md.
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -39,38 +41,51 @@ local f = io.open("{body}", "rb")
 wrk.body = f:read("*a")
 f:close()
 """
+PEERS = ROOT / "benchmarks" / "peers"
+ROUNDS = 3
+SERVERS = {  # name: label on the page
+    "service": "generated service",
+    "bentoml": "BentoML 1.4",
+    "mlflow": "mlflow models serve",
+    "bare": "bare endpoint (constant)",
+}
+# In the project's venv: the estimator's own rate on one record (the limit's second term), the
+# service's parse-and-predict path, and where one request's time goes in that path.
 IN_PROCESS = """
-import json, sys, time, warnings
+import json, statistics, time, warnings
 import numpy as np
 warnings.filterwarnings("ignore")
+from fastapi.responses import JSONResponse
+from {package}.serving.app import ServingState, _prediction_json, new_request_ids
+from {package}.serving.metrics import ServiceMetrics
 from {package}.serving.model import load_model
 from {package}.serving.settings import Settings
-model = load_model(Settings())
-features = model.features
-row = np.ones((1, len(features)))
+settings = Settings()
+state = ServingState(settings, ServiceMetrics(settings.prediction_buckets))
+model = load_model(settings)
+state.install(model)
+body = open("{body}", "rb").read()
+row = state.parser.parse(body).matrix
 def rate(fn, seconds=2.0):
     fn(); n = 0; start = time.perf_counter()
     while time.perf_counter() - start < seconds:
         fn(); n += 1
     return n / (time.perf_counter() - start)
-import mlflow.pyfunc, pandas as pd
-pyfunc = mlflow.pyfunc.load_model("models/model")
-frame = pd.DataFrame(row, columns=features)
-print(json.dumps({{
-    "numpy": rate(lambda: model.predict(row)),
-    "pandas_pyfunc": rate(lambda: pyfunc.predict(frame)),
-}}))
+def respond():
+    prediction = model.predict(row)[0]
+    return JSONResponse({{**_prediction_json(new_request_ids(1)[0], prediction), "model_name": "m", "model_version": "1"}})
+rounds = [
+    {{
+        "estimator": rate(lambda: model.estimator.predict_proba(row)),
+        "service_path": rate(lambda: model.predict(state.parser.parse(body).matrix)),
+        "parse_us": 1e6 / rate(lambda: state.parser.parse(body), 1.0),
+        "predict_us": 1e6 / rate(lambda: model.predict(row), 1.0),
+        "respond_us": 1e6 / rate(respond, 1.0) - 1e6 / rate(lambda: model.predict(row), 1.0),
+    }}
+    for _ in range({rounds})
+]
+print(json.dumps({{key: statistics.median(r[key] for r in rounds) for key in rounds[0]}}))
 """
-
-
-@dataclass(frozen=True)
-class Result:
-    server: str
-    kind: str
-    requests_per_second: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
 
 
 def free_port() -> int:
@@ -165,19 +180,17 @@ def to_ms(value: str) -> float:
 
 
 def wrk(
-    url: str, body: bytes, args: argparse.Namespace, work: Path, label: tuple[str, str]
-) -> Result:
-    body_file = work / f"{label[0]}-{label[1]}.json"
-    body_file.write_bytes(body)
-    script = work / f"{label[0]}-{label[1]}.lua"
+    url: str, body_file: Path, work: Path, threads: int, connections: int, seconds: int
+) -> dict[str, float]:
+    """One wrk run (after a 1 s warm-up): requests/s, p50 and p99 in ms, and the failed requests."""
+    script = body_file.with_suffix(".lua")
     script.write_text(WRK_SCRIPT.format(body=body_file))
-    # warm up, then measure
-    sh("wrk", "-t1", "-c2", "-d2s", "-s", str(script), url, cwd=work)
+    sh("wrk", "-t1", "-c2", "-d1s", "-s", str(script), url, cwd=work)
     out = sh(
         "wrk",
-        f"-t{args.threads}",
-        f"-c{args.connections}",
-        f"-d{args.duration}s",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
         "--latency",
         "-s",
         str(script),
@@ -186,28 +199,16 @@ def wrk(
     )
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
-    return Result(
-        server=label[0],
-        kind=label[1],
-        requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),  # type: ignore[index]
-        p50_ms=to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M)[1]),  # type: ignore[index]
-        p99_ms=to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M)[1]),  # type: ignore[index]
-        errors=(int(non_2xx[1]) if non_2xx else 0) + socket_errors,
-    )
-
-
-def load_both_kinds(
-    url: str, server_name: str, payloads: dict[str, dict[str, bytes]], args: argparse.Namespace
-) -> list[Result]:
-    """wrk against one server with its single-record and its batch payload."""
-    measured = []
-    for kind in ("single", "batch"):
-        print(f"bench: {server_name}, {kind}", flush=True)
-        measured.append(wrk(url, payloads[server_name][kind], args, args.work, (server_name, kind)))
-    return measured
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),  # type: ignore[index]
+        "p50": to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M)[1]),  # type: ignore[index]
+        "p99": to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M)[1]),  # type: ignore[index]
+        "errors": (int(non_2xx[1]) if non_2xx else 0) + socket_errors,
+    }
 
 
 def bodies(project: Path, batch: int) -> dict[str, dict[str, bytes]]:
+    """The request bodies of each server: one record of the test set, and a batch of `batch`."""
     features = json.loads((project / "models" / "features.json").read_text())["features"]
     header, *rows = (project / "data" / "processed" / "test.csv").read_text().splitlines()
     columns = header.split(",")
@@ -221,137 +222,296 @@ def bodies(project: Path, batch: int) -> dict[str, dict[str, bytes]]:
     ]
     records = (records * (batch // len(records) + 1))[:batch]
     matrix = [[record[name] for name in features] for record in records]
+    service = {"single": {"record": records[0]}, "batch": {"records": records}}
     return {
-        "service": {
-            "single": json.dumps({"record": records[0]}).encode(),
-            "batch": json.dumps({"records": records}).encode(),
-        },
-        "mlflow": {
-            "single": json.dumps(
-                {"dataframe_split": {"columns": features, "data": matrix[:1]}}
-            ).encode(),
-            "batch": json.dumps(
-                {"dataframe_split": {"columns": features, "data": matrix}}
-            ).encode(),
-        },
+        name: {kind: json.dumps(body).encode() for kind, body in forms.items()}
+        for name, forms in {
+            "service": service,
+            "bare": {"single": service["single"]},
+            "bentoml": {"single": {"data": matrix[:1]}, "batch": {"data": matrix}},
+            "mlflow": {
+                "single": {"dataframe_split": {"columns": features, "data": matrix[:1]}},
+                "batch": {"dataframe_split": {"columns": features, "data": matrix}},
+            },
+        }.items()
     }
 
 
+def bentoml_venv(work: Path, project: Path) -> Path:
+    """A venv with BentoML 1.4 and the project's own scikit-learn, skops and numpy versions (same model)."""
+    venv = work / "bentoml-venv"
+    python = venv / "bin" / "python"
+    if not (venv / "bin" / "bentoml").is_file():
+        pins = sh(
+            str(project / ".venv" / "bin" / "python"),
+            "-c",
+            "import importlib.metadata as m; print(' '.join(f'{p}=={m.version(p)}' for p in "
+            "('scikit-learn', 'skops', 'numpy', 'pyyaml')))",
+            cwd=project,
+        ).split()
+        print("bench: installing BentoML 1.4 in its own venv", flush=True)
+        sh("uv", "venv", "--quiet", "--python", sys.executable, str(venv), cwd=work)
+        sh(
+            "uv",
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(python),
+            "bentoml>=1.4,<1.5",
+            *pins,
+            cwd=work,
+        )
+    return venv
+
+
+def start_servers(stack: ExitStack, project: Path, work: Path, batch: int) -> dict[str, str]:
+    """Every server on a port of its own, ready; their predict URLs by name."""
+    venv_bin = project / ".venv" / "bin"
+    path_env = {
+        "PATH": f"{venv_bin}:{os.environ['PATH']}"
+    }  # mlflow models serve runs uvicorn from PATH
+    bento_bin = bentoml_venv(work, project) / "bin"
+    ports = {name: free_port() for name in SERVERS}
+    base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    commands = {
+        "service": (["make", "serve", f"PORT={ports['service']}"], "/health/ready", "/predict"),
+        "bentoml": (
+            [
+                str(bento_bin / "bentoml"),
+                "serve",
+                "bentoml_service:Classifier",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(ports["bentoml"]),
+            ],
+            "/readyz",
+            "/predict",
+        ),
+        "mlflow": (
+            [
+                str(venv_bin / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                "models/model",
+                "--env-manager",
+                "local",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(ports["mlflow"]),
+            ],
+            "/ping",
+            "/invocations",
+        ),
+        "bare": (
+            [str(venv_bin / "python"), str(PEERS / "bare_asgi.py"), str(ports["bare"])],
+            "/ready",
+            "/predict",
+        ),
+    }
+    env = {
+        **path_env,
+        "MAX_BATCH_SIZE": str(max(batch, 1000)),
+        "MODEL_DIR": str(project / "models" / "model"),
+        "BENTOML_HOME": str(work / "bentoml-home"),
+    }
+    urls = {}
+    for name, (command, ready, predict) in commands.items():
+        cwd = PEERS if name == "bentoml" else project
+        stack.enter_context(server(command, cwd, env, base[name] + ready, work / f"{name}.log"))
+        urls[name] = base[name] + predict
+    return urls
+
+
+def measure(
+    urls: dict[str, str], payloads: dict[str, dict[str, bytes]], args: argparse.Namespace
+) -> dict:
+    """ROUNDS rounds over every server and request kind; the median of each figure."""
+    runs: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for round_number in range(1, ROUNDS + 1):
+        for name, url in urls.items():
+            for kind, body in payloads[name].items():
+                print(f"bench: round {round_number}, {name}, {kind}", flush=True)
+                body_file = args.work / f"{name}-{kind}.json"
+                body_file.write_bytes(body)
+                result = wrk(
+                    url, body_file, args.work, args.threads, args.connections, args.duration
+                )
+                runs.setdefault((name, kind), []).append(result)
+    return {
+        key: {
+            "rps": statistics.median(r["rps"] for r in results),
+            "p50": statistics.median(r["p50"] for r in results),
+            "p99": statistics.median(r["p99"] for r in results),
+            "errors": sum(r["errors"] for r in results),
+        }
+        for key, results in runs.items()
+    }
+
+
+def verdict(met: bool, shortfall: str) -> str:
+    return "**met**" if met else f"**missed** ({shortfall})"
+
+
+def goals(
+    by: dict, in_process: dict[str, float], soak: dict[str, float], batch: int
+) -> tuple[list[str], dict]:
+    """The goals of issue 13, each marked met or missed, with the numbers behind it."""
+    limit = 1 / (1 / by[("bare", "single")]["rps"] + 1 / in_process["estimator"])
+    single = by[("service", "single")]["rps"]
+    service_records = by[("service", "batch")]["rps"] * batch
+    bento_records = by[("bentoml", "batch")]["rps"] * batch
+    p99 = {
+        kind: (by[("service", kind)]["p99"], by[("bentoml", kind)]["p99"])
+        for kind in ("single", "batch")
+    }
+    lines = [
+        f"| single records/s at least 80% of the serial limit 1/(1/bare + 1/in-process) = {limit:.0f}/s "
+        f"| {single:.0f}/s = {single / limit:.0%} of it | "
+        + verdict(
+            single >= 0.8 * limit, f"{0.8 * limit - single:.0f}/s short of {0.8 * limit:.0f}/s"
+        )
+        + " |",
+        f"| batches of {batch}: records/s at least 2x BentoML's ({bento_records:.0f}) "
+        f"| {service_records:.0f} = {service_records / bento_records:.1f}x | "
+        + verdict(
+            service_records >= 2 * bento_records,
+            f"{2 * bento_records - service_records:.0f} records/s short",
+        )
+        + " |",
+    ]
+    for kind, (ours, theirs) in p99.items():
+        lines.append(
+            f"| p99 below BentoML's, {kind} | {ours:.1f} ms against {theirs:.1f} ms | "
+            + verdict(ours < theirs, f"{ours - theirs:.1f} ms above")
+            + " |"
+        )
+    lines.append(
+        f"| 64 connections for 30 s, zero non-2xx | {soak['errors']} failed of about "
+        f"{soak['rps'] * 30:.0f} ({soak['rps']:.0f}/s, p99 {soak['p99']:.1f} ms) | "
+        + verdict(soak["errors"] == 0, f"{soak['errors']} failed")
+        + " |"
+    )
+    return lines, {"limit": limit, "single": single}
+
+
 def report(
-    results: list[Result], in_process: dict[str, float], args: argparse.Namespace, project: Path
+    by: dict,
+    in_process: dict[str, float],
+    soak: dict[str, float],
+    args: argparse.Namespace,
+    project: Path,
 ) -> str:
-    by = {(r.server, r.kind): r for r in results}
     versions = sh(
         str(project / ".venv" / "bin" / "python"),
         "-c",
         "import importlib.metadata as m; print(' '.join(f'{p} {m.version(p)}' for p in "
-        "('mlflow', 'fastapi', 'uvicorn', 'scikit-learn', 'numpy')))",
+        "('fastapi', 'starlette', 'uvicorn', 'mlflow', 'scikit-learn', 'numpy')))",
         cwd=project,
     ).strip()
+    bento_version = sh(
+        str(args.work / "bentoml-venv" / "bin" / "python"),
+        "-c",
+        "import bentoml; print(bentoml.__version__)",
+        cwd=args.work,
+    ).strip()
+    goal_lines, figures = goals(by, in_process, soak, args.batch)
     lines = [
         "# Serving benchmark",
         "",
-        "The generated service (`make serve`: FastAPI on one uvicorn worker, numpy predict path) against",
-        "`mlflow models serve --env-manager local` for the same trained model, on the same machine, at the",
-        "same concurrency. Reproduce with `make bench-serving` (it rewrites this page).",
+        "The generated service (`make serve`: one uvicorn worker, the request parser and numpy predict path",
+        "of the template) next to the peers a user would pick instead, serving the same trained model on",
+        "the same machine at the same load, in one run: an idiomatic BentoML 1.4 service with its defaults",
+        "(`benchmarks/peers/bentoml_service.py`), `mlflow models serve --env-manager local`, and a bare",
+        "endpoint of the service's own HTTP stack (FastAPI on uvicorn with httptools and uvloop) that",
+        "returns a constant without reading the body: the stack's own limit. Reproduce with",
+        "`make bench-serving` (it rewrites this page).",
         "",
-        f"- Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}),"
-        f" Python {platform.python_version()}; {versions}.",
+        f"- Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPUs"
+        f" ({platform.processor() or platform.machine()}), Python {platform.python_version()}; {versions};"
+        f" bentoml {bento_version}.",
         "- Model: the default project's classifier (StandardScaler + LogisticRegression, 30 features).",
-        f"- Load: wrk, {args.threads} threads, {args.connections} connections, {args.duration} s per run after a 2 s"
-        f" warm-up, 127.0.0.1 only; batch = {args.batch} records. Both servers share the CPUs with wrk,"
-        " one after the other; on a shared machine compare the ratios more than the absolute figures.",
+        f"- Load: wrk, {args.threads} threads, {args.connections} connections, {args.duration} s a run after a"
+        f" 1 s warm-up, 127.0.0.1 only; batch = {args.batch} records; {ROUNDS} rounds over every server,"
+        " medians below (errors: the sum). The servers and wrk share the CPUs; on a shared machine compare"
+        " the ratios more than the absolute figures.",
         "",
-        "| request | server | requests/s | p50 (ms) | p99 (ms) | errors |",
-        "|---|---|---:|---:|---:|---:|",
+        "| request | server | requests/s | records/s | p50 (ms) | p99 (ms) | errors |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for kind in ("single", "batch"):
-        for name, label in (("service", "generated service"), ("mlflow", "mlflow models serve")):
-            r = by[(name, kind)]
-            lines.append(
-                f"| {kind} | {label} | {r.requests_per_second:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.errors} |"
-            )
-    single = (
-        by[("service", "single")].requests_per_second / by[("mlflow", "single")].requests_per_second
-    )
-    batch = (
-        by[("service", "batch")].requests_per_second / by[("mlflow", "batch")].requests_per_second
-    )
+        size = 1 if kind == "single" else args.batch
+        for name, label in SERVERS.items():
+            if (name, kind) in by:
+                r = by[(name, kind)]
+                lines.append(
+                    f"| {kind} | {label} | {r['rps']:.0f} | {r['rps'] * size:.0f} | {r['p50']:.1f} | {r['p99']:.1f}"
+                    f" | {r['errors']} |"
+                )
     lines += [
         "",
-        f"Speed-up of the generated service: {single:.1f}x for single records, {batch:.1f}x for batches of"
-        f" {args.batch} (records/s: {by[('service', 'batch')].requests_per_second * args.batch:.0f} against"
-        f" {by[('mlflow', 'batch')].requests_per_second * args.batch:.0f}).",
+        "## Goals",
         "",
-        "In-process ceiling, one record per call, no HTTP:",
+        "| goal | measured | verdict |",
+        "|---|---|---|",
+        *goal_lines,
         "",
-        "| path | predictions/s |",
-        "|---|---:|",
-        f"| service loader, numpy array in feature order | {in_process['numpy']:.0f} |",
-        f"| MLflow pyfunc, pandas DataFrame | {in_process['pandas_pyfunc']:.0f} |",
+        "## In process, and where a single-record request's time goes",
+        "",
+        "One record a call, no HTTP, in the project's environment (medians of three rounds):",
+        "",
+        "| path | per second | microseconds |",
+        "|---|---:|---:|",
+        f"| the estimator's `predict_proba` on a numpy row (the limit's in-process term) | {in_process['estimator']:.0f}"
+        f" | {1e6 / in_process['estimator']:.0f} |",
+        f"| the service's parse and predict (`RequestParser.parse` + `LoadedModel.predict`) |"
+        f" {in_process['service_path']:.0f} | {1e6 / in_process['service_path']:.0f} |",
+        f"| of which parsing and validating the JSON body | | {in_process['parse_us']:.0f} |",
+        f"| of which the model call (scikit-learn, finiteness check of the output) | | {in_process['predict_us']:.0f} |",
+        f"| building the JSON response (ids, serialisation) | | {max(in_process['respond_us'], 0):.0f} |",
+        f"| the HTTP stack itself: 1/bare rate | | {1e6 / by[('bare', 'single')]['rps']:.0f} |",
+        f"| measured per request, 1/service rate | | {1e6 / figures['single']:.0f} |",
         "",
     ]
     return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "bench-serving")
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--duration", type=int, default=8, help="seconds a wrk run")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks-serving.md")
     args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed: run `make bootstrap` (Debian package wrk)")
+    for tool in ("wrk", "uv"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is not installed: run `make bootstrap`")
     args.work.mkdir(parents=True, exist_ok=True)
     project = prepare_project(args.work)
-    venv_bin = project / ".venv" / "bin"
-    path_env = {
-        "PATH": f"{venv_bin}:{os.environ['PATH']}"
-    }  # mlflow models serve runs uvicorn from PATH
     payloads = bodies(project, args.batch)
-    results: list[Result] = []
-
-    port = free_port()
-    serve_env = {**path_env, "MAX_BATCH_SIZE": str(max(args.batch, 1000))}
-    with server(
-        ["make", "serve", f"PORT={port}"],
-        project,
-        serve_env,
-        f"http://127.0.0.1:{port}/health/ready",
-        args.work / "service.log",
-    ):
-        results += load_both_kinds(f"http://127.0.0.1:{port}/predict", "service", payloads, args)
-
-    port = free_port()
-    mlflow_cmd = [
-        str(venv_bin / "mlflow"),
-        "models",
-        "serve",
-        "-m",
-        "models/model",
-        "--env-manager",
-        "local",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(port),
-    ]
-    with server(
-        mlflow_cmd, project, path_env, f"http://127.0.0.1:{port}/ping", args.work / "mlflow.log"
-    ):
-        results += load_both_kinds(f"http://127.0.0.1:{port}/invocations", "mlflow", payloads, args)
-
-    print("bench: in-process predict rate", flush=True)
+    with ExitStack() as stack:
+        urls = start_servers(stack, project, args.work, args.batch)
+        by = measure(urls, payloads, args)
+        print("bench: 64 connections for 30 s against the service", flush=True)
+        soak = wrk(
+            urls["service"], args.work / "service-single.json", args.work, args.threads, 64, 30
+        )
+    print("bench: in-process rates and the hot path", flush=True)
     package = re.search(
         r"^package_name: (\w+)$", (project / ".copier-answers.yml").read_text(), re.M
     )[1]  # type: ignore[index]
-    in_process = json.loads(
-        sh(str(venv_bin / "python"), "-c", IN_PROCESS.format(package=package), cwd=project)
+    script = IN_PROCESS.format(
+        package=package, body=args.work / "service-single.json", rounds=ROUNDS
     )
-    text = report(results, in_process, args, project)
+    in_process = json.loads(
+        sh(str(project / ".venv" / "bin" / "python"), "-c", script, cwd=project)
+    )
+    text = report(by, in_process, soak, args, project)
     args.output.write_text(text)
     print(text)
 
