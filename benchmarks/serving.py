@@ -237,18 +237,18 @@ def bodies(project: Path, batch: int) -> dict[str, dict[str, bytes]]:
     }
 
 
+def package_versions(project: Path, packages: tuple[str, ...], separator: str) -> str:
+    """`name<separator>version` of each package in the project's environment, space-separated."""
+    code = f"import importlib.metadata as m; print(' '.join(p + {separator!r} + m.version(p) for p in {packages!r}))"
+    return sh(str(project / ".venv" / "bin" / "python"), "-c", code, cwd=project).strip()
+
+
 def bentoml_venv(work: Path, project: Path) -> Path:
     """A venv with BentoML 1.4 and the project's own scikit-learn, skops and numpy versions (same model)."""
     venv = work / "bentoml-venv"
     python = venv / "bin" / "python"
     if not (venv / "bin" / "bentoml").is_file():
-        pins = sh(
-            str(project / ".venv" / "bin" / "python"),
-            "-c",
-            "import importlib.metadata as m; print(' '.join(f'{p}=={m.version(p)}' for p in "
-            "('scikit-learn', 'skops', 'numpy', 'pyyaml')))",
-            cwd=project,
-        ).split()
+        pins = package_versions(project, ("scikit-learn", "skops", "numpy", "pyyaml"), "==").split()
         print("bench: installing BentoML 1.4 in its own venv", flush=True)
         sh("uv", "venv", "--quiet", "--python", sys.executable, str(venv), cwd=work)
         sh(
@@ -405,13 +405,9 @@ def report(
     args: argparse.Namespace,
     project: Path,
 ) -> str:
-    versions = sh(
-        str(project / ".venv" / "bin" / "python"),
-        "-c",
-        "import importlib.metadata as m; print(' '.join(f'{p} {m.version(p)}' for p in "
-        "('fastapi', 'starlette', 'uvicorn', 'mlflow', 'scikit-learn', 'numpy')))",
-        cwd=project,
-    ).strip()
+    versions = package_versions(
+        project, ("fastapi", "starlette", "uvicorn", "mlflow", "scikit-learn", "numpy"), " "
+    )
     bento_version = sh(
         str(args.work / "bentoml-venv" / "bin" / "python"),
         "-c",
