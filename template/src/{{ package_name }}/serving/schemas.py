@@ -202,7 +202,12 @@ class RequestParser:
         """Every problem of one record, each with its location (the slow path, for refusals only)."""
         if type(record) is not dict:
             return [_error(where, "must be an object of feature values (/version lists the features)", "dict_type")]
-        errors = [_error(f"{where}.{name}", "field required", "missing") for name in self.names if name not in record]
+        errors = []
+        for column, check in zip(self.spec.columns, self._checks, strict=True):  # in feature order
+            if column.name not in record:
+                errors.append(_error(f"{where}.{column.name}", "field required", "missing"))
+            elif (kind := check(record[column.name])) is not None:
+                errors.append(_error(f"{where}.{column.name}", self._message(column, kind), kind))
         errors += [
             _error(
                 f"{where}.{_printable(name)}", "unknown field: /version lists the model's features", "extra_forbidden"
@@ -210,9 +215,6 @@ class RequestParser:
             for name in record
             if name not in self._name_set
         ]
-        for column, check in zip(self.spec.columns, self._checks, strict=True):
-            if column.name in record and (kind := check(record[column.name])) is not None:
-                errors.append(_error(f"{where}.{column.name}", self._message(column, kind), kind))
         return errors
 
     def _check_for(self, column: Column) -> Check:
