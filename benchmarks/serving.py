@@ -437,7 +437,8 @@ def report(
         "",
         f"- Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPUs"
         f" ({platform.processor() or platform.machine()}), Python {platform.python_version()}; {versions};"
-        f" bentoml {bento_version}.",
+        f" bentoml {bento_version}. Load average (1 min) of the machine, from other work, at the start"
+        f" of the measurements: {args.load_before:.1f}; at the end: {os.getloadavg()[0]:.1f}.",
         "- Model: the default project's classifier (StandardScaler + LogisticRegression, 30 features).",
         f"- Load: wrk, {args.threads} threads, {args.connections} connections, {args.duration} s a run after a"
         f" 1 s warm-up, 127.0.0.1 only; batch = {args.batch} records; {ROUNDS} rounds over every server,"
@@ -502,6 +503,7 @@ def main() -> None:
     payloads = bodies(project, args.batch)
     with ExitStack() as stack:
         urls = start_servers(stack, project, args.work, args.batch)
+        args.load_before = os.getloadavg()[0]
         by = measure(urls, payloads, args)
         print(f"bench: 64 connections for {args.soak} s against the service", flush=True)
         # A 10 s client timeout, as a client would have: wrk's 2 s counts queueing on busy cores as failures.
