@@ -235,6 +235,7 @@ def wrk(
         "errors": (int(non_2xx[1]) if non_2xx else 0) + socket_errors,
         "non_2xx": int(non_2xx[1]) if non_2xx else 0,
         "socket_errors": socket_errors,
+        "socket_detail": (re.search(r"Socket errors: ([^\n]*)", out) or ["", "none"])[1],
     }
 
 
@@ -422,7 +423,7 @@ def goals(
         )
     lines.append(
         f"| 64 connections for {seconds} s, zero non-2xx | {soak['non_2xx']} non-2xx and {soak['socket_errors']}"
-        f" socket errors or timeouts (10 s) of about "
+        f" socket errors ({soak['socket_detail']}; 10 s timeout) of about "
         f"{soak['rps'] * seconds:.0f} ({soak['rps']:.0f}/s, p99 {soak['p99']:.1f} ms) | "
         + verdict(soak["errors"] == 0, f"{soak['errors']} failed")
         + " |"
