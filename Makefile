@@ -41,7 +41,7 @@ format:
 typecheck:
 	$(BIN)/mypy
 
-bench-serving: bootstrap  ## the generated service against `mlflow models serve` (wrk, 127.0.0.1), into docs/
+bench-serving: bootstrap  ## the generated service against BentoML, `mlflow models serve` and a bare endpoint (wrk, 127.0.0.1), into docs/
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/serving.py
 
 template-release:  ## record template/ as the current version in the shipped bundle

@@ -148,7 +148,7 @@ def serving_charts(markdown: str) -> dict[str, str]:
     """Throughput and p99 latency of docs/benchmarks-serving.md's table, per request kind."""
     rows = table(markdown, "| request | server |")
     throughput, latency = [], []
-    for request, server, rate, _p50, p99, _errors in rows:
+    for request, server, rate, _records, _p50, p99, _errors in rows:
         kind = "mlopsify" if server == "generated service" else "other"
         label = f"{request}: {server}"
         throughput.append(Bar(label, float(rate), f"{rate} requests/s", kind=kind))

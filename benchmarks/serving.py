@@ -1,13 +1,15 @@
-"""The generated service against `mlflow models serve`, same model, same machine, same load.
+"""The generated service against its peers, same model, same machine, same load, one run.
 
     make bench-serving            (or: .venv/bin/python benchmarks/serving.py)
 
 Generates a default project (build/bench-serving/project, reused when it is there), runs its
-pipeline, then serves the trained model twice on 127.0.0.1: with the project's own service
-(`make serve`) and with `mlflow models serve --env-manager local`. wrk sends single-record and
-batch requests to each at the same concurrency for a bounded time. The in-process predict rate
-(numpy, as the service predicts; and a pandas DataFrame through MLflow's pyfunc) is the ceiling.
-The figures go to docs/benchmarks-serving.md.
+pipeline, then serves the trained model on 127.0.0.1 with: the project's own service
+(`make serve`), an idiomatic BentoML 1.4 service (benchmarks/peers/bentoml_service.py, its
+defaults, in a venv of its own), `mlflow models serve --env-manager local`, and a bare endpoint
+of the same HTTP stack that returns a constant (benchmarks/peers/bare_asgi.py: the stack's own
+limit). wrk sends single-record and batch requests to each, three rounds, and the page reports
+medians; then 64 connections for 30 s against the service. The in-process predict rate and a
+profile of the service's hot path complete the figures. The page is docs/benchmarks-serving.md.
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -42,38 +44,74 @@ local f = io.open("{body}", "rb")
 wrk.body = f:read("*a")
 f:close()
 """
+PEERS = ROOT / "benchmarks" / "peers"
+ANALYSIS_MARKER = "<!-- analysis: written by hand, kept by make bench-serving -->"
+ROUNDS = 3
+SERVERS = {  # name: label on the page
+    "service": "generated service",
+    "bentoml": "BentoML 1.4",
+    "mlflow": "mlflow models serve",
+    "bare": "bare endpoint (constant)",
+}
+# In the project's venv: the estimator's own rate on one record (the limit's second term), the
+# service's parse-and-predict path, and where one request's time goes in that path.
 IN_PROCESS = """
-import json, sys, time, warnings
-import numpy as np
+import asyncio, json, statistics, sys, time, warnings
 warnings.filterwarnings("ignore")
-from {package}.serving.model import load_model
+sys.path.insert(0, "{peers}")
+import bare_asgi
+from fastapi.responses import JSONResponse
+from {package}.serving.app import _prediction_json, create_app, new_request_ids
 from {package}.serving.settings import Settings
-model = load_model(Settings())
-features = model.features
-row = np.ones((1, len(features)))
-def rate(fn, seconds=2.0):
+body = open("{body}", "rb").read()
+scope = {{"type": "http", "asgi": {{"version": "3.0"}}, "http_version": "1.1", "method": "POST", "scheme": "http",
+    "path": "/predict", "raw_path": b"/predict", "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
+    "server": ("127.0.0.1", 80), "headers": [(b"content-type", b"application/json")]}}
+async def receive():
+    return {{"type": "http.request", "body": body, "more_body": False}}
+async def send(message):
+    pass
+def rate(fn, seconds=1.0):
     fn(); n = 0; start = time.perf_counter()
     while time.perf_counter() - start < seconds:
         fn(); n += 1
     return n / (time.perf_counter() - start)
-import mlflow.pyfunc, pandas as pd
-pyfunc = mlflow.pyfunc.load_model("models/model")
-frame = pd.DataFrame(row, columns=features)
-print(json.dumps({{
-    "numpy": rate(lambda: model.predict(row)),
-    "pandas_pyfunc": rate(lambda: pyfunc.predict(frame)),
-}}))
+async def asgi_us(app, n=1000):
+    for _ in range(20): await app(dict(scope), receive, send)
+    start = time.perf_counter()
+    for _ in range(n): await app(dict(scope), receive, send)
+    return 1e6 * (time.perf_counter() - start) / n
+async def main():
+    app = create_app(Settings.from_env())  # as `make serve` runs it, monitoring included
+    async with app.router.lifespan_context(app):
+        while app.state.serving.model is None:
+            await asyncio.sleep(0.1)
+        state = app.state.serving
+        model, parser = state.model, state.parser
+        row = parser.parse(body).matrix
+        prediction = model.predict(row)[0]
+        def respond():
+            item = _prediction_json(new_request_ids(1)[0], prediction)
+            return JSONResponse({{**item, "model_name": "m", "model_version": "1"}})
+        rounds = []
+        for _ in range({rounds}):
+            figures = {{
+                "estimator": rate(lambda: model.estimator.predict_proba(row), 2.0),
+                "service_path": rate(lambda: model.predict(parser.parse(body).matrix), 2.0),
+                "parse_us": 1e6 / rate(lambda: parser.parse(body)),
+                "predict_us": 1e6 / rate(lambda: model.predict(row)),
+                "respond_us": 1e6 / rate(respond),
+                "asgi_service_us": await asgi_us(app),
+                "asgi_bare_us": await asgi_us(bare_asgi.app),
+            }}
+            real_predict = model.predict
+            model.predict = lambda matrix: [prediction] * len(matrix)  # the app without the model call
+            figures["asgi_no_model_us"] = await asgi_us(app)
+            model.predict = real_predict
+            rounds.append(figures)
+    print(json.dumps({{key: statistics.median(r[key] for r in rounds) for key in rounds[0]}}))
+asyncio.run(main())
 """
-
-
-@dataclass(frozen=True)
-class Result:
-    server: str
-    kind: str
-    requests_per_second: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
 
 
 def free_port() -> int:
@@ -168,19 +206,23 @@ def to_ms(value: str) -> float:
 
 
 def wrk(
-    url: str, body: bytes, args: argparse.Namespace, work: Path, label: tuple[str, str]
-) -> Result:
-    body_file = work / f"{label[0]}-{label[1]}.json"
-    body_file.write_bytes(body)
-    script = work / f"{label[0]}-{label[1]}.lua"
+    url: str,
+    body_file: Path,
+    work: Path,
+    threads: int,
+    connections: int,
+    seconds: int,
+    timeout: int = 2,
+) -> dict[str, float]:
+    """One wrk run (after a 1 s warm-up): requests/s, p50 and p99 in ms, and the failed requests."""
+    script = body_file.with_suffix(".lua")
     script.write_text(WRK_SCRIPT.format(body=body_file))
-    # warm up, then measure
-    sh("wrk", "-t1", "-c2", "-d2s", "-s", str(script), url, cwd=work)
+    sh("wrk", "-t1", "-c2", "-d1s", "-s", str(script), url, cwd=work)
     out = sh(
         "wrk",
-        f"-t{args.threads}",
-        f"-c{args.connections}",
-        f"-d{args.duration}s",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
         "--latency",
         "-s",
         str(script),
@@ -189,28 +231,19 @@ def wrk(
     )
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
-    return Result(
-        server=label[0],
-        kind=label[1],
-        requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),  # type: ignore[index]
-        p50_ms=to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M)[1]),  # type: ignore[index]
-        p99_ms=to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M)[1]),  # type: ignore[index]
-        errors=(int(non_2xx[1]) if non_2xx else 0) + socket_errors,
-    )
-
-
-def load_both_kinds(
-    url: str, server_name: str, payloads: dict[str, dict[str, bytes]], args: argparse.Namespace
-) -> list[Result]:
-    """wrk against one server with its single-record and its batch payload."""
-    measured = []
-    for kind in ("single", "batch"):
-        print(f"bench: {server_name}, {kind}", flush=True)
-        measured.append(wrk(url, payloads[server_name][kind], args, args.work, (server_name, kind)))
-    return measured
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),  # type: ignore[index]
+        "p50": to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M)[1]),  # type: ignore[index]
+        "p99": to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M)[1]),  # type: ignore[index]
+        "errors": (int(non_2xx[1]) if non_2xx else 0) + socket_errors,
+        "non_2xx": int(non_2xx[1]) if non_2xx else 0,
+        "socket_errors": socket_errors,
+        "socket_detail": (re.search(r"Socket errors: ([^\n]*)", out) or ["", "none"])[1],
+    }
 
 
 def bodies(project: Path, batch: int) -> dict[str, dict[str, bytes]]:
+    """The request bodies of each server: one record of the test set, and a batch of `batch`."""
     features = json.loads((project / "models" / "features.json").read_text())["features"]
     header, *rows = (project / "data" / "processed" / "test.csv").read_text().splitlines()
     columns = header.split(",")
@@ -224,139 +257,306 @@ def bodies(project: Path, batch: int) -> dict[str, dict[str, bytes]]:
     ]
     records = (records * (batch // len(records) + 1))[:batch]
     matrix = [[record[name] for name in features] for record in records]
+    service = {"single": {"record": records[0]}, "batch": {"records": records}}
     return {
-        "service": {
-            "single": json.dumps({"record": records[0]}).encode(),
-            "batch": json.dumps({"records": records}).encode(),
-        },
-        "mlflow": {
-            "single": json.dumps(
-                {"dataframe_split": {"columns": features, "data": matrix[:1]}}
-            ).encode(),
-            "batch": json.dumps(
-                {"dataframe_split": {"columns": features, "data": matrix}}
-            ).encode(),
-        },
+        name: {kind: json.dumps(body).encode() for kind, body in forms.items()}
+        for name, forms in {
+            "service": service,
+            "bare": {"single": service["single"]},
+            "bentoml": {"single": {"data": matrix[:1]}, "batch": {"data": matrix}},
+            "mlflow": {
+                "single": {"dataframe_split": {"columns": features, "data": matrix[:1]}},
+                "batch": {"dataframe_split": {"columns": features, "data": matrix}},
+            },
+        }.items()
     }
 
 
+def package_versions(project: Path, packages: tuple[str, ...], separator: str) -> str:
+    """`name<separator>version` of each package in the project's environment, space-separated."""
+    code = f"import importlib.metadata as m; print(' '.join(p + {separator!r} + m.version(p) for p in {packages!r}))"
+    return sh(str(project / ".venv" / "bin" / "python"), "-c", code, cwd=project).strip()
+
+
+def bentoml_venv(work: Path, project: Path) -> Path:
+    """A venv with BentoML 1.4 and the project's own scikit-learn, skops and numpy versions (same model)."""
+    venv = work / "bentoml-venv"
+    python = venv / "bin" / "python"
+    if not (venv / "bin" / "bentoml").is_file():
+        pins = package_versions(project, ("scikit-learn", "skops", "numpy", "pyyaml"), "==").split()
+        print("bench: installing BentoML 1.4 in its own venv", flush=True)
+        sh("uv", "venv", "--quiet", "--python", sys.executable, str(venv), cwd=work)
+        sh(
+            "uv",
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(python),
+            "bentoml>=1.4,<1.5",
+            *pins,
+            cwd=work,
+        )
+    return venv
+
+
+def start_servers(stack: ExitStack, project: Path, work: Path, batch: int) -> dict[str, str]:
+    """Every server on a port of its own, ready; their predict URLs by name."""
+    venv_bin = project / ".venv" / "bin"
+    path_env = {
+        "PATH": f"{venv_bin}:{os.environ['PATH']}"
+    }  # mlflow models serve runs uvicorn from PATH
+    bento_bin = bentoml_venv(work, project) / "bin"
+    ports = {name: free_port() for name in SERVERS}
+    base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    commands = {
+        "service": (["make", "serve", f"PORT={ports['service']}"], "/health/ready", "/predict"),
+        "bentoml": (
+            [
+                str(bento_bin / "bentoml"),
+                "serve",
+                "bentoml_service:Classifier",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(ports["bentoml"]),
+            ],
+            "/readyz",
+            "/predict",
+        ),
+        "mlflow": (
+            [
+                str(venv_bin / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                "models/model",
+                "--env-manager",
+                "local",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(ports["mlflow"]),
+            ],
+            "/ping",
+            "/invocations",
+        ),
+        "bare": (
+            [str(venv_bin / "python"), str(PEERS / "bare_asgi.py"), str(ports["bare"])],
+            "/ready",
+            "/predict",
+        ),
+    }
+    env = {
+        **path_env,
+        "MAX_BATCH_SIZE": str(max(batch, 1000)),
+        "MODEL_DIR": str(project / "models" / "model"),
+        "BENTOML_HOME": str(work / "bentoml-home"),
+    }
+    urls = {}
+    for name, (command, ready, predict) in commands.items():
+        cwd = PEERS if name == "bentoml" else project
+        stack.enter_context(server(command, cwd, env, base[name] + ready, work / f"{name}.log"))
+        urls[name] = base[name] + predict
+    return urls
+
+
+def measure(
+    urls: dict[str, str], payloads: dict[str, dict[str, bytes]], args: argparse.Namespace
+) -> dict:
+    """ROUNDS rounds over every server and request kind; the median of each figure."""
+    runs: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for round_number in range(1, ROUNDS + 1):
+        for name, url in urls.items():
+            for kind, body in payloads[name].items():
+                print(f"bench: round {round_number}, {name}, {kind}", flush=True)
+                body_file = args.work / f"{name}-{kind}.json"
+                body_file.write_bytes(body)
+                result = wrk(
+                    url, body_file, args.work, args.threads, args.connections, args.duration
+                )
+                runs.setdefault((name, kind), []).append(result)
+    return {
+        key: {
+            "rps": statistics.median(r["rps"] for r in results),
+            "p50": statistics.median(r["p50"] for r in results),
+            "p99": statistics.median(r["p99"] for r in results),
+            "errors": sum(r["errors"] for r in results),
+        }
+        for key, results in runs.items()
+    }
+
+
+def verdict(met: bool, shortfall: str) -> str:
+    return "**met**" if met else f"**missed** ({shortfall})"
+
+
+def goals(
+    by: dict, in_process: dict[str, float], soak: dict[str, float], batch: int, seconds: int
+) -> tuple[list[str], dict]:
+    """The goals of issue 13, each marked met or missed, with the numbers behind it."""
+    limit = 1 / (1 / by[("bare", "single")]["rps"] + 1 / in_process["estimator"])
+    single = by[("service", "single")]["rps"]
+    service_records = by[("service", "batch")]["rps"] * batch
+    bento_records = by[("bentoml", "batch")]["rps"] * batch
+    p99 = {
+        kind: (by[("service", kind)]["p99"], by[("bentoml", kind)]["p99"])
+        for kind in ("single", "batch")
+    }
+    lines = [
+        f"| single records/s at least 80% of the serial limit 1/(1/bare + 1/in-process) = {limit:.0f}/s "
+        f"| {single:.0f}/s = {single / limit:.0%} of it | "
+        + verdict(
+            single >= 0.8 * limit, f"{0.8 * limit - single:.0f}/s short of {0.8 * limit:.0f}/s"
+        )
+        + " |",
+        f"| batches of {batch}: records/s at least 2x BentoML's ({bento_records:.0f}) "
+        f"| {service_records:.0f} = {service_records / bento_records:.1f}x | "
+        + verdict(
+            service_records >= 2 * bento_records,
+            f"{2 * bento_records - service_records:.0f} records/s short",
+        )
+        + " |",
+    ]
+    for kind, (ours, theirs) in p99.items():
+        lines.append(
+            f"| p99 below BentoML's, {kind} | {ours:.1f} ms against {theirs:.1f} ms | "
+            + verdict(ours < theirs, f"{ours - theirs:.1f} ms above")
+            + " |"
+        )
+    lines.append(
+        f"| 64 connections for {seconds} s, zero non-2xx | {soak['non_2xx']} non-2xx and {soak['socket_errors']}"
+        f" socket errors ({soak['socket_detail']}; 10 s timeout) of about "
+        f"{soak['rps'] * seconds:.0f} ({soak['rps']:.0f}/s, p99 {soak['p99']:.1f} ms) | "
+        + verdict(soak["errors"] == 0, f"{soak['errors']} failed")
+        + " |"
+    )
+    return lines, {"limit": limit, "single": single}
+
+
 def report(
-    results: list[Result], in_process: dict[str, float], args: argparse.Namespace, project: Path
+    by: dict,
+    in_process: dict[str, float],
+    soak: dict[str, float],
+    args: argparse.Namespace,
+    project: Path,
 ) -> str:
-    by = {(r.server, r.kind): r for r in results}
-    versions = sh(
-        str(project / ".venv" / "bin" / "python"),
+    versions = package_versions(
+        project, ("fastapi", "starlette", "uvicorn", "mlflow", "scikit-learn", "numpy"), " "
+    )
+    bento_version = sh(
+        str(args.work / "bentoml-venv" / "bin" / "python"),
         "-c",
-        "import importlib.metadata as m; print(' '.join(f'{p} {m.version(p)}' for p in "
-        "('mlflow', 'fastapi', 'uvicorn', 'scikit-learn', 'numpy')))",
-        cwd=project,
+        "import bentoml; print(bentoml.__version__)",
+        cwd=args.work,
     ).strip()
+    goal_lines, figures = goals(by, in_process, soak, args.batch, args.soak)
     lines = [
         "# Serving benchmark",
         "",
-        "The generated service (`make serve`: FastAPI on one uvicorn worker, numpy predict path) against",
-        "`mlflow models serve --env-manager local` for the same trained model, on the same machine, at the",
-        "same concurrency. Reproduce with `make bench-serving` (it rewrites this page).",
+        "The generated service (`make serve`: one uvicorn worker, the request parser and numpy predict path",
+        "of the template) next to the peers a user would pick instead, serving the same trained model on",
+        "the same machine at the same load, in one run: an idiomatic BentoML 1.4 service with its defaults",
+        "(`benchmarks/peers/bentoml_service.py`), `mlflow models serve --env-manager local`, and a bare",
+        "endpoint of the service's own HTTP stack (FastAPI on uvicorn with httptools and uvloop) that",
+        "returns a constant without reading the body: the stack's own limit. Reproduce with",
+        "`make bench-serving` (it rewrites this page).",
         "",
-        f"- Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}),"
-        f" Python {platform.python_version()}; {versions}.",
+        f"- Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPUs"
+        f" ({platform.processor() or platform.machine()}), Python {platform.python_version()}; {versions};"
+        f" bentoml {bento_version}. Load average (1 min) of the machine, from other work, at the start"
+        f" of the measurements: {args.load_before:.1f}; at the end: {os.getloadavg()[0]:.1f}.",
         "- Model: the default project's classifier (StandardScaler + LogisticRegression, 30 features).",
-        f"- Load: wrk, {args.threads} threads, {args.connections} connections, {args.duration} s per run after a 2 s"
-        f" warm-up, 127.0.0.1 only; batch = {args.batch} records. Both servers share the CPUs with wrk,"
-        " one after the other; on a shared machine compare the ratios more than the absolute figures.",
+        f"- Load: wrk, {args.threads} threads, {args.connections} connections, {args.duration} s a run after a"
+        f" 1 s warm-up, 127.0.0.1 only; batch = {args.batch} records; {ROUNDS} rounds over every server,"
+        " medians below (errors: the sum). The servers and wrk share the CPUs; on a shared machine compare"
+        " the ratios more than the absolute figures.",
         "",
-        "| request | server | requests/s | p50 (ms) | p99 (ms) | errors |",
-        "|---|---|---:|---:|---:|---:|",
+        "| request | server | requests/s | records/s | p50 (ms) | p99 (ms) | errors |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for kind in ("single", "batch"):
-        for name, label in (("service", "generated service"), ("mlflow", "mlflow models serve")):
-            r = by[(name, kind)]
-            lines.append(
-                f"| {kind} | {label} | {r.requests_per_second:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.errors} |"
-            )
-    single = (
-        by[("service", "single")].requests_per_second / by[("mlflow", "single")].requests_per_second
-    )
-    batch = (
-        by[("service", "batch")].requests_per_second / by[("mlflow", "batch")].requests_per_second
-    )
+        size = 1 if kind == "single" else args.batch
+        for name, label in SERVERS.items():
+            if (name, kind) in by:
+                r = by[(name, kind)]
+                lines.append(
+                    f"| {kind} | {label} | {r['rps']:.0f} | {r['rps'] * size:.0f} | {r['p50']:.1f} | {r['p99']:.1f}"
+                    f" | {r['errors']} |"
+                )
     # Throughput and latency as charts, drawn from the table just written, next to it.
     lines += ["", charts.image_links(charts.serving_charts("\n".join(lines)))]
     lines += [
         "",
-        f"Speed-up of the generated service: {single:.1f}x for single records, {batch:.1f}x for batches of"
-        f" {args.batch} (records/s: {by[('service', 'batch')].requests_per_second * args.batch:.0f} against"
-        f" {by[('mlflow', 'batch')].requests_per_second * args.batch:.0f}).",
+        "## Goals",
         "",
-        "In-process ceiling, one record per call, no HTTP:",
+        "| goal | measured | verdict |",
+        "|---|---|---|",
+        *goal_lines,
         "",
-        "| path | predictions/s |",
-        "|---|---:|",
-        f"| service loader, numpy array in feature order | {in_process['numpy']:.0f} |",
-        f"| MLflow pyfunc, pandas DataFrame | {in_process['pandas_pyfunc']:.0f} |",
+        "## In process, and where a single-record request's time goes",
+        "",
+        "One record a call, no HTTP, in the project's environment (medians of three rounds):",
+        "",
+        "| path | per second | microseconds |",
+        "|---|---:|---:|",
+        f"| the estimator's `predict_proba` on a numpy row (the limit's in-process term) | {in_process['estimator']:.0f}"
+        f" | {1e6 / in_process['estimator']:.0f} |",
+        f"| the service's parse and predict (`RequestParser.parse` + `LoadedModel.predict`) |"
+        f" {in_process['service_path']:.0f} | {1e6 / in_process['service_path']:.0f} |",
+        f"| of which parsing and validating the JSON body | | {in_process['parse_us']:.0f} |",
+        f"| of which the model call (scikit-learn, finiteness check of the output) | | {in_process['predict_us']:.0f} |",
+        f"| building the JSON response (ids, serialisation) | | {in_process['respond_us']:.0f} |",
+        f"| the whole app called in process (ASGI, no network), monitoring included | |"
+        f" {in_process['asgi_service_us']:.0f} |",
+        f"| the same app with the model call replaced by its answer | | {in_process['asgi_no_model_us']:.0f} |",
+        f"| the bare endpoint called in process (ASGI) | | {in_process['asgi_bare_us']:.0f} |",
+        f"| the HTTP stack over the network: 1/bare rate | | {1e6 / by[('bare', 'single')]['rps']:.0f} |",
+        f"| measured per request, 1/service rate | | {1e6 / figures['single']:.0f} |",
         "",
     ]
     return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "bench-serving")
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--duration", type=int, default=8, help="seconds a wrk run")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--soak", type=int, default=30, help="seconds of the 64-connection run")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks-serving.md")
     args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed: run `make bootstrap` (Debian package wrk)")
+    for tool in ("wrk", "uv"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is not installed: run `make bootstrap`")
     args.work.mkdir(parents=True, exist_ok=True)
     project = prepare_project(args.work)
-    venv_bin = project / ".venv" / "bin"
-    path_env = {
-        "PATH": f"{venv_bin}:{os.environ['PATH']}"
-    }  # mlflow models serve runs uvicorn from PATH
     payloads = bodies(project, args.batch)
-    results: list[Result] = []
-
-    port = free_port()
-    serve_env = {**path_env, "MAX_BATCH_SIZE": str(max(args.batch, 1000))}
-    with server(
-        ["make", "serve", f"PORT={port}"],
-        project,
-        serve_env,
-        f"http://127.0.0.1:{port}/health/ready",
-        args.work / "service.log",
-    ):
-        results += load_both_kinds(f"http://127.0.0.1:{port}/predict", "service", payloads, args)
-
-    port = free_port()
-    mlflow_cmd = [
-        str(venv_bin / "mlflow"),
-        "models",
-        "serve",
-        "-m",
-        "models/model",
-        "--env-manager",
-        "local",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(port),
-    ]
-    with server(
-        mlflow_cmd, project, path_env, f"http://127.0.0.1:{port}/ping", args.work / "mlflow.log"
-    ):
-        results += load_both_kinds(f"http://127.0.0.1:{port}/invocations", "mlflow", payloads, args)
-
-    print("bench: in-process predict rate", flush=True)
+    with ExitStack() as stack:
+        urls = start_servers(stack, project, args.work, args.batch)
+        args.load_before = os.getloadavg()[0]
+        by = measure(urls, payloads, args)
+        print(f"bench: 64 connections for {args.soak} s against the service", flush=True)
+        # A 10 s client timeout, as a client would have: wrk's 2 s counts queueing on busy cores as failures.
+        body = args.work / "service-single.json"
+        soak = wrk(urls["service"], body, args.work, args.threads, 64, args.soak, timeout=10)
+    print("bench: in-process rates and the hot path", flush=True)
     package = re.search(
         r"^package_name: (\w+)$", (project / ".copier-answers.yml").read_text(), re.M
     )[1]  # type: ignore[index]
-    in_process = json.loads(
-        sh(str(venv_bin / "python"), "-c", IN_PROCESS.format(package=package), cwd=project)
+    script = IN_PROCESS.format(
+        package=package, body=args.work / "service-single.json", rounds=ROUNDS, peers=PEERS
     )
-    text = report(results, in_process, args, project)
+    in_process = json.loads(
+        sh(str(project / ".venv" / "bin" / "python"), "-c", script, cwd=project)
+    )
+    text = report(by, in_process, soak, args, project)
+    # The hand-written analysis below the marker survives a new run (it explains the figures).
+    previous = args.output.read_text() if args.output.is_file() else ""
+    if ANALYSIS_MARKER in previous:
+        text += "\n" + ANALYSIS_MARKER + previous.split(ANALYSIS_MARKER, 1)[1]
     args.output.write_text(text)
     charts.write_charts(charts.serving_charts(text), args.output.parent)
     print(text)

@@ -384,10 +384,6 @@ def metric_sample(text: str, name: str, feature: str) -> float:
     return values[0]
 
 
-@pytest.mark.xfail(
-    reason="the request parser that takes categories comes with the service contract (issue 13)",
-    strict=True,
-)
 def test_mixed_service_answers_raw_records_and_its_drift_gauge_rises(
     workspace: Workspace, mixed: Path, serve: Callable[[Path], str]
 ) -> None:

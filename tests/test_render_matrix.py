@@ -67,7 +67,18 @@ MONITORING_FILES = {
 MONITORING_COMPONENT = ("kustomization.yaml", "prometheusrule.yaml", "servicemonitor.yaml")
 
 
-SERVING_MODULES = ("__init__", "__main__", "app", "metrics", "model", "schemas", "settings")
+SERVING_MODULES = (
+    "__init__",
+    "__main__",
+    "app",
+    "metrics",
+    "model",
+    "openapi",
+    "openapi_snapshot",
+    "schemas",
+    "settings",
+    "spec",
+)
 K8S_BASE = (
     "kustomization",
     "serviceaccount",
@@ -125,7 +136,13 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
     files |= {f"src/{package}/{module}.py" for module in PIPELINE_MODULES}
     files |= {f"tests/{module}.py" for module in GENERATED_TESTS}
     files |= {f"src/{package}/serving/{module}.py" for module in SERVING_MODULES}
-    files |= {"tests/test_serving.py", "Dockerfile", ".dockerignore", "docs/serving.md"}
+    files |= {
+        "tests/test_serving.py",
+        "tests/test_serving_contract.py",
+        "Dockerfile",
+        ".dockerignore",
+    }
+    files.add("docs/serving.md")
     if answers["use_kubernetes"]:
         files.add("docs/deployment.md")
         files |= {f"deploy/k8s/base/{name}.yaml" for name in K8S_BASE}

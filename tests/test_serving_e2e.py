@@ -195,6 +195,29 @@ def bad_inputs(record: dict[str, float]) -> list[tuple[str, object, int, str]]:
             f"limit of {MAX_BATCH}",
         ),
         ("not an object", [record], 422, "one key"),
+        # Finite, but the scaler overflowed on it: a plain-text 500 before the bound.
+        (
+            "overflowing value",
+            json.dumps({"record": {**record, name: 1e306}}).encode(),
+            422,
+            "finite number",
+        ),
+        (
+            "huge integer",
+            json.dumps({"record": {**record, name: 0.125}})
+            .encode()
+            .replace(b"0.125", b"1" + b"0" * 400),
+            422,
+            "finite number",
+        ),
+        (
+            "duplicate key",
+            b'{"record": {"' + name.encode() + b'": 1, ' + json.dumps(record).encode()[1:] + b"}",
+            400,
+            "duplicate key",
+        ),
+        ("not UTF-8", b'{"record": "\xff"}', 400, "not UTF-8"),
+        ("deep nesting", b"[" * 100_000, 400, "malformed JSON"),
     ]
 
 
@@ -207,20 +230,24 @@ def test_every_bad_input_is_a_clear_4xx_and_the_service_keeps_serving(
         assert got == status, f"{label}: {got} {answer}"
         text = answer["detail"] + " " + " ".join(f"{e['loc']} {e['msg']}" for e in answer["errors"])
         assert message in text, f"{label}: {answer}"
+        assert len(answer["request_id"]) == 32, f"{label}: {answer}"
         assert predict(service, {"record": records[0]})[0] == 200, f"not serving after {label}"
     status, answer, _ = call(
         service, "POST", "/predict", b"mean_radius=1", {"Content-Type": "text/plain", **AUTH}
     )
     assert (status, answer["detail"]) == (
         415,
-        "send the body as JSON with Content-Type: application/json",
+        "send the body as UTF-8 JSON with Content-Type: application/json",
     )
 
 
 def test_the_bearer_token_is_required(project: Path, service: str) -> None:
     _, records, _ = held_out_rows(project)
     status, answer = predict(service, {"record": records[0]}, token=False)
-    assert (status, answer["detail"]) == (401, "missing or invalid bearer token")
+    assert (status, answer["detail"]) == (
+        401,
+        "missing or invalid bearer token: send Authorization: Bearer <API_TOKEN>",
+    )
     headers = {"Content-Type": "application/json", "Authorization": "Bearer not-the-token"}
     assert (
         call(service, "POST", "/predict", json.dumps({"record": records[0]}).encode(), headers)[0]
@@ -253,3 +280,52 @@ def test_metrics_count_what_happened(project: Path, service: str) -> None:
     info = [key for key in samples if key.startswith("model_info{")]
     assert len(info) == 1 and f'model_version="{registration["version"]}"' in info[0]
     assert samples["model_trained_timestamp_seconds"] > time.time() - 7200
+
+
+def test_the_pipeline_writes_the_openapi_snapshot_of_the_served_model(
+    project: Path, service: str
+) -> None:
+    """make pipeline wrote docs/openapi.json; it is current, and describes what the service serves."""
+    package = next((project / "src").iterdir()).name
+    check = run(
+        ".venv/bin/python", "-m", f"{package}.serving.openapi_snapshot", "--check", cwd=project
+    )
+    assert check.stdout.strip() == "docs/openapi.json is up to date"
+    snapshot = json.loads((project / "docs" / "openapi.json").read_text())
+    status, live, _ = call(service, "GET", "/openapi.json")
+    assert status == 200
+    assert snapshot["components"]["schemas"]["Record"] == live["components"]["schemas"]["Record"]
+    assert snapshot["paths"].keys() == live["paths"].keys()
+    assert (
+        live["components"]["schemas"]["BatchRequest"]["properties"]["records"]["maxItems"]
+        == MAX_BATCH
+    )
+    assert "[docs/openapi.json](openapi.json)" in (project / "docs" / "serving.md").read_text()
+
+
+@pytest.mark.parametrize("with_token", [True, False], ids=["token", "no-token"])
+def test_schemathesis_with_all_checks_finds_no_failure(
+    project: Path, service: str, with_token: bool, tmp_path: Path
+) -> None:
+    """The fuzzer of the issue, against the live service: every check, with and without the token."""
+    command = [
+        str(project / ".venv" / "bin" / "st"),
+        "run",
+        f"{service}/openapi.json",
+        "--checks",
+        "all",
+        "--max-examples",
+        "50",
+        "--seed",
+        "13",
+        "--workers",
+        "1",
+        "--no-color",
+    ]
+    if with_token:
+        command += ["-H", f"Authorization: Bearer {TOKEN}"]
+    result = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    assert "failure" not in result.stdout.splitlines()[-1], result.stdout[-3000:]

@@ -9,6 +9,7 @@ Names are a contract with the alert rules and dashboards:
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections import Counter as Tally
 from collections.abc import Callable
 from itertools import pairwise
 
@@ -105,12 +106,13 @@ class ServiceMetrics:
                 self.predictions.labels(label)
 
     def count_predictions(self, model: LoadedModel, predictions: list[Prediction]) -> None:
+        """One increment per outcome, not per prediction: a batch of 100 costs a few label look-ups."""
         if model.task_type == "classification":
-            for prediction in predictions:
-                self.predictions.labels(str(prediction.value)).inc()
+            outcomes = Tally(str(prediction.value) for prediction in predictions)
         else:
-            for prediction in predictions:
-                self.predictions.labels(self.outcome(float(prediction.value))).inc()
+            outcomes = Tally(self.outcome(float(prediction.value)) for prediction in predictions)
+        for outcome, count in outcomes.items():
+            self.predictions.labels(outcome).inc(count)
 
     def outcome(self, value: float) -> str:
         """The bucket label of a regression value (an edge belongs to the bucket below it)."""

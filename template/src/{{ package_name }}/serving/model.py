@@ -12,15 +12,18 @@ from __future__ import annotations
 import json
 import pickle
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
+import sklearn
 import yaml
 
+from .schemas import finite_or_refuse
 from .settings import Settings
+from .spec import Column, FeatureSpec, SpecError
 
 # The estimator was fitted on a DataFrame; rows arrive in the same column order (checked at load).
 warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
@@ -55,31 +58,41 @@ class Prediction(NamedTuple):
 
 
 class LoadedModel:
-    """A fitted estimator with its ordered feature names, task type and provenance."""
+    """A fitted estimator with its feature spec (ordered features, types), task type and provenance."""
 
-    def __init__(self, estimator: Estimator, features: list[str], task_type: str, info: ModelInfo) -> None:
-        if task_type not in {"classification", "regression"}:
-            raise ModelLoadError(f"task_type {task_type!r} is neither classification nor regression")
+    def __init__(self, estimator: Estimator, spec: FeatureSpec, info: ModelInfo) -> None:
         self.estimator: Any = estimator  # predict_proba exists on classifiers only
-        self.features = features
-        self.task_type = task_type
-        self.info = info
         classes = getattr(estimator, "classes_", None)
-        self.classes: list[Any] = classes.tolist() if classes is not None else []
-        self._proba = task_type == "classification" and hasattr(estimator, "predict_proba")
+        self.classes: list[Any] = classes.tolist() if classes is not None else list(spec.classes)
+        # The estimator's classes complete a spec that does not list them (the OpenAPI document uses them).
+        self.spec = replace(spec, classes=tuple(self.classes)) if self.classes and not spec.classes else spec
+        self.features = spec.names
+        self.task_type = spec.task_type
+        self.info = info
+        self._proba = self.task_type == "classification" and hasattr(estimator, "predict_proba")
         self._keys = [str(label) for label in self.classes]
 
     def predict(self, matrix: np.ndarray) -> list[Prediction]:
-        """Predictions for the rows of `matrix` (shape: records x features, feature order)."""
+        """Predictions for the rows of `matrix` (shape: records x features, feature order).
+
+        Raises `InputError` (422) when the model's output is not finite for these rows.
+        """
+        # The parser let only finite, bounded values in: scikit-learn's own finiteness checks are
+        # skipped (faster), so an overflow inside the model reaches the output and becomes a 422.
+        with sklearn.config_context(assume_finite=True), np.errstate(over="ignore", invalid="ignore"):
+            if self._proba:
+                proba = self.estimator.predict_proba(matrix)
+            else:
+                values = np.asarray(self.estimator.predict(matrix))
         if self._proba:
-            proba = self.estimator.predict_proba(matrix)
+            finite_or_refuse(proba)
             classes, keys = self.classes, self._keys
             return [
                 Prediction(classes[best], dict(zip(keys, row, strict=True)))
                 for best, row in zip(proba.argmax(axis=1).tolist(), proba.tolist(), strict=True)
             ]
-        values = np.asarray(self.estimator.predict(matrix)).tolist()
-        return [Prediction(value) for value in values]
+        finite_or_refuse(values)
+        return [Prediction(value) for value in values.tolist()]
 
 
 def _trained_at(mlmodel: dict[str, Any], model_dir: Path) -> float:
@@ -105,25 +118,26 @@ def _load_estimator(model_dir: Path, mlmodel: dict[str, Any]) -> Estimator:
         return loaded
 
 
-def _feature_spec(features_path: Path, estimator: Estimator) -> tuple[list[str], str]:
+def _feature_spec(features_path: Path, estimator: Estimator) -> FeatureSpec:
     names_in = getattr(estimator, "feature_names_in_", None)
     if features_path.is_file():
-        spec = json.loads(features_path.read_text())
-        features = [str(name) for name in spec["features"]]
-        task_type = str(spec["task_type"])
+        try:
+            spec = FeatureSpec.from_file(features_path)
+        except SpecError as error:
+            raise ModelLoadError(str(error)) from None
     elif names_in is not None:
-        features = [str(name) for name in names_in]
         task_type = "classification" if hasattr(estimator, "classes_") else "regression"
+        spec = FeatureSpec(tuple(Column(str(name)) for name in names_in), task_type)
     else:
         raise ModelLoadError(f"{features_path} is missing and the model does not name its features")
-    if names_in is not None and list(names_in) != features:
+    if names_in is not None and [str(name) for name in names_in] != spec.names:
         raise ModelLoadError(f"{features_path} lists features in another order than the model was fitted on")
-    return features, task_type
+    return spec
 
 
-def _registration(path: Path | None) -> dict[str, str]:
+def _registration(path: Path) -> dict[str, str]:
     """models/registration.json from train: the registered name, version and training run."""
-    if path is None or not path.is_file():
+    if not path.is_file():
         return {}
     return {key: str(value) for key, value in json.loads(path.read_text()).items()}
 
@@ -135,7 +149,7 @@ def load_model_dir(model_dir: Path, settings: Settings, registration: dict[str, 
         raise ModelLoadError(f"{mlmodel_path} not found: run the pipeline (make pipeline) first")
     mlmodel = yaml.safe_load(mlmodel_path.read_text())
     estimator = _load_estimator(model_dir, mlmodel)
-    features, task_type = _feature_spec(settings.features_path, estimator)
+    spec = _feature_spec(settings.features_path, estimator)
     registered = registration if registration is not None else _registration(settings.registration_path)
     info = ModelInfo(
         name=registered.get("model_name") or settings.model_name,
@@ -144,7 +158,7 @@ def load_model_dir(model_dir: Path, settings: Settings, registration: dict[str, 
         git_commit=settings.git_commit,
         trained_at=_trained_at(mlmodel, model_dir),
     )
-    return LoadedModel(estimator, features, task_type, info)
+    return LoadedModel(estimator, spec, info)
 
 
 def load_from_registry(settings: Settings) -> LoadedModel:
