@@ -1,13 +1,13 @@
 """One orchestrated task: run one DVC stage, taking its inputs from and leaving its outputs in the DVC remote.
 
-A task starts in a workspace that holds the code but no data (a pod of the training image,
-or with ``--fresh`` a scratch copy of the project). It fetches the records that its upstream
+A task runs in a scratch copy of the project's code and settings, without any data (in a pod,
+a copy of the training image's project; locally, of the checkout). It fetches the records that its upstream
 tasks left in the remote under ``runs/<run id>/`` (their dvc.lock entries and small uncached
 outputs), pulls their outputs with ``dvc pull``, runs the stage with ``dvc repro
 --single-item`` (so the step's command is exactly the one DVC runs) and pushes what it made.
 A failing stage, such as a quality gate that does not pass, fails the task and stops the run.
 
-    python -m PACKAGE.orchestration.task run train --run-id RUN [--fresh]
+    python -m PACKAGE.orchestration.task run train --run-id RUN
     python -m PACKAGE.orchestration.task checkout --run-id RUN --into DIR
 """
 
@@ -29,7 +29,7 @@ import yaml
 
 from .graph import PIPELINE_FILES, Stage, ancestors, load_graph
 
-# Where a fresh workspace sends data instead of the project's remote (tests, a scratch run).
+# Where tasks send data instead of the project's remote (tests, a scratch run).
 REMOTE_URL_ENV = "PIPELINE_REMOTE_URL"
 CONFIG_FILES = ("params.yaml", ".dvc/config")
 
@@ -113,18 +113,19 @@ def source_paths(graph: list[Stage]) -> list[str]:
 
 def remote_settings(root: Path) -> tuple[str, str]:
     """The default remote's name and URL, a local directory made absolute (DVC reads it relative to .dvc/)."""
-    from dvc.repo import Repo
+    from dvc.config import Config
 
-    with Repo(str(root)) as repo:
-        name = repo.config["core"].get("remote")
-        if not name:
-            raise TaskError("the project has no default DVC remote: run `dvc remote add -d storage URL`")
-        url = str(repo.config["remote"][name]["url"])
-    return name, os.environ.get(REMOTE_URL_ENV) or url
+    if not (root / ".dvc" / "config").is_file():
+        raise TaskError(f"{root} has no .dvc/config: run the task in the project (or its training image)")
+    config = Config(dvc_dir=str(root / ".dvc"))  # no git needed: an image has none
+    name = config["core"].get("remote")
+    if not name:
+        raise TaskError("the project has no default DVC remote: run `dvc remote add -d storage URL`")
+    return name, os.environ.get(REMOTE_URL_ENV) or str(config["remote"][name]["url"])
 
 
 def prepare_workspace(root: Path, workspace: Path) -> Path:
-    """A copy of the project's code and settings without any data, like a pod of the training image."""
+    """A copy of the project's code and settings without any data, a DVC project of its own (no git)."""
     graph = load_graph(root)
     for relative in source_paths(graph):
         source = root / relative
@@ -196,27 +197,22 @@ def keep_local_artifacts(root: Path) -> None:
     MLflow puts an experiment's artifacts under ``./mlruns`` of the directory that creates it: a
     scratch workspace would take the models with it. An MLflow server keeps them in its own store.
     """
+    uri = os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    if not uri.startswith("sqlite:"):
+        return
     import mlflow
 
     from ..config import load_params
 
-    uri = os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-    if not uri.startswith("sqlite:"):
-        return
     mlflow.set_tracking_uri(uri)
     experiment = load_params(root / "params.yaml").mlflow.experiment
     if mlflow.get_experiment_by_name(experiment) is None:
         mlflow.create_experiment(experiment, artifact_location=(root / "mlruns").as_uri())
 
 
-def run_stage(name: str, run_id: str, root: Path = Path(), fresh: bool = False) -> None:
-    """Run stage ``name`` of run ``run_id``: in ``root`` (a pod), or with ``fresh`` in a scratch copy of it."""
+def run_stage(name: str, run_id: str, root: Path = Path()) -> None:
+    """Run stage ``name`` of run ``run_id`` in a scratch copy of ``root``, the project."""
     root = root.absolute()
-    if not fresh:
-        if not (root / ".dvc").is_dir():
-            raise TaskError(f"{root} is not a DVC project: run the task in the project (or the training image)")
-        run_in(root, name, run_id)
-        return
     keep_local_artifacts(root)
     with fresh_workspace(root) as workspace:
         run_in(workspace, name, run_id)
@@ -239,14 +235,13 @@ def main(argv: list[str] | None = None) -> None:
     run = commands.add_parser("run", help="run one stage as a task of run RUN_ID")
     run.add_argument("stage")
     run.add_argument("--run-id", required=True)
-    run.add_argument("--fresh", action="store_true", help="in a scratch copy of the project (local development)")
     take = commands.add_parser("checkout", help="copy every output of a finished run into a new directory")
     take.add_argument("--run-id", required=True)
     take.add_argument("--into", type=Path, required=True)
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
-            run_stage(args.stage, args.run_id, fresh=args.fresh)
+            run_stage(args.stage, args.run_id)
         else:
             print(f"run {args.run_id}: outputs in {checkout(args.run_id, args.into)}")
     except (TaskError, ValueError) as error:
