@@ -77,6 +77,7 @@ def expected_services() -> list[tuple[str, str, object]]:
         "use_monitoring",
         "dvc_remote_kind",
         "compliance",
+        "orchestrator",
     ):
         spec = CONFIG[question]
         if spec["type"] == "bool":
@@ -106,6 +107,8 @@ def test_services_are_the_choices_and_switches_of_copier_yml():
         "local",
         "gdpr",
         "hipaa",
+        "kubeflow",
+        "airflow",
     ):
         assert name in names
     assert "none" not in names
