@@ -181,8 +181,6 @@ def pull(workspace: Path, stages: list[Stage]) -> None:
 def run_in(workspace: Path, name: str, run_id: str) -> None:
     graph = load_graph(workspace)
     by_name = {stage.name: stage for stage in graph}
-    if name not in by_name:
-        raise TaskError(f"no stage {name} in {', '.join(PIPELINE_FILES)}: use one of {', '.join(by_name)}")
     stage, store = by_name[name], RunStore(workspace, run_id)
     restore(workspace, [store.read(upstream.name) for upstream in ancestors(graph, name)])
     pull(workspace, [by_name[upstream] for upstream in stage.upstream])
@@ -213,6 +211,9 @@ def keep_local_artifacts(root: Path) -> None:
 def run_stage(name: str, run_id: str, root: Path = Path()) -> None:
     """Run stage ``name`` of run ``run_id`` in a scratch copy of ``root``, the project."""
     root = root.absolute()
+    known = [stage.name for stage in load_graph(root)]
+    if name not in known:
+        raise TaskError(f"no stage {name} in {', '.join(PIPELINE_FILES)}: use one of {', '.join(known)}")
     keep_local_artifacts(root)
     with fresh_workspace(root) as workspace:
         run_in(workspace, name, run_id)
