@@ -78,6 +78,7 @@ def expected_services() -> list[tuple[str, str, object]]:
         "use_monitoring",
         "dvc_remote_kind",
         "compliance",
+        "orchestrator",
     ):
         spec = CONFIG[question]
         if spec["type"] == "bool":
@@ -107,6 +108,8 @@ def test_services_are_the_choices_and_switches_of_copier_yml():
         "local",
         "gdpr",
         "hipaa",
+        "kubeflow",
+        "airflow",
     ):
         assert name in names
     assert "none" not in names
@@ -116,7 +119,7 @@ def test_list_marks_the_services_that_are_on(project: Path):
     listing = list_services(project)
     assert listing.version == "v1"
     on = [s.name for s in listing.services if listing.is_on(s)]
-    assert on == ["gitlab", "local"]
+    assert on == ["gitlab", "local", "dvc"]
 
 
 def test_add_a_ci_provider_switches_the_files_and_keeps_user_edits(project: Path):
@@ -186,9 +189,9 @@ def test_add_a_dvc_remote_keeps_a_chosen_url_and_the_validator_explains(
 
 def test_unknown_service_lists_the_known_ones(project: Path):
     with pytest.raises(InvalidAnswerError) as raised:
-        add_service(project, "airflow")
+        add_service(project, "spark")
     names = ", ".join(name for name, _, _ in expected_services())
-    assert str(raised.value) == f"unknown service airflow: use one of {names}"
+    assert str(raised.value) == f"unknown service spark: use one of {names}"
 
 
 def test_add_refuses_a_dirty_tree(project: Path):
@@ -245,6 +248,6 @@ def test_cli_add_pretend_writes_nothing(project: Path):
 
 
 def test_cli_add_unknown_service_exits_3(project: Path):
-    result = runner.invoke(app, ["add", "airflow", str(project)])
+    result = runner.invoke(app, ["add", "spark", str(project)])
     assert result.exit_code == 3
-    assert result.stderr.startswith("error: unknown service airflow: use one of gitlab, jenkins")
+    assert result.stderr.startswith("error: unknown service spark: use one of gitlab, jenkins")

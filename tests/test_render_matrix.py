@@ -32,6 +32,7 @@ PIPELINE_MODULES = (
     "spec",
     "schema",
     "data_import",
+    "batch",
 )
 GENERATED_TESTS = (
     "conftest",
@@ -42,6 +43,7 @@ GENERATED_TESTS = (
     "test_model_quality",
     "test_train",
     "test_validate",
+    "test_batch",
 )
 
 # monitoring (use_monitoring): rules, dashboard, runbooks, and the kustomize component
@@ -89,6 +91,7 @@ K8S_BASE = (
     "networkpolicy",
     "train-job",
     "retrain-cronjob",
+    "batch-cronjob",
 )
 K8S_OVERLAYS = {
     "dev": ("patch-deployment", "patch-hpa", "patch-cronjob"),
@@ -129,7 +132,9 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         "docs/data-card.md",
         "docs/model-card.md",
         "docs/objectives.md",
+        "docs/orchestration.md",
         "dvc.yaml",
+        "inference/dvc.yaml",
         "params.yaml",
         "pyproject.toml",
     }
@@ -160,6 +165,21 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         if answers["use_kubernetes"]:
             files |= {f"deploy/k8s/components/monitoring/{name}" for name in MONITORING_COMPONENT}
     files |= ci_files(answers)
+    files |= orchestrator_files(answers)
+    return files
+
+
+def orchestrator_files(answers: Mapping[str, Any]) -> set[str]:
+    """Kubeflow and Airflow: the graph and task runner, orchestration.yaml, their module or DAG."""
+    orchestrator, package = answers["orchestrator"], answers["package_name"]
+    if orchestrator == "dvc":
+        return set()
+    files = {"orchestration.yaml", "tests/test_orchestration.py"}
+    files |= {f"src/{package}/orchestration/{name}.py" for name in ("__init__", "graph", "task")}
+    if orchestrator == "kubeflow":
+        files.add(f"src/{package}/orchestration/kubeflow.py")
+    else:
+        files.add("dags/pipeline.py")
     return files
 
 
@@ -299,3 +319,15 @@ def test_kubernetes_choice_renders(rendered: RenderedVariants, use_kubernetes: b
     makefile = (project / "Makefile").read_text(encoding="utf-8")
     assert ("\ndeploy: " in makefile) is use_kubernetes
     assert "\nserve: " in makefile and "\nimage: " in makefile and "\npush: " in makefile
+
+
+@pytest.mark.parametrize("orchestrator", choices("orchestrator"))
+def test_orchestrator_choice_renders(render: Render, orchestrator: str) -> None:
+    project = render("orchestrated", orchestrator=orchestrator)
+    answers = check_project(project)
+    assert answers["orchestrator"] == orchestrator
+    makefile = (project / "Makefile").read_text(encoding="utf-8")
+    extras = "dev" if orchestrator == "dvc" else f"dev,{orchestrator}"
+    assert f"EXTRAS ?= {extras}\n" in makefile
+    assert ("\norchestrate: " in makefile) is (orchestrator != "dvc")
+    assert "\nbatch: " in makefile

@@ -31,6 +31,7 @@ SERVICE_QUESTIONS = (
     "use_monitoring",
     "dvc_remote_kind",
     "compliance",
+    "orchestrator",
 )
 
 
