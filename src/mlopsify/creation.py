@@ -21,7 +21,13 @@ def derived_defaults(destination: Path) -> dict[str, Any]:
     """Defaults that only the caller knows: the directory name and the running Python."""
     found: dict[str, Any] = {}
     name = destination.name
-    if name.isascii() and name.replace("-", "_").isidentifier():
+    # As copier.yml's project_name validator: ASCII letters, digits, '-', '_', '.', not
+    # starting with '-' or '.' (k8s_name makes a Kubernetes name of any of them).
+    if (
+        name.isascii()
+        and name[:1] not in "-."
+        and f"a{name}".replace("-", "_").replace(".", "_").isidentifier()
+    ):
         found["project_name"] = name
     running = f"{sys.version_info.major}.{sys.version_info.minor}"
     if running in SUPPORTED_PYTHONS:
