@@ -11,9 +11,12 @@ import argparse
 import getpass
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .config import load_params, tracking_uri
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
 
 # Who asked: the CI system's user when there is one, else the local account.
 ACTOR_VARIABLES = ("ROLLBACK_BY", "GITLAB_USER_LOGIN", "GITHUB_ACTOR", "BUILD_USER_ID")
@@ -23,7 +26,7 @@ def actor() -> str:
     return next((os.environ[name] for name in ACTOR_VARIABLES if os.environ.get(name)), getpass.getuser())
 
 
-def previous_version(versions: list[Any], current: int) -> Any | None:
+def previous_version(versions: list[ModelVersion], current: int) -> ModelVersion | None:
     """The newest version older than ``current`` that passed the gate and was never rolled back."""
     candidates = [
         version
