@@ -35,7 +35,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import ROOT, require_tool, run
+from helpers import REAL_CACHES, ROOT, require_tool, run
 from test_ci_providers import gitlab_ci_local
 from test_deploy_preflight import fake_kubectl, kubectl_calls
 
@@ -76,9 +76,10 @@ def stand_in_base_images(dockerfile: Path) -> list[str]:
     podman = require_tool("podman")
     upstream = sorted(set(re.findall(r"^FROM (\S+) AS", dockerfile.read_text(), re.M)))
     run(podman, *STORAGE, "import", base_rootfs(), "localhost/debian-python3:bookworm", cwd=ROOT)
-    for name in upstream:
+    names = [*upstream, *(f"docker.io/library/{name}" for name in upstream)]
+    for name in names:  # the short name as written, and as Docker Hub qualifies it
         run(podman, *STORAGE, "tag", "localhost/debian-python3:bookworm", name, cwd=ROOT)
-    return upstream
+    return names
 
 
 def pip_mounts(directory: Path) -> list[str]:
@@ -129,6 +130,8 @@ def ci(template_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> CiWorksp
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HOME", str(home))
         patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        for var, value in REAL_CACHES.items():
+            patch.setenv(var, value)
         project = new_project(
             base / "churn-model",
             data={"ci_provider": "gitlab", "python_version": "3.11"},
