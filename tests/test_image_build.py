@@ -191,9 +191,10 @@ def images(ci: CiWorkspace, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 def image_size(image: str) -> int:
-    """Bytes of the image's layers, as buildah stores them."""
-    listed = json.loads(buildah("images", "--json", image))
-    return int(listed[0]["size"])
+    """Bytes of the image, as podman reports them."""
+    podman = require_tool("podman")
+    inspected = run(podman, *STORAGE, "image", "inspect", "--format", "{{.Size}}", image, cwd=ROOT)
+    return int(inspected.stdout.strip())
 
 
 @dataclass
