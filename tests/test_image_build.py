@@ -350,8 +350,8 @@ def registry_state(ci: CiWorkspace, project: Path) -> dict[str, Any]:
         "import json, mlflow; from mlflow import MlflowClient; "
         "mlflow.set_tracking_uri('sqlite:///mlflow.db'); c = MlflowClient(); "
         "name = 'churn-model'; "
-        "print(json.dumps({'champion': c.get_model_version_by_alias(name, 'champion').version, "
-        "'tags': {v.version: v.tags for v in c.search_model_versions(f\"name='{name}'\")}}))"
+        "print(json.dumps({'champion': str(c.get_model_version_by_alias(name, 'champion').version), "
+        "'tags': {str(v.version): v.tags for v in c.search_model_versions(f\"name='{name}'\")}}))"
     )
     out = run(ci.venv / "bin" / "python", "-c", script, cwd=project).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
@@ -368,10 +368,12 @@ def test_make_rollback_undoes_the_deployment_and_moves_the_alias_back(
     )
     make = ("make", f"VENV={ci.venv}")
     run(*make, "gate", cwd=project)
+    before = registry_state(ci, project)["champion"]
     params = project / "params.yaml"
     params.write_text(params.read_text().replace("  C: 1.0\n", "  C: 0.5\n", 1))
     run(*make, "train", "gate", cwd=project)
-    assert registry_state(ci, project)["champion"] == "2"
+    after = registry_state(ci, project)["champion"]
+    assert int(after) > int(before), "the retrained model is the new champion"
 
     kubectl = fake_kubectl(tmp_path / "bin")
     kubeconfig = tmp_path / "kubeconfig"
@@ -388,25 +390,28 @@ def test_make_rollback_undoes_the_deployment_and_moves_the_alias_back(
         "kubectl -n churn-model rollout status deployment/churn-model --timeout=10m",
     ]
     assert (
-        f"rollback: alias 'champion' of churn-model moved from version 2 to version 1 (by alice: {reason})"
-        in rolled.stdout
+        f"rollback: alias 'champion' of churn-model moved from version {after} to version "
+        f"{before} (by alice: {reason})" in rolled.stdout
     )
     state = registry_state(ci, project)
-    assert state["champion"] == "1"
-    abandoned, restored = state["tags"]["2"], state["tags"]["1"]
-    assert abandoned["rollback.status"] == "rolled back" and abandoned["rollback.to"] == "1"
-    assert restored["rollback.restored_from"] == "2"
+    assert state["champion"] == before
+    abandoned, restored = state["tags"][after], state["tags"][before]
+    assert abandoned["rollback.status"] == "rolled back" and abandoned["rollback.to"] == before
+    assert restored["rollback.restored_from"] == after
     for tags in (abandoned, restored):
         assert (tags["rollback.by"], tags["rollback.reason"]) == ("alice", reason)
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", tags["rollback.at"])
 
+    # A second rollback skips the abandoned version; with no older passed version it refuses.
+    passed = [v for v, tags in state["tags"].items() if tags.get("quality_gate") == "passed"]
+    assert sorted(passed, key=int) == sorted([before, after], key=int)
     again = run(*make, "rollback", "ENV=prod", "REASON=again", cwd=project, env=env, check=False)
     assert again.returncode != 0
     assert (
-        "rollback: no version of 'churn-model' older than 1 passed the quality gate: "
+        f"rollback: no version of 'churn-model' older than {before} passed the quality gate: "
         "nothing to roll back to (train and gate a model instead)" in again.stderr
     )
-    assert registry_state(ci, project)["champion"] == "1"
+    assert registry_state(ci, project)["champion"] == before
 
 
 def record_benchmarks(images: Images) -> None:
