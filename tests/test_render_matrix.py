@@ -33,6 +33,7 @@ PIPELINE_MODULES = (
     "schema",
     "data_import",
     "batch",
+    "rollback",
 )
 GENERATED_TESTS = (
     "conftest",
@@ -89,7 +90,6 @@ K8S_BASE = (
     "hpa",
     "pdb",
     "networkpolicy",
-    "train-job",
     "retrain-cronjob",
     "batch-cronjob",
 )
@@ -193,9 +193,13 @@ def ci_files(answers: Mapping[str, Any]) -> set[str]:
     elif provider == "jenkins":
         files.add("Jenkinsfile")
     elif provider == "github":
-        files |= {".github/workflows/ci.yml", ".github/workflows/template-update.yml"}
+        files |= {
+            ".github/workflows/ci.yml",
+            ".github/workflows/template-update.yml",
+            ".github/actions/setup/action.yml",
+        }
         if answers["use_kubernetes"]:
-            files.add(".github/workflows/deploy.yml")
+            files |= {".github/workflows/deploy.yml", ".github/workflows/rollback.yml"}
     return files
 
 

@@ -104,7 +104,11 @@ def copy_template(
 
 def usable_project_name(name: str) -> bool:
     """Whether a directory name passes the project_name question's validator (copier.yml)."""
-    return name.isascii() and name.replace("-", "_").isidentifier()
+    return (
+        name.isascii()
+        and name[:1] not in "-."
+        and f"a{name}".replace("-", "_").replace(".", "_").isidentifier()
+    )
 
 
 def derived_defaults(destination: Path, release: Release) -> dict[str, Any]:
@@ -142,7 +146,8 @@ def render_answers(
         # Without questions the name would silently become the default (my-ml-service).
         raise InvalidAnswerError(
             f"the directory name '{named_after.name}' cannot be the project name (ASCII letters,"
-            " digits and hyphens, starting with a letter): give one with --data project_name=NAME"
+            " digits, '-', '_' and '.', starting with a letter or digit): give one with"
+            " --data project_name=NAME"
         )
     copy_template(
         template,

@@ -1,0 +1,419 @@
+"""The production path for real: CI's own outputs become an image that is built and run.
+
+A project made with GitLab CI runs its train and gate jobs with gitlab-ci-local (shell
+executor, a fresh checkout per job); a clean clone receives the gate job's artifacts, as
+the image job would; `make image` builds the Dockerfile unchanged with buildah (no Docker
+engine here), on a Debian base image made with mmdebstrap that stands in under the upstream
+python image's name (shared/TOOLS.md, "Building and running images here"). Then the serving
+image runs as its non-root user, becomes ready, answers /predict and reports the commit CI
+passed in on /version; the training image runs the CronJob's command to completion.
+
+The rollback test runs `make rollback` in the CI workspace: the model registry part runs for
+real on the project's MLflow SQLite registry; kubectl is a fake on PATH that records its
+calls, because `kubectl rollout undo` needs an API server, which cannot run here.
+
+One module-scoped build per run (the images are removed at the end); about 6 to 10 minutes
+on these machines. The base image's rootfs is cached in .cache/images, made once per machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from helpers import REAL_CACHES, ROOT, require_tool, run
+from test_ci_providers import gitlab_ci_local
+from test_deploy_preflight import fake_kubectl, kubectl_calls
+
+from mlopsify import TemplateSource, new_project
+
+pytestmark = pytest.mark.slow
+
+BASE_ROOTFS = ROOT / ".cache" / "images" / "debian-bookworm-python3.tar"
+BASE_PACKAGES = "python3,python3-venv,python3-pip,python-is-python3,ca-certificates"
+STORAGE = ("--storage-driver", "vfs")
+REGISTRY = "localhost/mlopsify-test"
+
+
+def buildah(*args: str, cwd: Path = ROOT, timeout: float = 600) -> str:
+    return run(require_tool("buildah"), *STORAGE, *args, cwd=cwd, timeout=timeout).stdout.strip()
+
+
+def base_rootfs() -> Path:
+    """Debian bookworm with Python 3.11, made once per machine (about 30 s) and kept."""
+    if not BASE_ROOTFS.exists():
+        BASE_ROOTFS.parent.mkdir(parents=True, exist_ok=True)
+        partial = BASE_ROOTFS.with_name(f"tmp-{os.getpid()}-{BASE_ROOTFS.name}")
+        run(
+            require_tool("mmdebstrap"),
+            "--variant=minbase",
+            f"--include={BASE_PACKAGES}",
+            "bookworm",
+            partial,
+            cwd=ROOT,
+            timeout=900,
+        )
+        partial.replace(BASE_ROOTFS)  # atomic: a concurrent run sees all or nothing
+    return BASE_ROOTFS
+
+
+def stand_in_base_images(dockerfile: Path) -> list[str]:
+    """Import the rootfs under every upstream name the Dockerfile builds FROM."""
+    podman = require_tool("podman")
+    upstream = sorted(set(re.findall(r"^FROM (\S+) AS", dockerfile.read_text(), re.M)))
+    run(podman, *STORAGE, "import", base_rootfs(), "localhost/debian-python3:bookworm", cwd=ROOT)
+    names = [*upstream, *(f"docker.io/library/{name}" for name in upstream)]
+    for name in names:  # the short name as written, and as Docker Hub qualifies it
+        run(podman, *STORAGE, "tag", "localhost/debian-python3:bookworm", name, cwd=ROOT)
+    return names
+
+
+def pip_mounts(directory: Path) -> list[str]:
+    """The host's certificate bundle and a pip.conf naming it, mounted into each RUN step.
+
+    Package installs reach the registry only through the host's proxy (shared/TOOLS.md); the
+    host's own pip.conf also names a constraints file of the host, so a minimal one is used.
+    """
+    cert = os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt"
+    conf = directory / "pip.conf"
+    conf.write_text(f"[global]\ncert = {cert}\n")
+    return ["--volume", f"{cert}:{cert}:ro", "--volume", f"{conf}:/etc/pip.conf:ro"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http(method: str, url: str, body: object | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+@dataclass
+class CiWorkspace:
+    project: Path  # where gitlab-ci-local ran the jobs
+    workspace: Path  # a clean clone with the gate job's artifacts: the image job's view
+    commit: str  # CI_COMMIT_SHORT_SHA, which the jobs pass on as GIT_COMMIT and IMAGE_TAG
+    venv: Path
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def ci(template_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> CiWorkspace:
+    base = tmp_path_factory.mktemp("production-path")
+    home = base / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[user]\n\tname = Test\n\temail = test@example.com\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
+        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        for var, value in REAL_CACHES.items():
+            patch.setenv(var, value)
+        project = new_project(
+            base / "churn-model",
+            data={"ci_provider": "gitlab", "python_version": "3.11"},
+            defaults=True,
+            template=TemplateSource.at(template_dir),
+        )
+        venv = base / "ci-venv"
+        started = time.monotonic()
+        jobs = gitlab_ci_local(project, venv, "train", "gate")
+        assert jobs.returncode == 0, jobs.stdout[-6000:] + jobs.stderr[-3000:]
+        timings = {"train and gate jobs (gitlab-ci-local)": time.monotonic() - started}
+        commit = run("git", "rev-parse", "--short", "HEAD", cwd=project).stdout.strip()
+        workspace = base / "image-job"
+        run("git", "clone", "--quiet", project, workspace, cwd=base)
+        # build-image `needs: [gate]`: it receives the gate job's artifacts and nothing else
+        shutil.copytree(
+            project / ".gitlab-ci-local" / "artifacts" / "gate", workspace, dirs_exist_ok=True
+        )
+    return CiWorkspace(project, workspace, commit, venv, timings)
+
+
+@dataclass
+class Images:
+    serve: str
+    train: str
+    timings: dict[str, float]
+    sizes: dict[str, int]
+
+
+@pytest.fixture(scope="module")
+def images(ci: CiWorkspace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Images]:
+    require_tool("buildah")
+    build_dir = tmp_path_factory.mktemp("build")
+    upstream = stand_in_base_images(ci.workspace / "Dockerfile")
+    flags = ["--isolation", "chroot", "--pull=never", *pip_mounts(build_dir)]
+    started = time.monotonic()
+    run(
+        "make",
+        "image",
+        f"DOCKER=buildah {' '.join(STORAGE)}",
+        f"IMAGE_BUILD_FLAGS={' '.join(flags)}",
+        f"REGISTRY={REGISTRY}",
+        f"IMAGE_TAG={ci.commit}",
+        f"GIT_COMMIT={ci.commit}",
+        cwd=ci.workspace,
+        timeout=1800,
+    )
+    elapsed = time.monotonic() - started
+    name = yaml.safe_load((ci.workspace / ".copier-answers.yml").read_text())["image_name"]
+    serve, train = f"{REGISTRY}/{name}:{ci.commit}", f"{REGISTRY}/{name}-train:{ci.commit}"
+    sizes = {image: image_size(image) for image in (serve, train)}
+    yield Images(serve, train, {**ci.timings, "make image (both images)": elapsed}, sizes)
+    for image in (serve, train, *upstream, "localhost/debian-python3:bookworm"):
+        subprocess.run(
+            [require_tool("buildah"), *STORAGE, "rmi", "--force", image], capture_output=True
+        )
+
+
+def image_size(image: str) -> int:
+    """Bytes of the image, as podman reports them."""
+    podman = require_tool("podman")
+    inspected = run(podman, *STORAGE, "image", "inspect", "--format", "{{.Size}}", image, cwd=ROOT)
+    return int(inspected.stdout.strip())
+
+
+@dataclass
+class Container:
+    name: str
+    process: subprocess.Popen[str] | None = None
+
+
+@pytest.fixture
+def container(images: Images) -> Iterator[Container]:
+    made: list[Container] = []
+
+    def start(image: str) -> Container:
+        found = Container(buildah("from", "--pull=never", image))
+        made.append(found)
+        return found
+
+    yield start  # type: ignore[misc]
+    for found in made:
+        if found.process and found.process.poll() is None:
+            os.killpg(found.process.pid, signal.SIGTERM)
+            try:
+                found.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(found.process.pid, signal.SIGKILL)
+        subprocess.run([require_tool("buildah"), *STORAGE, "rm", found.name], capture_output=True)
+
+
+def image_config(image: str) -> dict[str, Any]:
+    config: dict[str, Any] = json.loads(buildah("inspect", "--type", "image", image))["OCIv1"][
+        "config"
+    ]
+    return config
+
+
+def uid_of_server(group: int, module: str) -> int:
+    """The real uid of the process in ``group`` running ``python -m module``."""
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            if os.getpgid(int(status.parent.name)) != group:
+                continue
+            cmdline = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ProcessLookupError):
+            continue
+        if f"-m {module}" in cmdline and "buildah" not in cmdline:
+            return int(re.search(r"^Uid:\s+(\d+)", status.read_text(), re.M)[1])  # type: ignore[index]
+    raise AssertionError(f"no process runs {module}")
+
+
+def test_the_serving_image_runs_as_its_user_and_answers(
+    ci: CiWorkspace, images: Images, container: Any
+) -> None:
+    config = image_config(images.serve)
+    assert config["User"] == "10001:10001"
+    command = config["Cmd"]
+    package = yaml.safe_load((ci.workspace / ".copier-answers.yml").read_text())["package_name"]
+    assert command == ["python", "-m", f"{package}.serving"]
+    port = free_port()
+    served = container(images.serve)
+    buildah("config", "--env", f"PORT={port}", "--env", "HOST=127.0.0.1", served.name)
+    log = (ci.workspace.parent / "serve.log").open("w")
+    served.process = subprocess.Popen(
+        [
+            require_tool("buildah"),
+            *STORAGE,
+            "run",
+            "--isolation",
+            "chroot",
+            served.name,
+            "--",
+            *command,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    started = time.monotonic()
+    while time.monotonic() - started < 90:
+        assert served.process.poll() is None, (ci.workspace.parent / "serve.log").read_text()
+        try:
+            if http("GET", f"{base}/health/ready")[0] == 200:
+                break
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        time.sleep(0.5)
+    else:
+        pytest.fail("not ready in 90 s:\n" + (ci.workspace.parent / "serve.log").read_text())
+    images.timings["serving image: start to ready"] = time.monotonic() - started
+
+    assert uid_of_server(served.process.pid, f"{package}.serving") == 10001
+    status, version = http("GET", f"{base}/version")
+    assert status == 200 and version["git_commit"] == ci.commit
+    features = json.loads((ci.workspace / "models" / "features.json").read_text())["features"]
+    row = next(iter(ci_test_rows(ci)))
+    status, answer = http("POST", f"{base}/predict", {"record": {f: row[f] for f in features}})
+    assert status == 200, answer
+    assert answer["prediction"] in (0, 1) and answer["model_version"] == version["model_version"]
+    record_benchmarks(images)
+
+
+def ci_test_rows(ci: CiWorkspace) -> list[dict[str, float]]:
+    """Rows of the test split the train job made (its artifacts carry data/)."""
+    lines = (
+        (
+            ci.project
+            / ".gitlab-ci-local"
+            / "artifacts"
+            / "train"
+            / "data"
+            / "processed"
+            / "test.csv"
+        )
+        .read_text()
+        .splitlines()
+    )
+    header = lines[0].split(",")
+    return [dict(zip(header, map(float, line.split(",")), strict=True)) for line in lines[1:6]]
+
+
+def test_the_training_image_runs_the_cronjobs_training_to_completion(
+    ci: CiWorkspace, images: Images, container: Any
+) -> None:
+    built = run(require_tool("kubectl"), "kustomize", "deploy/k8s/overlays/dev", cwd=ci.workspace)
+    cronjob = next(d for d in yaml.safe_load_all(built.stdout) if d and d["kind"] == "CronJob")
+    spec = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert spec["workingDir"] == "/work"
+    # The pod mounts an emptyDir at /work; here a directory in /tmp stands in for it.
+    script = spec["args"][0].replace("/work", "/tmp/work")
+    trained = container(images.train)
+    started = time.monotonic()
+    result = run(
+        require_tool("buildah"),
+        *STORAGE,
+        "run",
+        "--isolation",
+        "chroot",
+        trained.name,
+        "--",
+        *spec["command"],
+        f"mkdir -p /tmp/work && cd /tmp/work && {script}",
+        cwd=ci.workspace,
+        timeout=900,
+    )
+    images.timings["training image: the CronJob's pipeline"] = time.monotonic() - started
+    assert "quality gate passed" in result.stdout + result.stderr
+    assert buildah("run", "--isolation", "chroot", trained.name, "--", "id", "-u") == "10001"
+
+
+def registry_state(ci: CiWorkspace, project: Path) -> dict[str, Any]:
+    script = (
+        "import json, mlflow; from mlflow import MlflowClient; "
+        "mlflow.set_tracking_uri('sqlite:///mlflow.db'); c = MlflowClient(); "
+        "name = 'churn-model'; "
+        "print(json.dumps({'champion': str(c.get_model_version_by_alias(name, 'champion').version), "
+        "'tags': {str(v.version): v.tags for v in c.search_model_versions(f\"name='{name}'\")}}))"
+    )
+    out = run(ci.venv / "bin" / "python", "-c", script, cwd=project).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def test_make_rollback_undoes_the_deployment_and_moves_the_alias_back(
+    ci: CiWorkspace, tmp_path: Path
+) -> None:
+    project = tmp_path / "rollback"
+    run("git", "clone", "--quiet", ci.project, project, cwd=tmp_path)
+    # the train job's artifacts: the pipeline state and the MLflow registry it wrote
+    shutil.copytree(
+        ci.project / ".gitlab-ci-local" / "artifacts" / "train", project, dirs_exist_ok=True
+    )
+    make = ("make", f"VENV={ci.venv}")
+    run(*make, "gate", cwd=project)
+    before = registry_state(ci, project)["champion"]
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("  C: 1.0\n", "  C: 0.5\n", 1))
+    run(*make, "train", "gate", cwd=project)
+    after = registry_state(ci, project)["champion"]
+    assert int(after) > int(before), "the retrained model is the new champion"
+
+    kubectl = fake_kubectl(tmp_path / "bin")
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    env = {
+        "PATH": f"{kubectl.parent}:{os.environ['PATH']}",
+        "KUBECONFIG": str(kubeconfig),
+        "ROLLBACK_BY": "alice",
+    }
+    reason = "error rate doubled after the deploy"
+    rolled = run(*make, "rollback", "ENV=prod", f"REASON={reason}", cwd=project, env=env)
+    assert kubectl_calls(kubectl) == [
+        "kubectl -n churn-model rollout undo deployment/churn-model",
+        "kubectl -n churn-model rollout status deployment/churn-model --timeout=10m",
+    ]
+    assert (
+        f"rollback: alias 'champion' of churn-model moved from version {after} to version "
+        f"{before} (by alice: {reason})" in rolled.stdout
+    )
+    state = registry_state(ci, project)
+    assert state["champion"] == before
+    abandoned, restored = state["tags"][after], state["tags"][before]
+    assert abandoned["rollback.status"] == "rolled back" and abandoned["rollback.to"] == before
+    assert restored["rollback.restored_from"] == after
+    for tags in (abandoned, restored):
+        assert (tags["rollback.by"], tags["rollback.reason"]) == ("alice", reason)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", tags["rollback.at"])
+
+    # A second rollback skips the abandoned version; with no older passed version it refuses.
+    passed = [v for v, tags in state["tags"].items() if tags.get("quality_gate") == "passed"]
+    assert sorted(passed, key=int) == sorted([before, after], key=int)
+    again = run(*make, "rollback", "ENV=prod", "REASON=again", cwd=project, env=env, check=False)
+    assert again.returncode != 0
+    assert (
+        f"rollback: no version of 'churn-model' older than {before} passed the quality gate: "
+        "nothing to roll back to (train and gate a model instead)" in again.stderr
+    )
+    assert registry_state(ci, project)["champion"] == before
+
+
+def record_benchmarks(images: Images) -> None:
+    """Print the measurements; docs/benchmarks.md quotes a run of them."""
+    print({"timings_s": images.timings, "sizes_bytes": images.sizes})

@@ -1,0 +1,84 @@
+"""Each CI provider has a rollback job that a person starts, and it runs `make rollback`.
+
+tests/test_image_build.py runs `make rollback` itself (the registry part for real).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from test_ci_providers import (
+    github_workflow,
+    gitlab_jobs,
+    jenkins_stages,
+    make_targets,
+    string_literal,
+)
+
+from mlopsify import TemplateSource, new_project
+
+PROVIDERS = ("gitlab", "github", "jenkins")
+
+
+@pytest.fixture(scope="module")
+def projects(template_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("rollback-jobs")
+    home = base / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[user]\n\tname = Test\n\temail = test@example.com\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
+        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        return {
+            provider: new_project(
+                base / provider,
+                data={"ci_provider": provider},
+                defaults=True,
+                template=TemplateSource.at(template_dir),
+            )
+            for provider in PROVIDERS
+        }
+
+
+def test_gitlab_rollback_job_is_manual_and_needs_nothing(projects: dict[str, Path]) -> None:
+    _, jobs = gitlab_jobs(projects["gitlab"])
+    job = jobs["rollback-production"]
+    assert job["rules"][-1] == {"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH", "when": "manual"}
+    assert job["needs"] == [] and job["allow_failure"] is True
+    assert job["environment"] == {"name": "production", "action": "access"}
+    assert job["before_script"][0] == "make setup"
+    assert make_targets(job["script"]) == ['rollback ENV=prod REASON="$ROLLBACK_REASON"']
+    variables = yaml.safe_load((projects["gitlab"] / ".gitlab-ci.yml").read_text())["variables"]
+    assert variables["ROLLBACK_REASON"]["value"] == ""
+
+
+def test_github_rollback_workflow_is_dispatched_by_hand(projects: dict[str, Path]) -> None:
+    workflow = github_workflow(projects["github"], "rollback.yml")
+    assert set(workflow["on"]) == {"workflow_dispatch"}
+    inputs = workflow["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["environment"]["options"] == ["production", "staging"]
+    assert inputs["reason"]["required"] is True
+    job = workflow["jobs"]["rollback"]
+    assert job["concurrency"] == {
+        "group": "deploy-${{ inputs.environment }}",
+        "cancel-in-progress": False,
+    }
+    assert job["env"]["REASON"] == "${{ inputs.reason }}"  # never pasted into the shell line
+    runs = [step["run"] for step in job["steps"] if "run" in step]
+    assert make_targets(runs) == ['rollback ENV="$ENV" REASON="$REASON"']
+    uses = [step.get("uses") for step in job["steps"]]
+    assert uses[:2] == ["actions/checkout@v4", "./.github/actions/setup"]
+
+
+def test_jenkins_rollback_stage_runs_only_with_a_reason(projects: dict[str, Path]) -> None:
+    stages = dict(jenkins_stages(projects["jenkins"]))
+    rollback = stages["rollback"]
+    assert rollback.block("when").body[0] == "branch 'main'"
+    assert rollback.block("when").block("expression").body == ["params.ROLLBACK_REASON?.trim()"]
+    credentials = rollback.block("steps").block(r"withCredentials\(.*\)")
+    assert "credentialsId: 'kubeconfig-prod'" in credentials.head
+    assert credentials.body[0] == "setUp()"  # the Jenkinsfile's one set-up function
+    commands = [string_literal(s, "sh") for s in credentials.body[1:] if isinstance(s, str)]
+    assert commands == ['make rollback ENV=prod REASON="$ROLLBACK_REASON"']
