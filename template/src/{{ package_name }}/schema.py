@@ -7,6 +7,7 @@ Review the file and commit it: from then on `validate` holds new data to it.
 
 from __future__ import annotations
 
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,27 @@ HEADER = """\
 """
 
 
+def rounded_out(value: float, *, up: bool) -> float:
+    """`value` rounded to 10 significant digits, up or down: a readable bound that still holds it."""
+    exact = Decimal(repr(value))
+    step = Decimal(1).scaleb(exact.adjusted() - 9)
+    return float(exact.quantize(step, rounding=ROUND_CEILING if up else ROUND_FLOOR))
+
+
 def infer(frame: pd.DataFrame, target: str, task_type: str) -> dict[str, Any]:
     """The schema of `frame` as pandera's YAML mapping: no index, no other columns, and the
     classes of a classification target instead of its range."""
     import pandera.pandas as pa
 
     raw: dict[str, Any] = yaml.safe_load(pa.infer_schema(frame).to_yaml() or "{}")
+    for name, column in (raw.get("columns") or {}).items():
+        # pandera writes a range with fewer digits than the data has, so the extremes would fail
+        # it: the data's extremes rounded outward to 10 significant digits instead (a CSV round
+        # trip also moves the last digits).
+        if column and "greater_than_or_equal_to" in column:
+            column["greater_than_or_equal_to"] = rounded_out(float(frame[name].min()), up=False)
+        if column and "less_than_or_equal_to" in column:
+            column["less_than_or_equal_to"] = rounded_out(float(frame[name].max()), up=True)
     raw["index"] = None
     raw["strict"] = True
     if task_type == "classification":
