@@ -204,9 +204,10 @@ def ci_files(answers: Mapping[str, Any]) -> set[str]:
 
 
 def rendered_files(project: Path) -> set[str]:
-    """The project's files: committed, or new and not ignored (tools' caches are ignored)."""
+    """The project's files: committed and still there, or new and not ignored (tools' caches are
+    ignored); a file an update deleted without staging it is gone."""
     listed = run("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=project)
-    return {name for name in listed.stdout.split("\0") if name}
+    return {name for name in listed.stdout.split("\0") if name and (project / name).exists()}
 
 
 def recorded_answers(project: Path) -> dict[str, Any]:

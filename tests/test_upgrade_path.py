@@ -112,6 +112,32 @@ def test_every_variant_updates_without_conflicts_and_lints(workspace: Workspace,
         lint(workspace, project)
 
 
+@pytest.mark.slow  # updates two projects: under a minute
+@pytest.mark.parametrize("base", BASES)
+@pytest.mark.parametrize("orchestrator", ["kubeflow", "airflow"])
+def test_an_update_can_choose_an_orchestrator_the_base_release_did_not_ask(
+    workspace: Workspace, base: str, orchestrator: str
+):
+    """A release that adds a question (orchestrator) takes its answer on the way up."""
+    project = workspace.new_project_at(base, f"orchestrated-{orchestrator}", {})
+    package = yaml.safe_load((project / ".copier-answers.yml").read_text())["package_name"]
+    newest = release_versions(workspace.bundle)[-1]
+    updated = workspace.mlopsify("update", "--data", f"orchestrator={orchestrator}", cwd=project)
+    assert updated.stdout.startswith(f"Updated {project} from {base} to {newest}"), updated.stdout
+    assert not [path for status, path in update_lines(updated.stdout) if status == "conflict"]
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert (answers["orchestrator"], answers["_commit"]) == (orchestrator, newest)
+    assert (project / "orchestration.yaml").is_file()
+    engine = (
+        f"src/{package}/orchestration/kubeflow.py"
+        if orchestrator == "kubeflow"
+        else "dags/pipeline.py"
+    )
+    assert (project / engine).is_file()
+    assert f"EXTRAS ?= dev,{orchestrator}\n" in (project / "Makefile").read_text()
+    lint(workspace, project)
+
+
 REPRESENTATIVE = [
     {
         "task_type": "classification",
