@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import require_tool, run
+from helpers import isolated_home, require_tool, run
 
 from mlopsify import TemplateSource, new_project
 
@@ -44,12 +44,7 @@ def kubectl_calls(kubectl: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def project(template_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("preflight")
-    home = base / "home"
-    home.mkdir()
-    (home / ".gitconfig").write_text("[user]\n\tname = Test\n\temail = test@example.com\n")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOME", str(home))
-        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    with isolated_home(base):
         return new_project(
             base / "Credit_Risk",
             data={"ci_provider": "gitlab"},

@@ -35,7 +35,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import REAL_CACHES, ROOT, require_tool, run
+from helpers import REAL_CACHES, ROOT, isolated_home, require_tool, run
 from test_ci_providers import gitlab_ci_local
 from test_deploy_preflight import fake_kubectl, kubectl_calls
 
@@ -124,12 +124,7 @@ class CiWorkspace:
 @pytest.fixture(scope="module")
 def ci(template_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> CiWorkspace:
     base = tmp_path_factory.mktemp("production-path")
-    home = base / "home"
-    home.mkdir()
-    (home / ".gitconfig").write_text("[user]\n\tname = Test\n\temail = test@example.com\n")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOME", str(home))
-        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    with isolated_home(base), pytest.MonkeyPatch.context() as patch:
         for var, value in REAL_CACHES.items():
             patch.setenv(var, value)
         project = new_project(

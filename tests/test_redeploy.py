@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import require_tool, run
+from helpers import isolated_home, require_tool, run
 
 from mlopsify import TemplateSource, new_project
 
@@ -70,12 +70,7 @@ def immutable_changes(before: list[dict[str, Any]], after: list[dict[str, Any]])
 @pytest.fixture(scope="module")
 def projects(template_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("redeploy")
-    home = base / "home"
-    home.mkdir()
-    (home / ".gitconfig").write_text("[user]\n\tname = Test\n\temail = test@example.com\n")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOME", str(home))
-        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    with isolated_home(base):
         return {
             name: new_project(
                 base / name, data=answers, defaults=True, template=TemplateSource.at(template_dir)

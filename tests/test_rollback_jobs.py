@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import isolated_home
 from test_ci_providers import (
     github_workflow,
     gitlab_jobs,
@@ -25,12 +26,7 @@ PROVIDERS = ("gitlab", "github", "jenkins")
 @pytest.fixture(scope="module")
 def projects(template_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("rollback-jobs")
-    home = base / "home"
-    home.mkdir()
-    (home / ".gitconfig").write_text("[user]\n\tname = Test\n\temail = test@example.com\n")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOME", str(home))
-        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    with isolated_home(base):
         return {
             provider: new_project(
                 base / provider,
