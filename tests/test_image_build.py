@@ -315,7 +315,11 @@ def test_the_training_image_runs_the_cronjobs_training_to_completion(
     ci: CiWorkspace, images: Images, container: Any
 ) -> None:
     built = run(require_tool("kubectl"), "kustomize", "deploy/k8s/overlays/dev", cwd=ci.workspace)
-    cronjob = next(d for d in yaml.safe_load_all(built.stdout) if d and d["kind"] == "CronJob")
+    cronjob = next(
+        d
+        for d in yaml.safe_load_all(built.stdout)
+        if d and d["kind"] == "CronJob" and d["metadata"]["name"].endswith("-retrain")
+    )
     spec = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     assert spec["workingDir"] == "/work"
     # The pod mounts an emptyDir at /work; here a directory in /tmp stands in for it.

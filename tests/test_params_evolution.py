@@ -26,7 +26,11 @@ START = {
     "use_monitoring": "false",
     "compliance": "none",
     "dvc_remote_kind": "ssh",
+    "orchestrator": "dvc",
 }
+# Switching the orchestrator changes no parameter; each engine needs its own extra and a
+# full orchestrated run, which tests/test_orchestrators.py and test_orchestrator_switch.py do.
+ORCHESTRATORS = {"dvc", "kubeflow", "airflow"}
 # What the generated tests read: code, tests, parameters, schema, the Makefile. Not
 # pyproject.toml: the shared environment is set up once, so a changed dependency list
 # (dvc[s3] for s3) cannot change the run.
@@ -60,8 +64,10 @@ def test_every_service_added_later_runs_pipeline_and_tests(workspace: Workspace)
     for question in ("ci_provider", "dvc_remote_kind", "compliance"):
         assert choice_values(question) <= names, question
     assert {"kubernetes", "monitoring"} <= names
-    assert [s["name"] for s in services if s["on"]] == ["ssh"]
-    order = [s["name"] for s in services if not s["on"]] + ["ssh"]
+    assert [s["name"] for s in services if s["on"]] == ["ssh", "dvc"]
+    assert {s["name"] for s in services if s["question"] == "orchestrator"} == ORCHESTRATORS
+    order = [s["name"] for s in services if not s["on"] and s["name"] not in ORCHESTRATORS]
+    order += ["ssh"]
 
     venv = workspace.root / "env"
     make_in_shared_env(workspace, project, venv, "setup")
