@@ -470,8 +470,9 @@ def test_jenkinsfile_declarative_structure(variants: list[Variant]) -> None:
 
         update = stages["template-update"]
         assert update.block("when").body == ["triggeredBy 'TimerTrigger'"]
-        assert [string_literal(s, "sh") for s in update.block("steps").body] == [
-            "make setup",
+        steps = update.block("steps").body
+        assert steps[0] == "setUp()"  # the one set-up function, as every delivery stage
+        assert [string_literal(s, "sh") for s in steps[1:]] == [
             ".venv/bin/python -m pip install --quiet mlopsify",
             "make template-update",
         ]
