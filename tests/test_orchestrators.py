@@ -122,4 +122,8 @@ def test_generated_tests_pass_with_an_orchestrated_run(project: Path) -> None:
     assert "tests/test_orchestration.py ...." in out and "tests/test_batch.py .." in out
     # pytest's closing line (make may print its directory after it when run from another make)
     summary = [line for line in out.splitlines() if re.search(r"\d+ (passed|failed)", line)][-1]
-    assert " passed" in summary and "failed" not in summary and "skipped" not in summary
+    assert " passed" in summary and "failed" not in summary
+    # The one test that may skip: the OpenAPI snapshot, which `make pipeline` writes and this
+    # project (orchestrated runs only) has not run.
+    skipped = [line for line in out.splitlines() if line.startswith("SKIPPED")]
+    assert all("no docs/openapi.json yet" in line for line in skipped), skipped
