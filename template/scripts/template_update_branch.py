@@ -7,7 +7,7 @@ Run by the scheduled CI job (`make template-update`), or by hand. In order:
 1. from a clean tree, creates the branch ``template-update/<version>`` and runs
    ``mlopsify update`` there (conflicts are kept as ``<<<<<<<`` markers and committed, so the
    review shows them);
-2. runs ``make test`` on the result;
+2. runs ``make setup test`` on the result (a release may change the dependencies);
 3. writes a summary (versions, changed files, conflicts, test result) to ``--summary``;
 4. pushes the branch when ``TEMPLATE_UPDATE_PUSH`` names where to (a remote such as
    ``origin``, or a URL with credentials); without it the branch stays local;
@@ -117,7 +117,8 @@ def update_on_branch(outcome: Outcome) -> None:
 
 
 def run_tests(outcome: Outcome) -> None:
-    tests = subprocess.run(["make", "test"], capture_output=True, text=True, check=False)
+    # The release may add or move dependencies: the environment follows it before the tests.
+    tests = subprocess.run(["make", "setup", "test"], capture_output=True, text=True, check=False)
     sys.stdout.write(tests.stdout[-4000:])
     outcome.tests_passed = tests.returncode == 0
 
