@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import isolated_home
+from helpers import RenderedVariants
 from test_ci_providers import (
     github_workflow,
     gitlab_jobs,
@@ -24,8 +24,6 @@ from test_ci_providers import (
     make_targets,
     string_literal,
 )
-
-from mlopsify import TemplateSource, new_project
 
 VARIANTS = {
     "gitlab": {"ci_provider": "gitlab"},
@@ -37,15 +35,8 @@ VARIANTS = {
 
 
 @pytest.fixture(scope="module")
-def projects(template_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    base = tmp_path_factory.mktemp("image-inputs")
-    with isolated_home(base):
-        return {
-            name: new_project(
-                base / name, data=answers, defaults=True, template=TemplateSource.at(template_dir)
-            )
-            for name, answers in VARIANTS.items()
-        }
+def projects(rendered: RenderedVariants) -> dict[str, Path]:
+    return {name: rendered(answers) for name, answers in VARIANTS.items()}
 
 
 # ---------------------------------------------------------------- reading the files

@@ -16,10 +16,8 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import isolated_home, require_tool, run
+from helpers import RenderedVariants, require_tool, run
 from test_render_matrix import check_project
-
-from mlopsify import TemplateSource, new_project
 
 # k8s.io/apimachinery/pkg/util/validation/validation.go
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -99,18 +97,8 @@ def label_maps(node: Any) -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def projects(template_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    base = tmp_path_factory.mktemp("names")
-    with isolated_home(base):
-        return {
-            directory: new_project(
-                base / directory,
-                data=answers,
-                defaults=True,
-                template=TemplateSource.at(template_dir),
-            )
-            for directory, answers in NAMES.items()
-        }
+def projects(rendered: RenderedVariants) -> dict[str, Path]:
+    return {directory: rendered(answers, name=directory) for directory, answers in NAMES.items()}
 
 
 def test_the_rules_accept_and_refuse_what_kubernetes_does() -> None:
