@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib.metadata
+import json
 import os
 import platform
 import re
@@ -44,7 +45,7 @@ CANONICAL_URL = "https://github.com/mlopsify/mlopsify.git"
 BUNDLE_ENV = "MLOPSIFY_TEMPLATE_BUNDLE"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 PROJECT = "bench-project"  # a name every generator accepts, so the answers match
-GROUPS = ("startup", "new", "update", "pipeline")
+GROUPS = ("startup", "new", "update", "pipeline", "ttfp")
 SMOKE_GROUPS = ("startup", "new")
 IDENTITY = {
     "GIT_AUTHOR_NAME": "mlopsify bench",
@@ -88,6 +89,7 @@ class Group:
     cases: list[Case]
     baseline: str  # key of the case the ratios are taken against
     notes: list[str] = field(default_factory=list)
+    goal_rows: list[str] = field(default_factory=list)  # Goals table rows that are not times
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,25 @@ GOALS = (
     Goal("`mlopsify new --defaults` within 1.2x of a raw `copier copy`", "new", "copier", 1.2),
     Goal("`mlopsify new --defaults` faster than `ccds`", "new", "ccds", 1.0, faster=True),
     Goal("no-op `dvc repro` under 2 s", "dvc-noop", None, 2.0),
+    Goal(
+        "time to first prediction (`mlopsify new` to the first answer) under 30 s",
+        "ttfp-total",
+        None,
+        30.0,
+    ),
+    Goal("the service ready under 2 s after `make serve` starts", "ttfp-ready", None, 2.0),
+    Goal(
+        "cold `dvc repro` within 1.3x of the same stages in one process",
+        "ttfp-dvc-cold",
+        "ttfp-floor",
+        1.3,
+    ),
+)
+# Template 0.2.0's `make setup` environment, measured before the dependency split (issue 19).
+SIZE_BEFORE = (749, 175)
+SIZE_GOAL = (
+    f"`make setup` environment at most half of template 0.2.0's ({SIZE_BEFORE[0]} MB, "
+    f"{SIZE_BEFORE[1]} packages)"
 )
 
 
@@ -539,6 +560,134 @@ def pipeline_group(
     return group, facts
 
 
+def ttfp_group(
+    work: Path, runs: int, env: dict[str, str], base: Path
+) -> tuple[Group, Callable[[Callable[[str], None]], None]]:
+    """From `mlopsify new` to the first prediction, stage by stage, in a fresh project each run.
+
+    With ``PYTHONDONTWRITEBYTECODE=1``, as on these machines: only what `make setup` compiled
+    is byte-code. Then, in the same project and run, a cold `dvc repro` beside the same stages
+    in one Python process (benchmarks/pipeline_floor.py), the floor of the pipeline.
+    """
+    cwd = work / "ttfp"
+    cwd.mkdir()
+    project = cwd / PROJECT
+    venv_bin = project / ".venv" / "bin"
+    project_env = {
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PATH": f"{venv_bin}{os.pathsep}{env['PATH']}",
+        "VIRTUAL_ENV": str(venv_bin.parent),
+    }
+    served, floor = cwd / "first-prediction.json", cwd / "floor.json"
+    here = Path(__file__).resolve().parent
+
+    def cold() -> None:
+        run("git", "checkout", "--quiet", "--", ".", cwd=project, env=env)
+        run("git", "clean", "-fdxq", "-e", ".venv", cwd=project, env=env)
+
+    def case(
+        key: str, label: str, command: list[str], prepare: Callable[[], None] | None = None
+    ) -> Case:
+        return Case(key, label, command, project, env=project_env, prepare=prepare, warmup=0)
+
+    new = case(
+        "ttfp-new",
+        "`mlopsify new --defaults`",
+        [str(BIN / "mlopsify"), "new", str(project), "--defaults"],
+    )
+    new.cwd, new.env, new.prepare = (
+        cwd,
+        {BUNDLE_ENV: str(base), "PYTHONDONTWRITEBYTECODE": "1"},
+        fresh(project),
+    )
+    stages = [
+        new,
+        case("ttfp-setup", "`make setup` (uv, warm cache, byte-code compiled)", ["make", "setup"]),
+        case(
+            "ttfp-pipeline",
+            "`make pipeline` (cold: six DVC stages, then the OpenAPI snapshot)",
+            ["make", "pipeline"],
+        ),
+        case("ttfp-ready", "`make serve` until `/health/ready` answers 200", []),
+        case("ttfp-predict", "the first `/predict` (one record)", []),
+    ]
+    total = case("ttfp-total", "time to first prediction (the five above)", [])
+    dvc_cold = case(
+        "ttfp-dvc-cold",
+        "cold `dvc repro` of the same project",
+        [str(venv_bin / "dvc"), "repro", "--quiet"],
+        prepare=cold,
+    )
+    one_process = case(
+        "ttfp-floor",
+        "the same stages in one Python process (the floor)",
+        [str(venv_bin / "python"), str(here / "pipeline_floor.py"), str(floor)],
+        prepare=cold,
+    )
+    group = Group(
+        "ttfp",
+        "Time to first prediction",
+        runs,
+        [*stages, total, dvc_cold, one_process],
+        baseline="ttfp-floor",
+    )
+
+    def measure_ttfp(log: Callable[[str], None]) -> None:
+        """Each run: the five stages in order, their sum, then the cold pipeline both ways."""
+        per_stage: dict[str, list[float]] = {}
+        for repetition in range(runs):
+            for step in stages[:3]:
+                wall, cpu = timed(step, env)
+                step.times.append(wall)
+                step.cpu.append(cpu)
+            wall, cpu = timed(
+                case(
+                    "probe",
+                    "",
+                    [sys.executable, str(here / "first_prediction.py"), str(project), str(served)],
+                ),
+                env,
+            )
+            answered = json.loads(served.read_text(encoding="utf-8"))
+            for step, key in ((stages[3], "ready"), (stages[4], "predict")):
+                step.times.append(answered[key])
+                step.cpu.append(cpu if key == "ready" else 0.0)
+            total.times.append(sum(step.times[-1] for step in stages))
+            total.cpu.append(sum(step.cpu[-1] for step in stages))
+            if repetition == runs - 1:
+                group.goal_rows.append(size_row(project / ".venv"))
+            for step in (dvc_cold, one_process):
+                wall, cpu = timed(step, env)
+                step.times.append(wall)
+                step.cpu.append(cpu)
+            for stage, seconds_taken in json.loads(floor.read_text(encoding="utf-8")).items():
+                per_stage.setdefault(stage, []).append(seconds_taken)
+            log(f"  ttfp: run {repetition + 1}/{runs}")
+        group.notes.append(
+            "Time to first prediction, the one-process floor by stage (medians): "
+            + ", ".join(
+                f"{stage} {seconds(statistics.median(took))}" for stage, took in per_stage.items()
+            )
+            + ". The ready stage's CPU time is that of the whole probe (server and client)."
+        )
+
+    return group, measure_ttfp
+
+
+def size_row(venv: Path) -> str:
+    """The Goals row of the environment's size: MB on disk (and without byte-code), packages."""
+    files = [path for path in venv.rglob("*") if path.is_file() and not path.is_symlink()]
+    total = sum(path.stat().st_size for path in files) / 1e6
+    code = sum(path.stat().st_size for path in files if "__pycache__" not in path.parts) / 1e6
+    packages = len(list(venv.glob("lib/python*/site-packages/*.dist-info")))
+    met = total <= SIZE_BEFORE[0] / 2 and packages <= SIZE_BEFORE[1] / 2
+    measured = (
+        f"{total:.0f} MB ({code:.0f} MB without byte-code), {packages} packages "
+        f"({total / SIZE_BEFORE[0]:.2f}x, {packages / SIZE_BEFORE[1]:.2f}x)"
+    )
+    return f"| {SIZE_GOAL} | {measured} | n/a | {'yes' if met else 'no'} |"
+
+
 # ----------------------------------------------------------------------------- the report
 def machine_facts(extra: dict[str, str]) -> list[tuple[str, str]]:
     cpu = platform.processor() or "unknown"
@@ -607,6 +756,8 @@ def report(groups: list[Group], facts: list[tuple[str, str]], runs_note: str, to
             met = case.median < goal.limit
             measured, cpu = seconds(case.median), f"({seconds(case.cpu_median)} CPU)"
         lines.append(f"| {goal.text} | {measured} | {cpu} | {'yes' if met else 'no'} |")
+    rows = [row for group in groups for row in group.goal_rows]
+    lines += rows or [f"| {SIZE_GOAL} | not measured | n/a | n/a |"]
     lines += [
         "",
         "### Figures",
@@ -681,7 +832,7 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown group {', '.join(sorted(unknown))}: use {', '.join(GROUPS)}")
     # Sized to finish in about 5 minutes here, under 10 on a machine three times as busy.
-    default_runs = {"startup": 15, "new": 5, "update": 3, "pipeline": 10}
+    default_runs = {"startup": 15, "new": 5, "update": 3, "pipeline": 10, "ttfp": 3}
 
     def runs_of(group: str) -> int:
         return 1 if args.smoke else args.runs or default_runs[group]
@@ -708,8 +859,15 @@ def main(argv: list[str] | None = None) -> None:
                 group = new_group(work, runs_of(key), env, releases, args.ccds_template)
             elif key == "update":
                 group = update_group(work, runs_of(key), env, releases)
+            elif key == "pipeline":
+                group, pipeline_facts = pipeline_group(work, runs_of(key), env, releases.base, log)
+                extra.update(pipeline_facts)
             else:
-                group, extra = pipeline_group(work, runs_of(key), env, releases.base, log)
+                group, measure_ttfp = ttfp_group(work, runs_of(key), env, releases.base)
+                log(f"{group.title}: {group.runs} run(s)")
+                measure_ttfp(log)
+                groups.append(group)
+                continue
             if args.smoke:
                 for case in group.cases:
                     case.warmup, case.runs = 0, 1
