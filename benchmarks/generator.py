@@ -565,110 +565,125 @@ def ttfp_group(
 ) -> tuple[Group, Callable[[Callable[[str], None]], None]]:
     """From `mlopsify new` to the first prediction, stage by stage, in a fresh project each run.
 
-    With ``PYTHONDONTWRITEBYTECODE=1``, as on these machines: only what `make setup` compiled
-    is byte-code. Then, in the same project and run, a cold `dvc repro` beside the same stages
-    in one Python process (benchmarks/pipeline_floor.py), the floor of the pipeline.
+    The template of this checkout and, as its peer in the same run, the shipped release
+    (template 0.2.0 when this was written), round-robin. With ``PYTHONDONTWRITEBYTECODE=1``, as
+    on these machines: only what `make setup` compiled is byte-code. Then, in this checkout's
+    project, a cold `dvc repro` beside the same stages in one Python process
+    (benchmarks/pipeline_floor.py), the floor of the pipeline.
     """
-    cwd = work / "ttfp"
-    cwd.mkdir()
-    project = cwd / PROJECT
-    venv_bin = project / ".venv" / "bin"
-    project_env = {
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PATH": f"{venv_bin}{os.pathsep}{env['PATH']}",
-        "VIRTUAL_ENV": str(venv_bin.parent),
-    }
-    served, floor = cwd / "first-prediction.json", cwd / "floor.json"
     here = Path(__file__).resolve().parent
+    served, floor = work / "ttfp-first-prediction.json", work / "ttfp-floor.json"
+    heads = run("git", "bundle", "list-heads", BUNDLE, cwd=work, env=env).split()
+    tags = [ref.removeprefix("refs/tags/") for ref in heads if ref.startswith("refs/tags/")]
+    shipped = release_order(tags)[-1]
+
+    def journey(key: str, title: str, bundle: Path) -> tuple[Path, list[Case], Case]:
+        cwd = work / key
+        cwd.mkdir()
+        project = cwd / PROJECT
+        venv_bin = project / ".venv" / "bin"
+        project_env = {
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PATH": f"{venv_bin}{os.pathsep}{env['PATH']}",
+            "VIRTUAL_ENV": str(venv_bin.parent),
+        }
+
+        def case(name: str, label: str, command: list[str]) -> Case:
+            return Case(
+                f"{key}-{name}", f"{title}{label}", command, project, env=project_env, warmup=0
+            )
+
+        new = case(
+            "new",
+            "`mlopsify new --defaults`",
+            [str(BIN / "mlopsify"), "new", str(project), "--defaults"],
+        )
+        new.cwd, new.prepare = cwd, fresh(project)
+        new.env = {BUNDLE_ENV: str(bundle), "PYTHONDONTWRITEBYTECODE": "1"}
+        stages = [
+            new,
+            case("setup", "`make setup` (uv, warm cache)", ["make", "setup"]),
+            case(
+                "pipeline",
+                "`make pipeline` (cold: the DVC stages, then the OpenAPI snapshot)",
+                ["make", "pipeline"],
+            ),
+            case("ready", "`make serve` until `/health/ready` answers 200", []),
+            case("predict", "the first `/predict` (one record)", []),
+        ]
+        return project, stages, case("total", "time to first prediction (the five above)", [])
+
+    project, stages, total = journey("ttfp", "", base)
+    _, old_stages, old_total = journey("ttfp-shipped", f"template {shipped} (shipped): ", BUNDLE)
+    venv_bin = project / ".venv" / "bin"
 
     def cold() -> None:
         run("git", "checkout", "--quiet", "--", ".", cwd=project, env=env)
         run("git", "clean", "-fdxq", "-e", ".venv", cwd=project, env=env)
 
-    def case(
-        key: str, label: str, command: list[str], prepare: Callable[[], None] | None = None
-    ) -> Case:
-        return Case(key, label, command, project, env=project_env, prepare=prepare, warmup=0)
+    def beside(key: str, label: str, command: list[str]) -> Case:
+        return Case(key, label, command, project, env=stages[1].env, prepare=cold, warmup=0)
 
-    new = case(
-        "ttfp-new",
-        "`mlopsify new --defaults`",
-        [str(BIN / "mlopsify"), "new", str(project), "--defaults"],
-    )
-    new.cwd, new.env, new.prepare = (
-        cwd,
-        {BUNDLE_ENV: str(base), "PYTHONDONTWRITEBYTECODE": "1"},
-        fresh(project),
-    )
-    stages = [
-        new,
-        case("ttfp-setup", "`make setup` (uv, warm cache, byte-code compiled)", ["make", "setup"]),
-        case(
-            "ttfp-pipeline",
-            "`make pipeline` (cold: six DVC stages, then the OpenAPI snapshot)",
-            ["make", "pipeline"],
-        ),
-        case("ttfp-ready", "`make serve` until `/health/ready` answers 200", []),
-        case("ttfp-predict", "the first `/predict` (one record)", []),
-    ]
-    total = case("ttfp-total", "time to first prediction (the five above)", [])
-    dvc_cold = case(
+    dvc_cold = beside(
         "ttfp-dvc-cold",
         "cold `dvc repro` of the same project",
         [str(venv_bin / "dvc"), "repro", "--quiet"],
-        prepare=cold,
     )
-    one_process = case(
+    one_process = beside(
         "ttfp-floor",
         "the same stages in one Python process (the floor)",
         [str(venv_bin / "python"), str(here / "pipeline_floor.py"), str(floor)],
-        prepare=cold,
     )
     group = Group(
         "ttfp",
         "Time to first prediction",
         runs,
-        [*stages, total, dvc_cold, one_process],
+        [*stages, total, dvc_cold, one_process, *old_stages, old_total],
         baseline="ttfp-floor",
     )
 
+    def walk(steps: list[Case], whole: Case, project: Path) -> None:
+        """The five stages in order (the last two from one probe of the server), and their sum."""
+        for step in steps[:3]:
+            wall, cpu = timed(step, env)
+            step.times.append(wall)
+            step.cpu.append(cpu)
+        probe = Case(
+            "probe",
+            "",
+            [sys.executable, str(here / "first_prediction.py"), str(project), str(served)],
+            project,
+        )
+        _, cpu = timed(probe, env)
+        answered = json.loads(served.read_text(encoding="utf-8"))
+        for step, key in ((steps[3], "ready"), (steps[4], "predict")):
+            step.times.append(answered[key])
+            step.cpu.append(cpu if key == "ready" else 0.0)
+        whole.times.append(sum(step.times[-1] for step in steps))
+        whole.cpu.append(sum(step.cpu[-1] for step in steps))
+
     def measure_ttfp(log: Callable[[str], None]) -> None:
-        """Each run: the five stages in order, their sum, then the cold pipeline both ways."""
+        """Each run: this checkout's journey, the shipped release's, then the cold pipeline both ways."""
         per_stage: dict[str, list[float]] = {}
         for repetition in range(runs):
-            for step in stages[:3]:
-                wall, cpu = timed(step, env)
-                step.times.append(wall)
-                step.cpu.append(cpu)
-            wall, cpu = timed(
-                case(
-                    "probe",
-                    "",
-                    [sys.executable, str(here / "first_prediction.py"), str(project), str(served)],
-                ),
-                env,
-            )
-            answered = json.loads(served.read_text(encoding="utf-8"))
-            for step, key in ((stages[3], "ready"), (stages[4], "predict")):
-                step.times.append(answered[key])
-                step.cpu.append(cpu if key == "ready" else 0.0)
-            total.times.append(sum(step.times[-1] for step in stages))
-            total.cpu.append(sum(step.cpu[-1] for step in stages))
+            walk(stages, total, project)
             if repetition == runs - 1:
                 group.goal_rows.append(size_row(project / ".venv"))
+            walk(old_stages, old_total, old_stages[1].cwd)
             for step in (dvc_cold, one_process):
                 wall, cpu = timed(step, env)
                 step.times.append(wall)
                 step.cpu.append(cpu)
-            for stage, seconds_taken in json.loads(floor.read_text(encoding="utf-8")).items():
-                per_stage.setdefault(stage, []).append(seconds_taken)
+            for stage, took in json.loads(floor.read_text(encoding="utf-8")).items():
+                per_stage.setdefault(stage, []).append(took)
             log(f"  ttfp: run {repetition + 1}/{runs}")
         group.notes.append(
             "Time to first prediction, the one-process floor by stage (medians): "
             + ", ".join(
                 f"{stage} {seconds(statistics.median(took))}" for stage, took in per_stage.items()
             )
-            + ". The ready stage's CPU time is that of the whole probe (server and client)."
+            + ". The ready stage's CPU time is that of the whole probe (server and client). "
+            '"shipped release" is the newest release in the wheel\'s bundle, timed in the same runs.'
         )
 
     return group, measure_ttfp
