@@ -351,12 +351,13 @@ started = [name for name in heavy if name in sys.modules]
 load_model(Settings.from_env())
 print(json.dumps({{"started": started, "loaded": [name for name in heavy if name in sys.modules]}}))
 """
+# registered_model_meta is not the model's: MLflow writes it on each download (how it was asked for).
 REGISTERED_PROBE = """
 import hashlib, json, pathlib, sys, mlflow
 mlflow.set_tracking_uri("sqlite:///mlflow.db")
 local = pathlib.Path(mlflow.artifacts.download_artifacts(f"models:/{sys.argv[1]}@champion"))
 print(json.dumps({str(p.relative_to(local)): hashlib.sha256(p.read_bytes()).hexdigest()
-                  for p in sorted(local.rglob("*")) if p.is_file()}))
+                  for p in sorted(local.rglob("*")) if p.is_file() and p.name != "registered_model_meta"}))
 """
 DISTRIBUTIONS_PROBE = """
 import importlib.metadata, json
@@ -395,7 +396,7 @@ def test_the_served_model_is_the_registered_champion_byte_for_byte(project: Path
     served = {
         str(path.relative_to(model_dir)): hashlib.sha256(path.read_bytes()).hexdigest()
         for path in sorted(model_dir.rglob("*"))
-        if path.is_file()
+        if path.is_file() and path.name != "registered_model_meta"
     }
     assert served == registered
     assert "model.pkl" in served  # pickle: the service loads it without skops
