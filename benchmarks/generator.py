@@ -683,7 +683,7 @@ def ttfp_group(
                 f"{stage} {seconds(statistics.median(took))}" for stage, took in per_stage.items()
             )
             + ". The ready stage's CPU time is that of the whole probe (server and client). "
-            '"shipped release" is the newest release in the wheel\'s bundle, timed in the same runs.'
+            f"Template {shipped} (shipped), the newest release in the wheel's bundle, is timed in the same runs."
         )
 
     return group, measure_ttfp
