@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib.metadata
+import json
 import os
 import platform
 import re
@@ -44,7 +45,7 @@ CANONICAL_URL = "https://github.com/mlopsify/mlopsify.git"
 BUNDLE_ENV = "MLOPSIFY_TEMPLATE_BUNDLE"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 PROJECT = "bench-project"  # a name every generator accepts, so the answers match
-GROUPS = ("startup", "new", "update", "pipeline")
+GROUPS = ("startup", "new", "update", "pipeline", "ttfp")
 SMOKE_GROUPS = ("startup", "new")
 IDENTITY = {
     "GIT_AUTHOR_NAME": "mlopsify bench",
@@ -88,6 +89,7 @@ class Group:
     cases: list[Case]
     baseline: str  # key of the case the ratios are taken against
     notes: list[str] = field(default_factory=list)
+    goal_rows: list[str] = field(default_factory=list)  # Goals table rows that are not times
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,25 @@ GOALS = (
     Goal("`mlopsify new --defaults` within 1.2x of a raw `copier copy`", "new", "copier", 1.2),
     Goal("`mlopsify new --defaults` faster than `ccds`", "new", "ccds", 1.0, faster=True),
     Goal("no-op `dvc repro` under 2 s", "dvc-noop", None, 2.0),
+    Goal(
+        "time to first prediction (`mlopsify new` to the first answer) under 30 s",
+        "ttfp-total",
+        None,
+        30.0,
+    ),
+    Goal("the service ready under 2 s after `make serve` starts", "ttfp-ready", None, 2.0),
+    Goal(
+        "cold `dvc repro` within 1.3x of the same stages in one process",
+        "ttfp-dvc-cold",
+        "ttfp-floor",
+        1.3,
+    ),
+)
+# Template 0.2.0's `make setup` environment, measured before the dependency split (issue 19).
+SIZE_BEFORE = (749, 175)
+SIZE_GOAL = (
+    f"`make setup` environment at most half of template 0.2.0's ({SIZE_BEFORE[0]} MB, "
+    f"{SIZE_BEFORE[1]} packages)"
 )
 
 
@@ -539,6 +560,149 @@ def pipeline_group(
     return group, facts
 
 
+def ttfp_group(
+    work: Path, runs: int, env: dict[str, str], base: Path
+) -> tuple[Group, Callable[[Callable[[str], None]], None]]:
+    """From `mlopsify new` to the first prediction, stage by stage, in a fresh project each run.
+
+    The template of this checkout and, as its peer in the same run, the shipped release
+    (template 0.2.0 when this was written), round-robin. With ``PYTHONDONTWRITEBYTECODE=1``, as
+    on these machines: only what `make setup` compiled is byte-code. Then, in this checkout's
+    project, a cold `dvc repro` beside the same stages in one Python process
+    (benchmarks/pipeline_floor.py), the floor of the pipeline.
+    """
+    here = Path(__file__).resolve().parent
+    served, floor = work / "ttfp-first-prediction.json", work / "ttfp-floor.json"
+    heads = run("git", "bundle", "list-heads", BUNDLE, cwd=work, env=env).split()
+    tags = [ref.removeprefix("refs/tags/") for ref in heads if ref.startswith("refs/tags/")]
+    shipped = release_order(tags)[-1]
+
+    def journey(key: str, title: str, bundle: Path) -> tuple[Path, list[Case], Case]:
+        cwd = work / key
+        cwd.mkdir()
+        project = cwd / PROJECT
+        venv_bin = project / ".venv" / "bin"
+        project_env = {
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PATH": f"{venv_bin}{os.pathsep}{env['PATH']}",
+            "VIRTUAL_ENV": str(venv_bin.parent),
+        }
+
+        def case(name: str, label: str, command: list[str]) -> Case:
+            return Case(
+                f"{key}-{name}", f"{title}{label}", command, project, env=project_env, warmup=0
+            )
+
+        new = case(
+            "new",
+            "`mlopsify new --defaults`",
+            [str(BIN / "mlopsify"), "new", str(project), "--defaults"],
+        )
+        new.cwd, new.prepare = cwd, fresh(project)
+        new.env = {BUNDLE_ENV: str(bundle), "PYTHONDONTWRITEBYTECODE": "1"}
+        stages = [
+            new,
+            case("setup", "`make setup` (uv, warm cache)", ["make", "setup"]),
+            case(
+                "pipeline",
+                "`make pipeline` (cold: the DVC stages, then the OpenAPI snapshot)",
+                ["make", "pipeline"],
+            ),
+            case("ready", "`make serve` until `/health/ready` answers 200", []),
+            case("predict", "the first `/predict` (one record)", []),
+        ]
+        return project, stages, case("total", "time to first prediction (the five above)", [])
+
+    project, stages, total = journey("ttfp", "", base)
+    _, old_stages, old_total = journey("ttfp-shipped", f"template {shipped} (shipped): ", BUNDLE)
+    venv_bin = project / ".venv" / "bin"
+
+    def cold() -> None:
+        run("git", "checkout", "--quiet", "--", ".", cwd=project, env=env)
+        run("git", "clean", "-fdxq", "-e", ".venv", cwd=project, env=env)
+
+    def beside(key: str, label: str, command: list[str]) -> Case:
+        return Case(key, label, command, project, env=stages[1].env, prepare=cold, warmup=0)
+
+    dvc_cold = beside(
+        "ttfp-dvc-cold",
+        "cold `dvc repro` of the same project",
+        [str(venv_bin / "dvc"), "repro", "--quiet"],
+    )
+    one_process = beside(
+        "ttfp-floor",
+        "the same stages in one Python process (the floor)",
+        [str(venv_bin / "python"), str(here / "pipeline_floor.py"), str(floor)],
+    )
+    group = Group(
+        "ttfp",
+        "Time to first prediction",
+        runs,
+        [*stages, total, dvc_cold, one_process, *old_stages, old_total],
+        baseline="ttfp-floor",
+    )
+
+    def walk(steps: list[Case], whole: Case, project: Path) -> None:
+        """The five stages in order (the last two from one probe of the server), and their sum."""
+        for step in steps[:3]:
+            wall, cpu = timed(step, env)
+            step.times.append(wall)
+            step.cpu.append(cpu)
+        probe = Case(
+            "probe",
+            "",
+            [sys.executable, str(here / "first_prediction.py"), str(project), str(served)],
+            project,
+        )
+        _, cpu = timed(probe, env)
+        answered = json.loads(served.read_text(encoding="utf-8"))
+        for step, key in ((steps[3], "ready"), (steps[4], "predict")):
+            step.times.append(answered[key])
+            step.cpu.append(cpu if key == "ready" else 0.0)
+        whole.times.append(sum(step.times[-1] for step in steps))
+        whole.cpu.append(sum(step.cpu[-1] for step in steps))
+
+    def measure_ttfp(log: Callable[[str], None]) -> None:
+        """Each run: this checkout's journey, the shipped release's, then the cold pipeline both ways."""
+        per_stage: dict[str, list[float]] = {}
+        for repetition in range(runs):
+            walk(stages, total, project)
+            if repetition == runs - 1:
+                group.goal_rows.append(size_row(project / ".venv"))
+            walk(old_stages, old_total, old_stages[1].cwd)
+            for step in (dvc_cold, one_process):
+                wall, cpu = timed(step, env)
+                step.times.append(wall)
+                step.cpu.append(cpu)
+            for stage, took in json.loads(floor.read_text(encoding="utf-8")).items():
+                per_stage.setdefault(stage, []).append(took)
+            log(f"  ttfp: run {repetition + 1}/{runs}")
+        group.notes.append(
+            "Time to first prediction, the one-process floor by stage (medians): "
+            + ", ".join(
+                f"{stage} {seconds(statistics.median(took))}" for stage, took in per_stage.items()
+            )
+            + ". The ready stage's CPU time is that of the whole probe (server and client). "
+            f"Template {shipped} (shipped), the newest release in the wheel's bundle, is timed in the same runs."
+        )
+
+    return group, measure_ttfp
+
+
+def size_row(venv: Path) -> str:
+    """The Goals row of the environment's size: MB on disk (and without byte-code), packages."""
+    files = [path for path in venv.rglob("*") if path.is_file() and not path.is_symlink()]
+    total = sum(path.stat().st_size for path in files) / 1e6
+    code = sum(path.stat().st_size for path in files if "__pycache__" not in path.parts) / 1e6
+    packages = len(list(venv.glob("lib/python*/site-packages/*.dist-info")))
+    met = total <= SIZE_BEFORE[0] / 2 and packages <= SIZE_BEFORE[1] / 2
+    measured = (
+        f"{total:.0f} MB ({code:.0f} MB without byte-code), {packages} packages "
+        f"({total / SIZE_BEFORE[0]:.2f}x, {packages / SIZE_BEFORE[1]:.2f}x)"
+    )
+    return f"| {SIZE_GOAL} | {measured} | n/a | {'yes' if met else 'no'} |"
+
+
 # ----------------------------------------------------------------------------- the report
 def machine_facts(extra: dict[str, str]) -> list[tuple[str, str]]:
     cpu = platform.processor() or "unknown"
@@ -607,6 +771,8 @@ def report(groups: list[Group], facts: list[tuple[str, str]], runs_note: str, to
             met = case.median < goal.limit
             measured, cpu = seconds(case.median), f"({seconds(case.cpu_median)} CPU)"
         lines.append(f"| {goal.text} | {measured} | {cpu} | {'yes' if met else 'no'} |")
+    rows = [row for group in groups for row in group.goal_rows]
+    lines += rows or [f"| {SIZE_GOAL} | not measured | n/a | n/a |"]
     lines += [
         "",
         "### Figures",
@@ -681,7 +847,7 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown group {', '.join(sorted(unknown))}: use {', '.join(GROUPS)}")
     # Sized to finish in about 5 minutes here, under 10 on a machine three times as busy.
-    default_runs = {"startup": 15, "new": 5, "update": 3, "pipeline": 10}
+    default_runs = {"startup": 15, "new": 5, "update": 3, "pipeline": 10, "ttfp": 3}
 
     def runs_of(group: str) -> int:
         return 1 if args.smoke else args.runs or default_runs[group]
@@ -708,8 +874,15 @@ def main(argv: list[str] | None = None) -> None:
                 group = new_group(work, runs_of(key), env, releases, args.ccds_template)
             elif key == "update":
                 group = update_group(work, runs_of(key), env, releases)
+            elif key == "pipeline":
+                group, pipeline_facts = pipeline_group(work, runs_of(key), env, releases.base, log)
+                extra.update(pipeline_facts)
             else:
-                group, extra = pipeline_group(work, runs_of(key), env, releases.base, log)
+                group, measure_ttfp = ttfp_group(work, runs_of(key), env, releases.base)
+                log(f"{group.title}: {group.runs} run(s)")
+                measure_ttfp(log)
+                groups.append(group)
+                continue
             if args.smoke:
                 for case in group.cases:
                     case.warmup, case.runs = 0, 1

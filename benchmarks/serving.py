@@ -442,7 +442,7 @@ def report(
     project: Path,
 ) -> str:
     versions = package_versions(
-        project, ("fastapi", "starlette", "uvicorn", "mlflow", "scikit-learn", "numpy"), " "
+        project, ("fastapi", "starlette", "uvicorn", "mlflow-skinny", "scikit-learn", "numpy"), " "
     )
     bento_version = sh(
         str(args.work / "bentoml-venv" / "bin" / "python"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import json
 import os
 import signal
@@ -329,3 +330,80 @@ def test_schemathesis_with_all_checks_finds_no_failure(
     )
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     assert "failure" not in result.stdout.splitlines()[-1], result.stdout[-3000:]
+
+
+# ------------------------------------------------------------- time to first prediction (issue 19)
+# Probes run with the project's own Python, in the environment `make setup` made.
+UNCOMPILED_PROBE = """
+import importlib.util, json, pathlib, sysconfig
+site = pathlib.Path(sysconfig.get_path("purelib"))
+print(json.dumps([str(p.relative_to(site)) for p in site.rglob("*.py")
+                  if not pathlib.Path(importlib.util.cache_from_source(str(p))).is_file()]))
+"""
+IMPORTS_PROBE = """
+import json, sys
+from {package}.serving.app import create_app
+from {package}.serving.model import load_model
+from {package}.serving.settings import Settings
+heavy = ("skops", "mlflow", "pandas", "sklearn", "scipy")
+create_app()
+started = [name for name in heavy if name in sys.modules]
+load_model(Settings.from_env())
+print(json.dumps({{"started": started, "loaded": [name for name in heavy if name in sys.modules]}}))
+"""
+# registered_model_meta is not the model's: MLflow writes it on each download (how it was asked for).
+REGISTERED_PROBE = """
+import hashlib, json, pathlib, sys, mlflow
+mlflow.set_tracking_uri("sqlite:///mlflow.db")
+local = pathlib.Path(mlflow.artifacts.download_artifacts(f"models:/{sys.argv[1]}@champion"))
+print(json.dumps({str(p.relative_to(local)): hashlib.sha256(p.read_bytes()).hexdigest()
+                  for p in sorted(local.rglob("*")) if p.is_file() and p.name != "registered_model_meta"}))
+"""
+DISTRIBUTIONS_PROBE = """
+import importlib.metadata, json
+print(json.dumps(sorted(d.metadata["Name"].lower() for d in importlib.metadata.distributions())))
+"""
+
+
+def probe(project: Path, code: str, *args: str) -> Any:
+    """The JSON that ``code`` prints, run by the project's Python in the project's root."""
+    env = {"PYTHONDONTWRITEBYTECODE": "1"}  # as on these machines: nothing compiles on the way
+    result = run(project / ".venv" / "bin" / "python", "-c", code, *args, cwd=project, env=env)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_setup_leaves_every_installed_module_compiled(project: Path) -> None:
+    """Each stage and the service is a fresh process: none of them compiles a library again."""
+    assert probe(project, UNCOMPILED_PROBE) == []
+
+
+def test_the_service_starts_without_ml_libraries_and_loads_the_model_without_skops_or_mlflow(
+    project: Path,
+) -> None:
+    package = next((project / "src").iterdir()).name
+    imported = probe(project, IMPORTS_PROBE.format(package=package))
+    # Liveness answers while the model loads: the app itself imports no ML library.
+    assert imported["started"] == []
+    # The model brings scikit-learn (and what it imports), never skops or MLflow.
+    assert "sklearn" in imported["loaded"]
+    assert not {"skops", "mlflow"} & set(imported["loaded"]), imported["loaded"]
+
+
+def test_the_served_model_is_the_registered_champion_byte_for_byte(project: Path) -> None:
+    name = json.loads((project / "models" / "registration.json").read_text())["model_name"]
+    registered = probe(project, REGISTERED_PROBE, name)
+    model_dir = project / "models" / "model"
+    served = {
+        str(path.relative_to(model_dir)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(model_dir.rglob("*"))
+        if path.is_file() and path.name != "registered_model_meta"
+    }
+    assert served == registered
+    assert "model.pkl" in served  # pickle: the service loads it without skops
+
+
+def test_the_environment_carries_mlflow_s_client_not_its_server(project: Path) -> None:
+    installed = set(probe(project, DISTRIBUTIONS_PROBE))
+    assert "mlflow-skinny" in installed
+    # The full package (UI, server) and what only it pulls in are the `ui` extra's.
+    assert not {"mlflow", "pyarrow", "flask", "gunicorn", "matplotlib"} & installed

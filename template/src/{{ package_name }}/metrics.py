@@ -3,7 +3,9 @@
 Classification with two classes: accuracy, f1 of the positive class (the last of the sorted
 classes) and ROC AUC of its probability. With more classes: accuracy, f1 averaged over the
 classes (macro) and ROC AUC one-vs-rest, macro-averaged. The gate thresholds keep their meaning
-for both. Regression: r2, rmse, mae. No pandas here: the service imports this module.
+for both. Regression: r2, rmse, mae. No pandas here, and scikit-learn's metrics are imported
+when first computed: the service imports this module, and answers liveness before it loads any
+machine-learning library.
 """
 
 from __future__ import annotations
@@ -13,14 +15,6 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    f1_score,
-    mean_absolute_error,
-    mean_squared_error,
-    r2_score,
-    roc_auc_score,
-)
 
 
 class Model(Protocol):
@@ -40,6 +34,8 @@ def classification_metrics(
     actual: Values, predicted: Values, classes: Sequence[Any], probabilities: np.ndarray | None
 ) -> dict[str, float]:
     """`probabilities`: one column per class of `classes`, in that order (None: no roc_auc)."""
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
     labels = list(classes)
     result = {"accuracy": float(accuracy_score(actual, predicted))}
     if len(labels) == 2:
@@ -59,6 +55,8 @@ def classification_metrics(
 
 
 def regression_metrics(actual: Values, predicted: Values) -> dict[str, float]:
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
     return {
         "r2": float(r2_score(actual, predicted)),
         "rmse": math.sqrt(float(mean_squared_error(actual, predicted))),

@@ -5,9 +5,10 @@ numbers and one-hot encodes categories (a category unseen in training encodes as
 then fits a linear model. Its columns are chosen by position, so it takes the numpy array the
 service builds from a request (spec.py) as well as the training matrix.
 
-Outputs: models/model/ (an MLflow model directory, what a serving image bakes in),
-models/features.json (the feature spec, spec.py) and models/registration.json (the
-registered version that evaluate judges). MLflow is imported only where it is used: it is slow.
+Outputs: models/model/ (the registered model version's own files, downloaded from MLflow: what
+a serving image bakes in), models/features.json (the feature spec, spec.py) and
+models/registration.json (the registered version that evaluate judges). MLflow is imported only
+where it is used: it is slow.
 """
 
 from __future__ import annotations
@@ -43,12 +44,14 @@ from .metrics import compute_metrics
 from .spec import Spec, category_indices, describe, model_input, number_indices, read_frame, to_matrix, write_spec
 
 # What the saved model needs at serving time; listing it skips MLflow's slow inference.
-RUNTIME_PACKAGES = ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
+RUNTIME_PACKAGES = ("mlflow-skinny", "scikit-learn", "numpy", "pandas", "scipy")
+# Plain pickle, which the service loads with the standard library: loading skops imports every
+# scikit-learn estimator first, which took longer than the rest of the service's start. A model
+# is only ever loaded from this project's own registry or models/ (docs/serving.md).
+SERIALIZATION_FORMAT = "pickle"
 # The Pipeline selects columns by position: an array without the names (the service's, MLflow's
 # example of mixed features) is as good as a frame.
 warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
-# skops loads only the types it trusts: the one-hot encoder keeps its output dtype as a numpy type.
-SKOPS_TRUSTED_TYPES = ["numpy.dtype"]
 
 
 def feature_columns(frame: pd.DataFrame, data: DataParams) -> list[str]:
@@ -98,20 +101,15 @@ def write_json(data: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def save_model(pipeline: Pipeline, example: pd.DataFrame | np.ndarray, model_dir: Path) -> None:
-    """Save ``pipeline`` as an MLflow model directory, replacing an older one."""
+def save_registered_model(registration: dict[str, Any], model_dir: Path) -> None:
+    """Download the registered version's files to ``model_dir`` (replacing an older model): what
+    the service and the image load are the very bytes MLflow registered."""
     import mlflow
-    from mlflow.models import infer_signature
 
     shutil.rmtree(model_dir, ignore_errors=True)
-    mlflow.sklearn.save_model(
-        pipeline,
-        str(model_dir),
-        signature=infer_signature(example, pipeline.predict(example)),
-        input_example=example,
-        pip_requirements=pip_requirements(),
-        skops_trusted_types=SKOPS_TRUSTED_TYPES,
-    )
+    model_dir.mkdir(parents=True)
+    uri = f"models:/{registration['model_name']}/{registration['version']}"
+    mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(model_dir))
 
 
 def log_and_register(
@@ -135,7 +133,7 @@ def log_and_register(
             signature=infer_signature(example, pipeline.predict(example)),
             input_example=example,
             pip_requirements=pip_requirements(),
-            skops_trusted_types=SKOPS_TRUSTED_TYPES,
+            serialization_format=SERIALIZATION_FORMAT,
         )
     return {
         "model_name": params.mlflow.model_name,
@@ -150,10 +148,9 @@ def main() -> None:
     pipeline, spec = fit(train, params.data, params.task_type, params.model)
     matrix = model_input(train, spec)
     metrics = compute_metrics(pipeline, matrix, train[params.data.target].to_numpy(), params.task_type)
-    example = input_example(train, spec)
-    save_model(pipeline, example, MODEL_DIR)
+    registration = log_and_register(pipeline, params, metrics, input_example(train, spec))
+    save_registered_model(registration, MODEL_DIR)
     write_spec(spec, FEATURES_FILE)
-    registration = log_and_register(pipeline, params, metrics, example)
     write_json(registration, REGISTRATION_FILE)
     write_json(metrics, TRAIN_METRICS_FILE)
     print(f"train: registered {registration['model_name']} version {registration['version']}")

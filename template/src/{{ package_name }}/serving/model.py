@@ -1,10 +1,13 @@
 """Load the trained model once and predict on numpy arrays in feature order.
 
 The MLflow model directory is read without importing MLflow: its `MLmodel` file names the
-scikit-learn artifact and its serialization format, and the estimator is loaded with skops
-(or pickle) directly. Predicting on a numpy array instead of a pandas DataFrame is several
-times cheaper per record. Loading from the registry (`models:/name@alias`) needs MLflow and
-is meant for a development environment; the image bakes the model directory instead.
+scikit-learn artifact and its serialization format, and the estimator is loaded with pickle (what
+train writes), or with skops for a model saved in that format, directly. Importing this module
+imports no machine-learning library: scikit-learn comes with the model, so the service answers
+liveness while the model loads, and skops only for a skops model (importing it took 0.5 to 6 s).
+Predicting on a numpy array instead of a pandas DataFrame is several times cheaper per record.
+Loading from the registry (`models:/name@alias`) needs MLflow and is meant for a development
+environment; the image bakes the model directory instead.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
-import sklearn
 import yaml
 
 from .schemas import finite_or_refuse
@@ -70,6 +72,9 @@ class LoadedModel:
         self.task_type = spec.task_type
         self.info = info
         self._proba = self.task_type == "classification" and hasattr(estimator, "predict_proba")
+        from sklearn import config_context  # already imported by unpickling the estimator
+
+        self._config_context = config_context
         self._keys = [str(label) for label in self.classes]
 
     def predict(self, matrix: np.ndarray) -> list[Prediction]:
@@ -79,7 +84,7 @@ class LoadedModel:
         """
         # The parser let only finite, bounded values in: scikit-learn's own finiteness checks are
         # skipped (faster), so an overflow inside the model reaches the output and becomes a 422.
-        with sklearn.config_context(assume_finite=True), np.errstate(over="ignore", invalid="ignore"):
+        with self._config_context(assume_finite=True), np.errstate(over="ignore", invalid="ignore"):
             if self._proba:
                 proba = self.estimator.predict_proba(matrix)
             else:
