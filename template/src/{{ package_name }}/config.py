@@ -52,10 +52,12 @@ class DataParams:
 
 @dataclass(frozen=True)
 class GateParams:
-    """Quality gate: each metric in ``minimum`` must reach it, each in ``maximum`` stay below."""
+    """Quality gate: each metric in ``minimum`` must reach it, each in ``maximum`` stay below, and
+    each in ``tolerance`` be no worse than the champion's by more than it (challenger.py)."""
 
     minimum: dict[str, float]
     maximum: dict[str, float]
+    tolerance: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ def parse_params(raw: dict[str, Any]) -> Params:
         gate=GateParams(
             minimum={k: float(v) for k, v in (gate.get("min") or {}).items()},
             maximum={k: float(v) for k, v in (gate.get("max") or {}).items()},
+            tolerance={k: float(v) for k, v in (gate.get("tolerance") or {}).items()},
         ),
         mlflow=MlflowParams(**raw["mlflow"]),
     )

@@ -8,22 +8,13 @@ back from is tagged ``rollback.status = rolled back`` and is skipped by the next
 from __future__ import annotations
 
 import argparse
-import getpass
-import os
-import time
 from typing import TYPE_CHECKING
 
 from .config import load_params, tracking_uri
+from .provenance import actor, utc_now
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
-
-# Who asked: the CI system's user when there is one, else the local account.
-ACTOR_VARIABLES = ("ROLLBACK_BY", "GITLAB_USER_LOGIN", "GITHUB_ACTOR", "BUILD_USER_ID")
-
-
-def actor() -> str:
-    return next((os.environ[name] for name in ACTOR_VARIABLES if os.environ.get(name)), getpass.getuser())
 
 
 def previous_version(versions: list[ModelVersion], current: int) -> ModelVersion | None:
@@ -55,7 +46,7 @@ def roll_back(model_name: str, alias: str, reason: str, by: str) -> tuple[int, i
             f"rollback: no version of '{model_name}' older than {current} passed the quality gate: "
             "nothing to roll back to (train and gate a model instead)"
         )
-    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    at = utc_now()
     record = {"rollback.by": by, "rollback.at": at, "rollback.reason": reason}
     for key, value in {**record, "rollback.status": "rolled back", "rollback.to": target.version}.items():
         client.set_model_version_tag(model_name, str(current), key, value)
@@ -75,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--reason is empty: say why the model is rolled back")
     params = load_params()
     mlflow.set_tracking_uri(tracking_uri())
-    by = actor()
+    by = actor("ROLLBACK_BY")
     old, new = roll_back(params.mlflow.model_name, params.mlflow.alias, args.reason, by)
     print(
         f"rollback: alias '{params.mlflow.alias}' of {params.mlflow.model_name} moved from version {old} "
