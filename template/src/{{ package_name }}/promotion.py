@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from .config import PipelineError, load_params, run_step, tracking_uri
-from .provenance import actor, utc_now
+from .provenance import actor, ci_run, utc_now
 
 # Each environment and the alias it is promoted from: the gate's alias for staging.
 ENVIRONMENTS = ("staging", "production")
@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.action == "image-tag":
         print(image_tag(name, args.environment, args.image_tag))
         return
-    reason = args.reason.strip() or "no reason given"
+    run = ci_run()
+    reason = args.reason.strip() or (f"CI run {run}" if run else "no reason given")
     by = actor("PROMOTE_BY")
     version = promote(name, params.mlflow.alias, args.environment, args.image_tag, reason, by)
     moved = f"alias '{args.environment}' of {name} -> version {version}, image {args.image_tag}"
