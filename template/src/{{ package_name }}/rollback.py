@@ -1,5 +1,7 @@
 """Rollback of the model registry: move the alias back to the previous version that passed the gate.
 
+The ``production`` alias (docs/promotion.md) moves back with it when it was on the same version.
+
 `make rollback` runs it after `kubectl rollout undo` (docs/deployment.md). Who, when and why
 are recorded as tags on both versions, so the registry keeps the history: the version rolled
 back from is tagged ``rollback.status = rolled back`` and is skipped by the next rollback.
@@ -15,6 +17,8 @@ from .provenance import actor, utc_now
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
+
+PRODUCTION_ALIAS = "production"
 
 
 def previous_version(versions: list[ModelVersion], current: int) -> ModelVersion | None:
@@ -53,6 +57,10 @@ def roll_back(model_name: str, alias: str, reason: str, by: str) -> tuple[int, i
     for key, value in {**record, "rollback.restored_from": str(current)}.items():
         client.set_model_version_tag(model_name, target.version, key, value)
     client.set_registered_model_alias(model_name, alias, target.version)
+    # Production runs what it was promoted to (promotion.py): it goes back with the champion.
+    aliases = client.get_registered_model(model_name).aliases
+    if str(aliases.get(PRODUCTION_ALIAS, "")) == str(current):
+        client.set_registered_model_alias(model_name, PRODUCTION_ALIAS, target.version)
     return current, int(target.version)
 
 
