@@ -6,12 +6,14 @@ alone and becomes champion; a worse model (a tiny regularisation constant C) sti
 every threshold but loses to the champion, so the gate fails and the alias stays; a better
 model is promoted; staging and production each follow their own alias, and production takes
 the image tag that staging ran; a rollback moves champion and production back; `make audit`
-lists all of it. There is no Kubernetes API server here: a fake kubectl on PATH records its
+lists all of it; the evaluate stage's DVC plots are valid and `dvc plots show` renders them. There is no Kubernetes API server here: a fake kubectl on PATH records its
 calls (the deploy itself is tested in test_deploy_preflight.py and test_image_build.py).
 """
 
 from __future__ import annotations
 
+import csv
+import itertools
 import json
 import re
 import time
@@ -247,4 +249,37 @@ def test_challenger_champion_environments_rollback_and_audit(
     assert re.fullmatch(
         rf"rolled back to version 1 by bob at {stamp}: error rate doubled \|", rows["3"][3]
     )
+
+    # 7. The evaluate stage's DVC plots (of version 3 against version 1): valid, and rendered.
+    check_plots(project)
     print(f"\npromotion walk-through: {time.monotonic() - started:.0f} s", end="")
+
+
+def check_plots(project: Project) -> None:
+    plots = project.path / "plots"
+    test_rows = len((project.path / "data/processed/test.csv").read_text().splitlines()) - 1
+    with (plots / "confusion.csv").open() as handle:
+        confusion = list(csv.DictReader(handle))
+    assert len(confusion) == test_rows
+    assert {(row["actual"], row["predicted"]) for row in confusion} <= {
+        (a, b) for a in "01" for b in "01"
+    }
+    with (plots / "roc.csv").open() as handle:
+        roc = [(float(row["fpr"]), float(row["tpr"])) for row in csv.DictReader(handle)]
+    assert roc[0] == (0.0, 0.0) and roc[-1] == (1.0, 1.0)
+    rising = all(a[0] <= b[0] and a[1] <= b[1] for a, b in itertools.pairwise(roc))
+    assert rising, "the ROC curve never falls back"
+    with (plots / "gate.csv").open() as handle:
+        gate = {row["metric"]: float(row["value"]) for row in csv.DictReader(handle)}
+    assert set(gate) == {
+        f"{metric} {model}"
+        for metric in ("accuracy", "f1", "roc_auc")
+        for model in ("challenger v3", "champion v1")
+    }
+    assert gate["roc_auc challenger v3"] > gate["roc_auc champion v1"]
+    shown = project.run("dvc", "plots", "show")
+    page = project.path / "dvc_plots" / "index.html"
+    assert f"file://{page}" in shown.stdout
+    html = page.read_text()
+    for name in ("plots/confusion.csv", "plots/roc.csv", "plots/gate.csv"):
+        assert name in html, name

@@ -5,7 +5,7 @@ the alias (``champion``) to the newly registered version only when every thresho
 params.yaml ``gate:`` holds and, once there is a champion, when the new model is no worse than
 it by more than ``gate.tolerance`` on the same test data (challenger.py). Otherwise it exits
 non-zero naming each metric, threshold and tolerance. The decision is tagged on the version and
-written to reports/gate.md and reports/gate.json.
+written to reports/gate.md and reports/gate.json; the DVC plots to plots/ (plots.py).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .config import (
     tracking_uri,
 )
 from .metrics import compute_metrics
+from .plots import write_gate_plot, write_model_plots
 from .provenance import actor, utc_now
 from .spec import Spec, model_input, read_frame, read_spec
 
@@ -138,11 +139,14 @@ def main() -> None:
     registration = json.loads(REGISTRATION_FILE.read_text(encoding="utf-8"))
     model = mlflow.sklearn.load_model(str(MODEL_DIR))
     test = read_frame(TEST_DATA)
-    metrics = compute_metrics(model, model_input(test, spec), test[params.data.target].to_numpy(), params.task_type)
+    matrix, actual = model_input(test, spec), test[params.data.target].to_numpy()
+    metrics = compute_metrics(model, matrix, actual, params.task_type)
     write_metrics(metrics, METRICS_FILE)
+    write_model_plots(model, matrix, actual, params.task_type)
     log_test_metrics(registration["run_id"], metrics)
     decision = decide(params, registration, metrics, test, spec, compare=os.environ.get(SKIP_CHAMPION) != "1")
     write_reports(decision)
+    write_gate_plot(decision)
     record(decision)
     alias, name, version = decision.alias, decision.model_name, decision.challenger_version
     if not decision.passed:

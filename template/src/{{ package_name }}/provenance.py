@@ -23,5 +23,7 @@ def ci_run() -> str:
     """The CI run that does the work, as a link (GitLab, Jenkins, GitHub Actions), else ''."""
     env = os.environ
     if env.get("GITHUB_RUN_ID"):
-        return f"{env.get('GITHUB_SERVER_URL', '')}/{env.get('GITHUB_REPOSITORY', '')}/actions/runs/{env['GITHUB_RUN_ID']}"
+        return (
+            f"{env.get('GITHUB_SERVER_URL', '')}/{env.get('GITHUB_REPOSITORY', '')}/actions/runs/{env['GITHUB_RUN_ID']}"
+        )
     return env.get("CI_PIPELINE_URL") or env.get("BUILD_URL") or ""
