@@ -39,6 +39,7 @@ PIPELINE_MODULES = (
     "promotion",
     "audit",
     "plots",
+    "slices",
     "rollback",
 )
 GENERATED_TESTS = (
@@ -52,6 +53,7 @@ GENERATED_TESTS = (
     "test_validate",
     "test_batch",
     "test_challenger",
+    "test_slices",
 )
 
 # monitoring (use_monitoring): rules, dashboard, runbooks, and the kustomize component

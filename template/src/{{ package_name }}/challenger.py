@@ -52,6 +52,8 @@ class Decision:
     failures: list[str] = field(default_factory=list)
     by: str = ""
     at: str = ""
+    slices: dict[str, dict[str, float]] = field(default_factory=dict)  # slices.py: metrics per group
+    robustness: dict[str, float] = field(default_factory=dict)  # the metrics after input noise
 
     @property
     def passed(self) -> bool:
@@ -73,6 +75,8 @@ class Decision:
             "gate.reasons": "; ".join(self.failures) or "every threshold and tolerance holds",
             "gate.by": self.by,
             "gate.at": self.at,
+            "gate.slices": json.dumps(self.slices, sort_keys=True),
+            "gate.robustness": json.dumps(self.robustness, sort_keys=True),
         }
 
     def as_json(self) -> dict[str, Any]:
@@ -86,6 +90,8 @@ class Decision:
             "failures": self.failures,
             "by": self.by,
             "at": self.at,
+            "slices": self.slices,
+            "robustness": self.robustness,
         }
 
     def markdown(self) -> str:
@@ -104,6 +110,15 @@ class Decision:
             allowed = self.tolerance.get(name)
             shown = "-" if old is None else f"{old:.4f}"
             lines.append(f"| {name} | {value:.4f} | {shown} | {'-' if allowed is None else allowed} |")
+        if self.slices:
+            lines += ["", "| slice | rows | " + " | ".join(sorted(self.challenger_metrics)) + " |"]
+            lines.append("|---" * (len(self.challenger_metrics) + 2) + "|")
+            for name, metrics in sorted(self.slices.items()):
+                values = [f"{metrics[m]:.4f}" if m in metrics else "-" for m in sorted(self.challenger_metrics)]
+                lines.append(f"| {name} | {int(metrics['rows'])} | " + " | ".join(values) + " |")
+        if self.robustness:
+            noisy = ", ".join(f"{name} = {value:.4f}" for name, value in sorted(self.robustness.items()))
+            lines += ["", f"Robustness (Gaussian noise on the numeric features): {noisy}."]
         lines.append("")
         lines.extend(f"- {failure}" for failure in self.failures)
         if self.passed:

@@ -61,6 +61,14 @@ class GateParams:
 
 
 @dataclass(frozen=True)
+class SliceParams:
+    """`slices:`: the column whose groups are judged apart, and each metric's minimum in every group."""
+
+    column: str | None = None
+    minimum: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class MlflowParams:
     experiment: str
     model_name: str
@@ -74,6 +82,8 @@ class Params:
     model: dict[str, Any]
     gate: GateParams
     mlflow: MlflowParams
+    slices: SliceParams = field(default_factory=SliceParams)
+    robustness_noise: float = 0.0  # `robustness.noise`: 0 is no robustness check
 
 
 def parse_data(raw: dict[str, Any]) -> DataParams:
@@ -109,6 +119,11 @@ def parse_params(raw: dict[str, Any]) -> Params:
             tolerance={k: float(v) for k, v in (gate.get("tolerance") or {}).items()},
         ),
         mlflow=MlflowParams(**raw["mlflow"]),
+        slices=SliceParams(
+            column=(raw.get("slices") or {}).get("column") or None,
+            minimum={k: float(v) for k, v in ((raw.get("slices") or {}).get("min") or {}).items()},
+        ),
+        robustness_noise=float((raw.get("robustness") or {}).get("noise") or 0.0),
     )
 
 

@@ -30,9 +30,10 @@ from .config import (
     run_step,
     tracking_uri,
 )
-from .metrics import compute_metrics
+from .metrics import Model, compute_metrics
 from .plots import write_gate_plot, write_model_plots
 from .provenance import actor, utc_now
+from .slices import noisy_metrics, slice_failures, slice_metrics
 from .spec import Spec, model_input, read_frame, read_spec
 
 if TYPE_CHECKING:
@@ -101,13 +102,15 @@ def champion_metrics(model_name: str, version: str, test: pd.DataFrame, spec: Sp
 
 def decide(
     params: Params,
+    model: Model,
     registration: dict[str, Any],
     metrics: dict[str, float],
     test: pd.DataFrame,
     spec: Spec,
     compare: bool,
 ) -> Decision:
-    """Thresholds, then (when a champion exists and is another version) the comparison with it."""
+    """Thresholds, the comparison with the champion (when one exists and is another version), the
+    slices' minimums; the robustness check is reported only."""
     name, version, alias = registration["model_name"], registration["version"], params.mlflow.alias
     failures = gate_failures(metrics, params.gate)
     champion = current_alias_version(name, alias) if compare else None
@@ -116,6 +119,13 @@ def decide(
     old = champion_metrics(name, champion, test, spec, params) if champion else {}
     if champion:
         failures += comparison_failures(metrics, old, params.gate.tolerance)
+    target, task_type = params.data.target, params.task_type
+    slices = {}
+    if params.slices.column:
+        slices = slice_metrics(model, test, spec, target, task_type, params.slices.column)
+        failures += slice_failures(slices, params.slices.minimum)
+    noise = params.robustness_noise
+    robustness = noisy_metrics(model, test, spec, target, task_type, noise) if noise > 0 else {}
     return Decision(
         model_name=name,
         alias=alias,
@@ -127,6 +137,8 @@ def decide(
         failures=failures,
         by=actor("GATE_BY"),
         at=utc_now(),
+        slices=slices,
+        robustness=robustness,
     )
 
 
@@ -144,7 +156,7 @@ def main() -> None:
     write_metrics(metrics, METRICS_FILE)
     write_model_plots(model, matrix, actual, params.task_type)
     log_test_metrics(registration["run_id"], metrics)
-    decision = decide(params, registration, metrics, test, spec, compare=os.environ.get(SKIP_CHAMPION) != "1")
+    decision = decide(params, model, registration, metrics, test, spec, compare=os.environ.get(SKIP_CHAMPION) != "1")
     write_reports(decision)
     write_gate_plot(decision)
     record(decision)
