@@ -35,7 +35,7 @@ def groups(test: pd.DataFrame, column: str) -> pd.Series:
     values = test[column]
     if pd.api.types.is_numeric_dtype(values) and values.nunique() > MAX_GROUPS:
         quartiles = pd.qcut(values, 4, duplicates="drop")
-        return quartiles.astype(str).rename(column)
+        return quartiles.map(lambda edges: f"({edges.left:.4g}, {edges.right:.4g}]").astype(str).rename(column)
     return values.astype(str).fillna("missing")
 
 
