@@ -18,6 +18,7 @@ GATE_REPORT = Path("reports/gate.md")
 GATE_JSON = Path("reports/gate.json")
 # Metrics where a smaller value is the better model; every other metric is better when larger.
 LOWER_IS_BETTER = frozenset({"rmse", "mae"})
+TAG_VALUE_LIMIT = 5000  # characters in an MLflow model version tag value
 
 
 def comparison_failures(
@@ -64,8 +65,9 @@ class Decision:
         return "promoted" if self.passed else "rejected"
 
     def tags(self) -> dict[str, str]:
-        """The decision as model version tags (strings; the metrics as compact JSON)."""
-        return {
+        """The decision as model version tags (strings; the metrics as compact JSON), each cut to
+        the registry's limit on a tag value (reports/gate.json keeps everything)."""
+        tags = {
             "quality_gate": "passed" if self.passed else "failed",
             "gate.result": self.result,
             "gate.champion_version": self.champion_version or "none",
@@ -78,6 +80,7 @@ class Decision:
             "gate.slices": json.dumps(self.slices, sort_keys=True),
             "gate.robustness": json.dumps(self.robustness, sort_keys=True),
         }
+        return {key: value[:TAG_VALUE_LIMIT] for key, value in tags.items()}
 
     def as_json(self) -> dict[str, Any]:
         return {
