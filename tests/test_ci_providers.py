@@ -40,10 +40,12 @@ DELIVERY = [
     ("train", "metrics"),
     ("gate", "gate"),
     ("gate", "metrics"),
+    ("gate", "gate-report"),  # the gate's decision in the log or job summary, pass or fail
     ("image", "image"),
     ("image", "push"),
 ]
-DEPLOY = [("staging", "deploy ENV=staging"), ("production", "deploy ENV=prod")]
+# Promotion (docs/promotion.md): each environment's alias; production deploys staging's image.
+DEPLOY = [("staging", "promote ENV=staging"), ("production", "promote ENV=production")]
 ML_STAGES = ("lint", "test", "validate", "train", "gate")
 
 
@@ -150,7 +152,7 @@ def gitlab_delivery(project: Path) -> list[tuple[str, str]]:
     for _, job in ordered:
         if job["stage"] in {"maintenance", "rollback"}:  # run by a schedule or by hand
             continue
-        commands = job.get("before_script", []) + job["script"]
+        commands = job.get("before_script", []) + job["script"] + job.get("after_script", [])
         pairs += [(job["stage"], t) for t in make_targets(commands) if t != "setup"]
     return pairs
 
@@ -271,7 +273,9 @@ def jenkins_delivery(project: Path) -> list[tuple[str, str]]:
     for name, stage in jenkins_stages(project):
         if name in {"template-update", "rollback"}:  # run by the timer or by a parameter
             continue
-        commands = [c for s in stage.block("steps").statements() if (c := string_literal(s, "sh"))]
+        posts = [post.statements() for post in stage.blocks("post")]
+        statements = stage.block("steps").statements() + [s for post in posts for s in post]
+        commands = [c for s in statements if (c := string_literal(s, "sh"))]
         pairs += [(name, t) for t in make_targets(commands) if t != "setup"]
     return pairs
 
@@ -490,9 +494,12 @@ def test_jenkinsfile_declarative_structure(variants: list[Variant]) -> None:
         if variant.kubernetes:
             production = stages["production"]
             assert "beforeInput true" in production.block("when").body
+            # The approval: only the submitter group may answer; who answered is recorded.
             assert production.block("input").body == [
-                "message 'Promote this model to production?'",
-                "ok 'Deploy to production'",
+                "message 'Promote the model and image that staging runs to production?'",
+                "ok 'Promote to production'",
+                "submitter 'ml-approvers'",
+                "submitterParameter 'PROMOTE_BY'",
             ]
             steps = production.block("steps").block(r"withCredentials\(.*\)")
             assert "credentialsId: 'kubeconfig-prod'" in steps.head
@@ -749,7 +756,7 @@ def test_readme_lists_every_secret_the_ci_files_use(variants: list[Variant]) -> 
             expected |= {"KUBECONFIG"} if variant.kubernetes else set()
             assert listed == expected, variant
         if variant.kubernetes:
-            assert "| production | `make deploy ENV=prod` |" in readme
+            assert "| production | `make promote ENV=production` |" in readme
         else:
             assert "make deploy" not in readme
 

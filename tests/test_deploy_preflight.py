@@ -136,7 +136,7 @@ def test_gitlab_ci_local_runs_the_deploy_job_up_to_the_preflight_message(
     assert completed.returncode != 0
     assert re.search(r"^ FAIL  deploy-staging", completed.stdout, re.M), output[-4000:]
     assert KUBECONFIG_MISSING in output, output[-4000:]
-    assert "$ make deploy ENV=staging" in output
+    assert "$ make promote ENV=staging" in output
     assert kubectl_calls(kubectl) == [], "deploy called kubectl without credentials"
 
 

@@ -33,6 +33,13 @@ PIPELINE_MODULES = (
     "schema",
     "data_import",
     "batch",
+    # governed promotion (docs/promotion.md): the gate against the champion, environments, audit
+    "challenger",
+    "provenance",
+    "promotion",
+    "audit",
+    "plots",
+    "slices",
     "rollback",
 )
 GENERATED_TESTS = (
@@ -45,6 +52,8 @@ GENERATED_TESTS = (
     "test_train",
     "test_validate",
     "test_batch",
+    "test_challenger",
+    "test_slices",
 )
 
 # monitoring (use_monitoring): rules, dashboard, runbooks, and the kustomize component
@@ -133,6 +142,7 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         "docs/model-card.md",
         "docs/objectives.md",
         "docs/orchestration.md",
+        "docs/promotion.md",
         "dvc.yaml",
         "inference/dvc.yaml",
         "params.yaml",

@@ -52,10 +52,20 @@ class DataParams:
 
 @dataclass(frozen=True)
 class GateParams:
-    """Quality gate: each metric in ``minimum`` must reach it, each in ``maximum`` stay below."""
+    """Quality gate: each metric in ``minimum`` must reach it, each in ``maximum`` stay below, and
+    each in ``tolerance`` be no worse than the champion's by more than it (challenger.py)."""
 
     minimum: dict[str, float]
     maximum: dict[str, float]
+    tolerance: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SliceParams:
+    """`slices:`: the column whose groups are judged apart, and each metric's minimum in every group."""
+
+    column: str | None = None
+    minimum: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,8 @@ class Params:
     model: dict[str, Any]
     gate: GateParams
     mlflow: MlflowParams
+    slices: SliceParams = field(default_factory=SliceParams)
+    robustness_noise: float = 0.0  # `robustness.noise`: 0 is no robustness check
 
 
 def parse_data(raw: dict[str, Any]) -> DataParams:
@@ -104,8 +116,14 @@ def parse_params(raw: dict[str, Any]) -> Params:
         gate=GateParams(
             minimum={k: float(v) for k, v in (gate.get("min") or {}).items()},
             maximum={k: float(v) for k, v in (gate.get("max") or {}).items()},
+            tolerance={k: float(v) for k, v in (gate.get("tolerance") or {}).items()},
         ),
         mlflow=MlflowParams(**raw["mlflow"]),
+        slices=SliceParams(
+            column=(raw.get("slices") or {}).get("column") or None,
+            minimum={k: float(v) for k, v in ((raw.get("slices") or {}).get("min") or {}).items()},
+        ),
+        robustness_noise=float((raw.get("robustness") or {}).get("noise") or 0.0),
     )
 
 

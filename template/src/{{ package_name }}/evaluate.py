@@ -2,16 +2,21 @@
 
 Writes metrics/metrics.json (DVC metrics), logs the metrics to the training run, and moves
 the alias (``champion``) to the newly registered version only when every threshold in
-params.yaml ``gate:`` holds. Otherwise it exits non-zero naming each metric and threshold.
+params.yaml ``gate:`` holds and, once there is a champion, when the new model is no worse than
+it by more than ``gate.tolerance`` on the same test data (challenger.py). Otherwise it exits
+non-zero naming each metric, threshold and tolerance. The decision is tagged on the version and
+written to reports/gate.md and reports/gate.json; the DVC plots to plots/ (plots.py).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .challenger import Decision, comparison_failures, record, write_reports
 from .config import (
     FEATURES_FILE,
     METRICS_FILE,
@@ -19,12 +24,23 @@ from .config import (
     REGISTRATION_FILE,
     TEST_DATA,
     GateParams,
+    Params,
+    PipelineError,
     load_params,
     run_step,
     tracking_uri,
 )
-from .metrics import compute_metrics
-from .spec import model_input, read_frame, read_spec
+from .metrics import Model, compute_metrics
+from .plots import write_gate_plot, write_model_plots
+from .provenance import actor, utc_now
+from .slices import noisy_metrics, slice_failures, slice_metrics
+from .spec import Spec, model_input, read_frame, read_spec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Set to 1 for one run whose features changed on purpose: the champion cannot score its data.
+SKIP_CHAMPION = "GATE_SKIP_CHAMPION"
 
 
 def gate_failures(metrics: dict[str, float], gate: GateParams) -> list[str]:
@@ -60,17 +76,70 @@ def current_alias_version(model_name: str, alias: str) -> str | None:
         return None
 
 
-def record_verdict(registration: dict[str, Any], metrics: dict[str, float], alias: str, passed: bool) -> None:
-    """Log test metrics to the training run, tag the version, and promote it when it passed."""
+def log_test_metrics(run_id: str, metrics: dict[str, float]) -> None:
     from mlflow import MlflowClient
 
     client = MlflowClient()
     for name, value in metrics.items():
-        client.log_metric(registration["run_id"], f"test_{name}", value)
-    name, version = registration["model_name"], registration["version"]
-    client.set_model_version_tag(name, version, "quality_gate", "passed" if passed else "failed")
-    if passed:
-        client.set_registered_model_alias(name, alias, version)
+        client.log_metric(run_id, f"test_{name}", value)
+
+
+def champion_metrics(model_name: str, version: str, test: pd.DataFrame, spec: Spec, params: Params) -> dict[str, float]:
+    """The champion's metrics on the challenger's test data (the same rows, the same columns)."""
+    import mlflow
+
+    model = mlflow.sklearn.load_model(f"models:/{model_name}/{version}")
+    try:
+        matrix = model_input(test, spec)
+        return compute_metrics(model, matrix, test[params.data.target].to_numpy(), params.task_type)
+    except (KeyError, ValueError) as error:
+        raise PipelineError(
+            f"the champion, {model_name} version {version}, cannot score this test data ({error}): "
+            "when the features changed on purpose, judge this model on the thresholds alone: "
+            f"{SKIP_CHAMPION}=1 make gate"
+        ) from None
+
+
+def decide(
+    params: Params,
+    model: Model,
+    registration: dict[str, Any],
+    metrics: dict[str, float],
+    test: pd.DataFrame,
+    spec: Spec,
+    compare: bool,
+) -> Decision:
+    """Thresholds, the comparison with the champion (when one exists and is another version), the
+    slices' minimums; the robustness check is reported only."""
+    name, version, alias = registration["model_name"], registration["version"], params.mlflow.alias
+    failures = gate_failures(metrics, params.gate)
+    champion = current_alias_version(name, alias) if compare else None
+    if champion == version:  # the gate judging its own champion again compares it with nothing
+        champion = None
+    old = champion_metrics(name, champion, test, spec, params) if champion else {}
+    if champion:
+        failures += comparison_failures(metrics, old, params.gate.tolerance)
+    target, task_type = params.data.target, params.task_type
+    slices = {}
+    if params.slices.column:
+        slices = slice_metrics(model, test, spec, target, task_type, params.slices.column)
+        failures += slice_failures(slices, params.slices.minimum)
+    noise = params.robustness_noise
+    robustness = noisy_metrics(model, test, spec, target, task_type, noise) if noise > 0 else {}
+    return Decision(
+        model_name=name,
+        alias=alias,
+        challenger_version=version,
+        challenger_metrics=metrics,
+        champion_version=champion,
+        champion_metrics=old,
+        tolerance=params.gate.tolerance,
+        failures=failures,
+        by=actor("GATE_BY"),
+        at=utc_now(),
+        slices=slices,
+        robustness=robustness,
+    )
 
 
 def main() -> None:
@@ -82,19 +151,25 @@ def main() -> None:
     registration = json.loads(REGISTRATION_FILE.read_text(encoding="utf-8"))
     model = mlflow.sklearn.load_model(str(MODEL_DIR))
     test = read_frame(TEST_DATA)
-    metrics = compute_metrics(model, model_input(test, spec), test[params.data.target].to_numpy(), params.task_type)
+    matrix, actual = model_input(test, spec), test[params.data.target].to_numpy()
+    metrics = compute_metrics(model, matrix, actual, params.task_type)
     write_metrics(metrics, METRICS_FILE)
-    failures = gate_failures(metrics, params.gate)
-    alias, name, version = params.mlflow.alias, registration["model_name"], registration["version"]
-    record_verdict(registration, metrics, alias, passed=not failures)
-    if failures:
+    write_model_plots(model, matrix, actual, params.task_type)
+    log_test_metrics(registration["run_id"], metrics)
+    decision = decide(params, model, registration, metrics, test, spec, compare=os.environ.get(SKIP_CHAMPION) != "1")
+    write_reports(decision)
+    write_gate_plot(decision)
+    record(decision)
+    alias, name, version = decision.alias, decision.model_name, decision.challenger_version
+    if not decision.passed:
         kept = current_alias_version(name, alias)
         where = f"stays on version {kept}" if kept else "is not set on any version"
-        lines = "\n".join(f"  - {failure}" for failure in failures)
+        lines = "\n".join(f"  - {failure}" for failure in decision.failures)
         print(f"quality gate failed for {name} version {version}:\n{lines}\nalias '{alias}' {where}", file=sys.stderr)
         raise SystemExit(1)
     summary = ", ".join(f"{key} = {value:.4f}" for key, value in sorted(metrics.items()))
-    print(f"quality gate passed ({summary}): alias '{alias}' -> {name} version {version}")
+    against = f" against version {decision.champion_version}" if decision.champion_version else ", the first model"
+    print(f"quality gate passed ({summary}){against}: alias '{alias}' -> {name} version {version}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Rollback of the model registry: move the alias back to the previous version that passed the gate.
 
+The ``production`` alias (docs/promotion.md) moves back with it when it was on the same version.
+
 `make rollback` runs it after `kubectl rollout undo` (docs/deployment.md). Who, when and why
 are recorded as tags on both versions, so the registry keeps the history: the version rolled
 back from is tagged ``rollback.status = rolled back`` and is skipped by the next rollback.
@@ -8,22 +10,15 @@ back from is tagged ``rollback.status = rolled back`` and is skipped by the next
 from __future__ import annotations
 
 import argparse
-import getpass
-import os
-import time
 from typing import TYPE_CHECKING
 
 from .config import load_params, tracking_uri
+from .provenance import actor, utc_now
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
 
-# Who asked: the CI system's user when there is one, else the local account.
-ACTOR_VARIABLES = ("ROLLBACK_BY", "GITLAB_USER_LOGIN", "GITHUB_ACTOR", "BUILD_USER_ID")
-
-
-def actor() -> str:
-    return next((os.environ[name] for name in ACTOR_VARIABLES if os.environ.get(name)), getpass.getuser())
+PRODUCTION_ALIAS = "production"
 
 
 def previous_version(versions: list[ModelVersion], current: int) -> ModelVersion | None:
@@ -55,13 +50,17 @@ def roll_back(model_name: str, alias: str, reason: str, by: str) -> tuple[int, i
             f"rollback: no version of '{model_name}' older than {current} passed the quality gate: "
             "nothing to roll back to (train and gate a model instead)"
         )
-    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    at = utc_now()
     record = {"rollback.by": by, "rollback.at": at, "rollback.reason": reason}
     for key, value in {**record, "rollback.status": "rolled back", "rollback.to": target.version}.items():
         client.set_model_version_tag(model_name, str(current), key, value)
     for key, value in {**record, "rollback.restored_from": str(current)}.items():
         client.set_model_version_tag(model_name, target.version, key, value)
     client.set_registered_model_alias(model_name, alias, target.version)
+    # Production runs what it was promoted to (promotion.py): it goes back with the champion.
+    aliases = client.get_registered_model(model_name).aliases
+    if str(aliases.get(PRODUCTION_ALIAS, "")) == str(current):
+        client.set_registered_model_alias(model_name, PRODUCTION_ALIAS, target.version)
     return current, int(target.version)
 
 
@@ -75,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--reason is empty: say why the model is rolled back")
     params = load_params()
     mlflow.set_tracking_uri(tracking_uri())
-    by = actor()
+    by = actor("ROLLBACK_BY")
     old, new = roll_back(params.mlflow.model_name, params.mlflow.alias, args.reason, by)
     print(
         f"rollback: alias '{params.mlflow.alias}' of {params.mlflow.model_name} moved from version {old} "

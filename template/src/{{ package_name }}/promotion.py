@@ -1,0 +1,98 @@
+"""Promotion between environments: each one follows its own registry alias.
+
+``staging`` takes the version the gate made champion, with the image CI built from it;
+``production`` takes exactly the version and the image tag that staging runs, never a rebuilt
+one: the staging promotion records the tag on the model version and production reads it back.
+`make promote ENV=...` deploys that tag, then moves the alias; who, when, why and which image
+are tags on the version (promotion.<env>.*), which `make audit` lists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .config import PipelineError, load_params, run_step, tracking_uri
+from .provenance import actor, ci_run, utc_now
+
+# Each environment and the alias it is promoted from: the gate's alias for staging.
+ENVIRONMENTS = ("staging", "production")
+
+
+def source_alias(environment: str, champion_alias: str) -> str:
+    return champion_alias if environment == "staging" else "staging"
+
+
+def aliased_version(model_name: str, alias: str) -> str:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(MlflowClient().get_model_version_by_alias(model_name, alias).version)
+    except MlflowException:
+        raise PipelineError(
+            f"model '{model_name}' has no alias '{alias}': "
+            + ("run the gate first (make gate)" if alias != "staging" else "promote to staging first")
+        ) from None
+
+
+def image_tag(model_name: str, environment: str, built: str) -> str:
+    """The image to deploy: staging's is the one this pipeline built; production's is staging's."""
+    if environment == "staging":
+        if not built or built == "unknown":
+            raise PipelineError("IMAGE_TAG is not set: give the tag that make push pushed")
+        return built
+    from mlflow import MlflowClient
+
+    version = aliased_version(model_name, "staging")
+    tag = MlflowClient().get_model_version(model_name, version).tags.get("promotion.staging.image_tag")
+    if not tag:
+        raise PipelineError(
+            f"version {version} of '{model_name}' has no staging image tag: promote it to staging first"
+        )
+    return tag
+
+
+def promote(model_name: str, champion_alias: str, environment: str, tag: str, reason: str, by: str) -> str:
+    """Move ``environment``'s alias to the version its source alias holds; returns that version."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    version = aliased_version(model_name, source_alias(environment, champion_alias))
+    try:
+        replaced = str(client.get_model_version_by_alias(model_name, environment).version)
+    except MlflowException:  # the first promotion replaces nothing
+        replaced = "none"
+    record = {"by": by, "at": utc_now(), "reason": reason, "image_tag": tag, "replaced": replaced}
+    for key, value in record.items():
+        client.set_model_version_tag(model_name, version, f"promotion.{environment}.{key}", value)
+    client.set_registered_model_alias(model_name, environment, version)
+    return version
+
+
+def main(argv: list[str] | None = None) -> None:
+    import mlflow
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("image-tag", "move"), help="print the tag to deploy, or move the alias")
+    parser.add_argument("environment", choices=ENVIRONMENTS)
+    parser.add_argument("--image-tag", default="", help="staging: the tag this pipeline built; move: the tag deployed")
+    parser.add_argument("--reason", default="", help="why, recorded on the version")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    params = load_params()
+    mlflow.set_tracking_uri(tracking_uri())
+    name = params.mlflow.model_name
+    if args.action == "image-tag":
+        print(image_tag(name, args.environment, args.image_tag))
+        return
+    run = ci_run()
+    reason = args.reason.strip() or (f"CI run {run}" if run else "no reason given")
+    by = actor("PROMOTE_BY")
+    version = promote(name, params.mlflow.alias, args.environment, args.image_tag, reason, by)
+    moved = f"alias '{args.environment}' of {name} -> version {version}, image {args.image_tag}"
+    print(f"promote: {moved} (by {by}: {reason})")
+
+
+if __name__ == "__main__":
+    run_step(main)
