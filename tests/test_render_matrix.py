@@ -197,6 +197,7 @@ def ci_files(answers: Mapping[str, Any]) -> set[str]:
             ".github/workflows/ci.yml",
             ".github/workflows/template-update.yml",
             ".github/actions/setup/action.yml",
+            ".github/zizmor.yml",
         }
         if answers["use_kubernetes"]:
             files |= {".github/workflows/deploy.yml", ".github/workflows/rollback.yml"}
