@@ -54,7 +54,9 @@ def expected_ci_files(answers: dict[str, Any]) -> set[str]:
 
 
 def ci_files_in(project: Path) -> set[str]:
-    found = {p for p in (".gitlab-ci.yml", "Jenkinsfile") if (project / p).exists()}
+    found = {
+        p for p in (".gitlab-ci.yml", "Jenkinsfile", "renovate.json") if (project / p).exists()
+    }
     workflows = project / ".github"
     found |= {p.relative_to(project).as_posix() for p in workflows.rglob("*") if p.is_file()}
     return found

@@ -189,15 +189,16 @@ def ci_files(answers: Mapping[str, Any]) -> set[str]:
     files = {"scripts/check_template_update.py", "scripts/template_update_branch.py"}
     provider = answers["ci_provider"]
     if provider == "gitlab":
-        files.add(".gitlab-ci.yml")
+        files |= {".gitlab-ci.yml", "renovate.json"}
     elif provider == "jenkins":
-        files.add("Jenkinsfile")
+        files |= {"Jenkinsfile", "renovate.json"}
     elif provider == "github":
         files |= {
             ".github/workflows/ci.yml",
             ".github/workflows/template-update.yml",
             ".github/actions/setup/action.yml",
             ".github/zizmor.yml",
+            ".github/dependabot.yml",
         }
         if answers["use_kubernetes"]:
             files |= {".github/workflows/deploy.yml", ".github/workflows/rollback.yml"}

@@ -101,3 +101,48 @@ def test_token_permissions_are_per_job_and_no_checkout_keeps_credentials(
                     if step.get("uses", "").startswith("actions/checkout@"):
                         assert step["with"]["persist-credentials"] is False, f"{path.name}: {name}"
                 assert "secrets" not in job, f"{path.name}: {name} passes secrets on"
+
+
+@pytest.fixture(scope="module")
+def renovate_projects(rendered: RenderedVariants) -> list[Path]:
+    return [rendered(a) for a in variant_matrix() if a["ci_provider"] in {"gitlab", "jenkins"}]
+
+
+def _validate(schema: str, document: Path) -> tuple[int, str]:
+    checker = require_tool("check-jsonschema")
+    done = run(checker, "--builtin-schema", schema, document, cwd=document.parent, check=False)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_dependabot_and_renovate_configs_pass_their_schemas(
+    github_projects: list[Path], renovate_projects: list[Path], tmp_path: Path
+) -> None:
+    for project in github_projects:
+        assert _validate("vendor.dependabot", project / ".github" / "dependabot.yml") == (
+            0,
+            "ok -- validation done\n",
+        )
+        ecosystems = [
+            u["package-ecosystem"]
+            for u in yaml.safe_load((project / ".github" / "dependabot.yml").read_text())["updates"]
+        ]
+        assert ecosystems == ["uv", "github-actions"]
+    for project in renovate_projects:
+        assert not (project / ".github").exists()
+        assert _validate("vendor.renovate", project / "renovate.json") == (
+            0,
+            "ok -- validation done\n",
+        )
+    # The schemas can fail: a misspelt key is refused.
+    broken = tmp_path / "dependabot.yml"
+    broken.write_text(
+        (github_projects[0] / ".github" / "dependabot.yml")
+        .read_text()
+        .replace("interval:", "intervall:")
+    )
+    code, output = _validate("vendor.dependabot", broken)
+    assert code == 1 and "Schema validation errors were encountered." in output
+    broken = tmp_path / "renovate.json"
+    broken.write_text((renovate_projects[0] / "renovate.json").read_text().replace('"7 days"', "7"))
+    code, output = _validate("vendor.renovate", broken)
+    assert code == 1 and "Schema validation errors were encountered." in output
