@@ -133,6 +133,7 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         "docs/model-card.md",
         "docs/objectives.md",
         "docs/orchestration.md",
+        "docs/security.md",
         "dvc.yaml",
         "inference/dvc.yaml",
         "params.yaml",
@@ -146,6 +147,13 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         "tests/test_serving_contract.py",
         "Dockerfile",
         ".dockerignore",
+    }
+    # signed models (docs/security.md): the pipeline signs, the service checks
+    files |= {
+        "keys/README.md",
+        f"src/{package}/signing.py",
+        f"src/{package}/serving/signature.py",
+        "tests/test_signature.py",
     }
     files.add("docs/serving.md")
     if answers["use_kubernetes"]:

@@ -146,3 +146,30 @@ def test_dependabot_and_renovate_configs_pass_their_schemas(
     broken.write_text((renovate_projects[0] / "renovate.json").read_text().replace('"7 days"', "7"))
     code, output = _validate("vendor.renovate", broken)
     assert code == 1 and "Schema validation errors were encountered." in output
+
+
+def test_the_security_page_says_what_is_locked_signed_scanned_and_how_to_rotate(
+    rendered: RenderedVariants,
+) -> None:
+    secrets = {
+        "github": "Secrets are Actions secrets",
+        "gitlab": "each **masked** (never printed in a job\nlog) and **protected**",
+        "jenkins": "bound only inside the steps that\nneed them with `withCredentials`",
+        "none": "masked, protected\nvariables",
+    }
+    for provider, words in secrets.items():
+        project = rendered({"ci_provider": provider})
+        page = (project / "docs" / "security.md").read_text()
+        headings = [line for line in page.splitlines() if line.startswith("#")]
+        assert headings == [
+            "# Security of the supply chain",
+            "## Locked: one set of versions from training to serving",
+            "## Signed: the model that was trained is the model that is served",
+            "### Rotating the signing key",
+            "## Scanned: what the checks refuse",
+            "## Secrets in CI",
+        ]
+        assert words in page, provider
+        assert "[docs/security.md](docs/security.md)" in (project / "README.md").read_text()
+        assert ("zizmor" in page) == (provider == "github")
+        assert "{{" not in page and "{%" not in page

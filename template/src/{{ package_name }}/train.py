@@ -7,7 +7,8 @@ service builds from a request (spec.py) as well as the training matrix.
 
 Outputs: models/model/ (an MLflow model directory, what a serving image bakes in),
 models/features.json (the feature spec, spec.py) and models/registration.json (the
-registered version that evaluate judges). MLflow is imported only where it is used: it is slow.
+registered version that evaluate judges). The model directory is signed (signing.py).
+MLflow is imported only where it is used: it is slow.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from .config import (
     tracking_uri,
 )
 from .metrics import compute_metrics
+from .signing import sign_if_configured
 from .spec import Spec, category_indices, describe, model_input, number_indices, read_frame, to_matrix, write_spec
 
 # What the saved model needs at serving time; listing it skips MLflow's slow inference.
@@ -152,6 +154,7 @@ def main() -> None:
     metrics = compute_metrics(pipeline, matrix, train[params.data.target].to_numpy(), params.task_type)
     example = input_example(train, spec)
     save_model(pipeline, example, MODEL_DIR)
+    sign_if_configured(MODEL_DIR)
     write_spec(spec, FEATURES_FILE)
     registration = log_and_register(pipeline, params, metrics, example)
     write_json(registration, REGISTRATION_FILE)

@@ -1,21 +1,34 @@
-"""One lock for a generated project: `make setup` writes uv.lock when there is none and installs
-exactly it; a dependency change without `make lock` stops `make setup` with one clear line;
-`make lock` refreshes uv.lock and the hashed requirements files that pip and the image use.
+"""The supply chain of a generated project, on one environment and one trained model.
 
-One environment for the module (uv from the shared cache, about 10 s); the image side, the
-same versions inside the built serving image, is checked in tests/test_image_build.py.
+One lock: `make setup` writes uv.lock when there is none and installs exactly it; a
+dependency change without `make lock` stops `make setup` with one clear line; `make lock`
+refreshes uv.lock and the hashed requirements files that pip and the image use (the same
+versions inside the built serving image: tests/test_image_build.py).
+
+Signed models: `make keys` makes a development key pair (the private key git-ignored), the
+pipeline signs the model directory, and the service checks it before it becomes ready: one
+flipped byte of the model keeps it from ever being ready, with one log line and a metric.
+
+About 2 minutes: one `make setup` (uv, shared cache) and one `make gate` (the pipeline).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import tomllib
-from helpers import isolated_home, require_tool, run
+from helpers import isolated_home, listening_port, require_tool, run, wait_for
 
 from mlopsify import TemplateSource, new_project
 
@@ -69,6 +82,8 @@ def project(template_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
         )
         assert not (made / "uv.lock").exists()  # written by the first make setup, then committed
         done = run("make", "setup", cwd=made)
+        run("make", "keys", cwd=made)
+        run("make", "gate", cwd=made, timeout=900)
     assert "lock: uv.lock, requirements-dev.lock.txt and requirements-serve.lock.txt" in done.stdout
     return made
 
@@ -124,3 +139,92 @@ def test_a_dependency_change_without_make_lock_stops_setup(project: Path, tmp_pa
     run("make", "lock", cwd=copy)
     run(require_tool("uv"), "lock", "--check", "--offline", cwd=copy)
     assert "requests==" in (copy / "requirements-dev.lock.txt").read_text()
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+@contextlib.contextmanager
+def _service(project: Path, log: Path) -> Iterator[str]:
+    """`make serve` on a port the kernel picks; stopped by its process group."""
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            ["make", "serve", "PORT=0"],
+            cwd=project,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield f"http://127.0.0.1:{listening_port(process, log, timeout=120)}"
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_make_keys_keeps_the_private_key_out_of_git(project: Path) -> None:
+    assert (
+        (project / "keys" / "model-signing.pub")
+        .read_text()
+        .startswith("-----BEGIN PUBLIC KEY-----")
+    )
+    assert (
+        run("git", "check-ignore", "keys/model-signing.key", cwd=project).stdout.strip()
+        == "keys/model-signing.key"
+    )
+    untracked = run(
+        "git", "status", "--porcelain", "--untracked-files=all", "keys", cwd=project
+    ).stdout
+    assert untracked.split() == ["??", "keys/model-signing.pub"]
+    again = run("make", "keys", cwd=project, check=False)
+    assert again.returncode == 2
+    assert "keys: keys/model-signing.key exists: remove it first to make a new pair" in again.stderr
+
+
+def test_a_signed_model_is_served_and_a_flipped_byte_never_becomes_ready(
+    project: Path, tmp_path: Path
+) -> None:
+    model = project / "models" / "model"
+    assert (model / "model.sig").is_file()  # the pipeline signed what it registered
+    with _service(project, tmp_path / "signed.log") as base:
+        wait_for(
+            "the signed model to be ready",
+            lambda: _get(f"{base}/health/ready")[0] == 200,
+            timeout=120,
+        )
+        assert "model_signature_failures_total 0.0" in _get(f"{base}/metrics")[1]
+
+    weights = model / "model.skops"
+    original = weights.read_bytes()
+    flipped = bytearray(original)
+    flipped[len(flipped) // 2] ^= 0x01
+    weights.write_bytes(bytes(flipped))
+    try:
+        log = tmp_path / "tampered.log"
+        with _service(project, log) as base:
+
+            def verdict() -> tuple[int, str] | None:
+                got = _get(f"{base}/health/ready")
+                return got if '"failed"' in got[1] else None
+
+            status, body = wait_for("the signature verdict", verdict, timeout=120)
+            metrics = _get(f"{base}/metrics")[1]
+        assert status == 503
+        assert json.loads(body)["detail"].startswith(
+            "SignatureError: the model in models/model does not match its signature "
+            "(model.skops changed after signing)"
+        )
+        assert "model_signature_failures_total 1.0" in metrics
+        refused = [line for line in log.read_text().splitlines() if "model refused" in line]
+        assert len(refused) == 1, log.read_text()
+        assert "Traceback" not in log.read_text()
+    finally:
+        weights.write_bytes(original)
