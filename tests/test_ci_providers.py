@@ -686,7 +686,7 @@ def test_update_with_another_provider_replaces_the_ci_files(tmp_path: Path) -> N
     git(project, "init", "--quiet", "--initial-branch=main")
     git(project, "add", "--all")
     git(project, "commit", "--quiet", "-m", "project")
-    assert ci_files_in(project) == {".gitlab-ci.yml"}
+    assert ci_files_in(project) == {".gitlab-ci.yml", "renovate.json"}
 
     for provider, kubernetes in (
         ("github", True),
@@ -750,6 +750,7 @@ def test_readme_lists_every_secret_the_ci_files_use(variants: list[Variant]) -> 
                 "MLFLOW_TRACKING_URI",
                 "MLFLOW_TRACKING_USERNAME",
                 "MLFLOW_TRACKING_PASSWORD",
+                "MODEL_SIGNING_KEY",  # the train step reads it from the job's environment
             }
             expected |= referenced | DVC_SECRETS.get(kind, set())
             expected |= {"KUBECONFIG"} if variant.kubernetes else set()
