@@ -42,6 +42,7 @@ DELIVERY = [
     ("gate", "metrics"),
     ("image", "image"),
     ("image", "push"),
+    ("image", "sbom"),
 ]
 DEPLOY = [("staging", "deploy ENV=staging"), ("production", "deploy ENV=prod")]
 ML_STAGES = ("lint", "test", "validate", "train", "gate")
