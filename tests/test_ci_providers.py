@@ -43,6 +43,7 @@ DELIVERY = [
     ("gate", "gate-report"),  # the gate's decision in the log or job summary, pass or fail
     ("image", "image"),
     ("image", "push"),
+    ("image", "sbom"),
 ]
 # Promotion (docs/promotion.md): each environment's alias; production deploys staging's image.
 DEPLOY = [("staging", "promote ENV=staging"), ("production", "promote ENV=production")]
@@ -56,7 +57,9 @@ def expected_ci_files(answers: dict[str, Any]) -> set[str]:
 
 
 def ci_files_in(project: Path) -> set[str]:
-    found = {p for p in (".gitlab-ci.yml", "Jenkinsfile") if (project / p).exists()}
+    found = {
+        p for p in (".gitlab-ci.yml", "Jenkinsfile", "renovate.json") if (project / p).exists()
+    }
     workflows = project / ".github"
     found |= {p.relative_to(project).as_posix() for p in workflows.rglob("*") if p.is_file()}
     return found
@@ -557,7 +560,11 @@ def test_github_environments_concurrency_and_schedule(variants: list[Variant]) -
         update = github_workflow(variant.path, "template-update.yml")
         assert "schedule" in update["on"]
         assert update["jobs"]["template-update"]["steps"][-1]["run"] == "make template-update"
-        assert update["permissions"] == {"contents": "write", "pull-requests": "write"}
+        assert update["permissions"] == {}  # each job asks for its own (test_supply_chain_ci.py)
+        assert update["jobs"]["template-update"]["permissions"] == {
+            "contents": "write",
+            "pull-requests": "write",
+        }
         if variant.kubernetes:
             assert ci["jobs"]["deploy"]["uses"] == "./.github/workflows/deploy.yml"
             deploy = github_workflow(variant.path, "deploy.yml")
@@ -687,7 +694,7 @@ def test_update_with_another_provider_replaces_the_ci_files(tmp_path: Path) -> N
     git(project, "init", "--quiet", "--initial-branch=main")
     git(project, "add", "--all")
     git(project, "commit", "--quiet", "-m", "project")
-    assert ci_files_in(project) == {".gitlab-ci.yml"}
+    assert ci_files_in(project) == {".gitlab-ci.yml", "renovate.json"}
 
     for provider, kubernetes in (
         ("github", True),
@@ -751,6 +758,7 @@ def test_readme_lists_every_secret_the_ci_files_use(variants: list[Variant]) -> 
                 "MLFLOW_TRACKING_URI",
                 "MLFLOW_TRACKING_USERNAME",
                 "MLFLOW_TRACKING_PASSWORD",
+                "MODEL_SIGNING_KEY",  # the train step reads it from the job's environment
             }
             expected |= referenced | DVC_SECRETS.get(kind, set())
             expected |= {"KUBECONFIG"} if variant.kubernetes else set()

@@ -143,7 +143,11 @@ def test_serving_image_installs_only_the_serve_extra(
     } <= names
     assert not names & {"mlflow", "dvc", "pandas"}, f"the serving image must not carry {names}"
     dockerfile = (project / "Dockerfile").read_text()
-    assert "['optional-dependencies']['serve']" in dockerfile
+    # the serve extra at the versions of uv.lock, hashes checked (tests/test_supply_chain_lock.py)
+    assert (
+        "pip install --no-cache-dir --require-hashes --no-deps -r requirements-serve.lock.txt"
+        in dockerfile
+    )
     assert "pip install --no-cache-dir --no-deps ." in dockerfile
 
 

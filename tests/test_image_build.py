@@ -133,6 +133,17 @@ def ci(template_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> CiWorksp
             defaults=True,
             template=TemplateSource.at(template_dir),
         )
+        # What a team commits after its first `make setup`: the lock and its hashed exports.
+        run("make", "lock", cwd=project)
+        run(
+            "git",
+            "add",
+            "uv.lock",
+            "requirements-dev.lock.txt",
+            "requirements-serve.lock.txt",
+            cwd=project,
+        )
+        run("git", "commit", "--quiet", "-m", "Lock the dependencies", cwd=project)
         venv = base / "ci-venv"
         started = time.monotonic()
         jobs = gitlab_ci_local(project, venv, "train", "gate")
@@ -290,6 +301,46 @@ def test_the_serving_image_runs_as_its_user_and_answers(
     assert status == 200, answer
     assert answer["prediction"] in (0, 1) and answer["model_version"] == version["model_version"]
     record_benchmarks(images)
+
+
+def test_the_serving_image_has_the_versions_of_the_ci_environment(
+    ci: CiWorkspace, images: Images, container: Any
+) -> None:
+    """One lock: every package in the serving image has the version CI's environment has."""
+    listed = buildah(
+        "run",
+        "--isolation",
+        "chroot",
+        container(images.serve).name,
+        "--",
+        "python",
+        "-m",
+        "pip",
+        "list",
+        "--format",
+        "json",
+    )
+    in_image = {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(listed)}
+    uv_list = run(
+        require_tool("uv"),
+        "pip",
+        "list",
+        "--format",
+        "json",
+        "--python",
+        ci.venv / "bin" / "python",
+        cwd=ci.project,
+    )
+    in_env = {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(uv_list.stdout)}
+    package = yaml.safe_load((ci.workspace / ".copier-answers.yml").read_text())["project_name"]
+
+    served = set(in_image) - {"pip", "setuptools", package}
+    assert {"scikit-learn", "skops", "numpy", "fastapi", "uvicorn"} <= served
+    assert {
+        name: (in_image[name], in_env.get(name))
+        for name in served
+        if in_image[name] != in_env.get(name)
+    } == {}
 
 
 def ci_test_rows(ci: CiWorkspace) -> list[dict[str, float]]:

@@ -143,6 +143,7 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         "docs/objectives.md",
         "docs/orchestration.md",
         "docs/promotion.md",
+        "docs/security.md",
         "dvc.yaml",
         "inference/dvc.yaml",
         "params.yaml",
@@ -156,6 +157,13 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         "tests/test_serving_contract.py",
         "Dockerfile",
         ".dockerignore",
+    }
+    # signed models (docs/security.md): the pipeline signs, the service checks
+    files |= {
+        "keys/README.md",
+        f"src/{package}/signing.py",
+        f"src/{package}/serving/signature.py",
+        "tests/test_signature.py",
     }
     files.add("docs/serving.md")
     if answers["use_kubernetes"]:
@@ -199,14 +207,16 @@ def ci_files(answers: Mapping[str, Any]) -> set[str]:
     files = {"scripts/check_template_update.py", "scripts/template_update_branch.py"}
     provider = answers["ci_provider"]
     if provider == "gitlab":
-        files.add(".gitlab-ci.yml")
+        files |= {".gitlab-ci.yml", "renovate.json"}
     elif provider == "jenkins":
-        files.add("Jenkinsfile")
+        files |= {"Jenkinsfile", "renovate.json"}
     elif provider == "github":
         files |= {
             ".github/workflows/ci.yml",
             ".github/workflows/template-update.yml",
             ".github/actions/setup/action.yml",
+            ".github/zizmor.yml",
+            ".github/dependabot.yml",
         }
         if answers["use_kubernetes"]:
             files |= {".github/workflows/deploy.yml", ".github/workflows/rollback.yml"}

@@ -17,9 +17,11 @@ if (files.length === 0) {
 }
 
 const { createLinter } = await import(pathToFileURL(modulePath).href);
-const lint = await createLinter();
 let findings = 0;
 for (const file of files) {
+  // A fresh linter per file: one WASM instance fed many files crashes ("RuntimeError:
+  // unreachable") once their total size passes some limit.
+  const lint = await createLinter();
   const results = lint(await readFile(file, "utf8"), file);
   for (const r of results) {
     console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);

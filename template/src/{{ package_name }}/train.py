@@ -8,7 +8,7 @@ service builds from a request (spec.py) as well as the training matrix.
 Outputs: models/model/ (the registered model version's own files, downloaded from MLflow: what
 a serving image bakes in), models/features.json (the feature spec, spec.py) and
 models/registration.json (the registered version that evaluate judges). MLflow is imported only
-where it is used: it is slow.
+where it is used: it is slow. The model directory is signed (signing.py).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from .config import (
     tracking_uri,
 )
 from .metrics import compute_metrics
+from .signing import sign_if_configured
 from .spec import Spec, category_indices, describe, model_input, number_indices, read_frame, to_matrix, write_spec
 
 # What the saved model needs at serving time; listing it skips MLflow's slow inference.
@@ -150,6 +151,7 @@ def main() -> None:
     metrics = compute_metrics(pipeline, matrix, train[params.data.target].to_numpy(), params.task_type)
     registration = log_and_register(pipeline, params, metrics, input_example(train, spec))
     save_registered_model(registration, MODEL_DIR)
+    sign_if_configured(MODEL_DIR)
     write_spec(spec, FEATURES_FILE)
     write_json(registration, REGISTRATION_FILE)
     write_json(metrics, TRAIN_METRICS_FILE)

@@ -35,6 +35,7 @@ from .model import LoadedModel, Prediction, load_model
 from .openapi import document
 from .schemas import InputError, Limits, RequestParser, check_content_type
 from .settings import Settings
+from .signature import SignatureError, verify_model_signature
 from .spec import FeatureSpec
 
 logger = logging.getLogger(__name__)
@@ -295,6 +296,15 @@ def lifespan_loading(
     """A lifespan that loads the model in a thread, so that liveness answers at once."""
 
     async def load() -> None:
+        settings = state.settings
+        try:  # a model from the registry (MODEL_URI, development) has no directory to check
+            if not settings.model_uri:
+                await asyncio.to_thread(verify_model_signature, settings.model_dir, settings.signing_public_key)
+        except SignatureError as error:
+            state.load_error = f"SignatureError: {error}"
+            state.metrics.signature_failures.inc()
+            logger.error("model refused: %s", error)  # one line, no traceback: nothing to debug
+            return
         try:
             model = await asyncio.to_thread(loader, state.settings)
         except Exception as error:

@@ -3,7 +3,7 @@
 Names are a contract with the alert rules and dashboards:
 `model_requests_total{route,status}`, `model_request_duration_seconds{route}`,
 `model_predictions_total{outcome}`, `model_info{model_name,model_version,run_id,git_commit}`,
-`model_trained_timestamp_seconds`.
+`model_trained_timestamp_seconds`, `model_signature_failures_total`.
 """
 
 from __future__ import annotations
@@ -89,6 +89,11 @@ class ServiceMetrics:
         self.trained = Gauge(
             "model_trained_timestamp_seconds",
             "When the served model was trained (Unix time).",
+            registry=self.registry,
+        )
+        self.signature_failures = Counter(
+            "model_signature_failures_total",
+            "Models refused at start-up: unsigned, or changed after signing.",
             registry=self.registry,
         )
         self._edges = regression_buckets
