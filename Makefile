@@ -16,15 +16,18 @@ demo: bootstrap  ## create a sample project and run its pipeline on the embedded
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/mlopsify new $(DEMO_DIR) --defaults
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(MAKE) -C $(DEMO_DIR) setup pipeline
 
+# Whole modules go to one worker: their module fixtures (an image build, a project environment)
+# are then made once, not once per worker that received one of their tests.
+PYTEST := $(BIN)/pytest -n 2 --dist loadfile
 TEST_PATH := $(CURDIR)/$(BIN):$(CURDIR)/.cache/checkov/bin:$(CURDIR)/.cache/node/node_modules/.bin
 
 test: bootstrap  ## lint, type-check, then run every test
 	$(MAKE) lint typecheck check-template
-	PATH="$(TEST_PATH):$$PATH" $(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	PATH="$(TEST_PATH):$$PATH" $(PYTEST) $(PYTEST_ARGS)
 
 test-fast: bootstrap  ## lint, type-check and the tests that build no environment and run no heavy checker
 	$(MAKE) lint typecheck
-	PATH="$(TEST_PATH):$$PATH" $(BIN)/pytest -n 2 -m "not slow and not checkers" $(PYTEST_ARGS)
+	PATH="$(TEST_PATH):$$PATH" $(PYTEST) -m "not slow and not checkers" $(PYTEST_ARGS)
 
 bench: bootstrap  ## time mlopsify against its peers; rewrites docs/benchmarks.md (< 10 min)
 	$(BIN)/python benchmarks/generator.py $(BENCH_ARGS)

@@ -62,3 +62,11 @@ def render(template_dir: Path, tmp_path: Path) -> Render:
 def chdir_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.chdir(tmp_path)
     yield tmp_path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with slow tests first: `make test` hands whole modules to its two workers
+    (--dist loadfile), and starting the long ones first keeps one worker from finishing the
+    run alone. The order is stable otherwise, and the same in every worker."""
+    slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_modules)
