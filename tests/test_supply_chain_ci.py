@@ -164,6 +164,8 @@ def test_the_security_page_says_what_is_locked_signed_scanned_and_how_to_rotate(
         assert headings == [
             "# Security of the supply chain",
             "## Locked: one set of versions from training to serving",
+            "## Listed: the SBOM of the serving image",
+            "## Audited: known vulnerabilities in the lock",
             "## Signed: the model that was trained is the model that is served",
             "### Rotating the signing key",
             "## Scanned: what the checks refuse",
@@ -172,4 +174,7 @@ def test_the_security_page_says_what_is_locked_signed_scanned_and_how_to_rotate(
         assert words in page, provider
         assert "[docs/security.md](docs/security.md)" in (project / "README.md").read_text()
         assert ("zizmor" in page) == (provider == "github")
+        assert "`make sbom` writes `build/sbom/serve.cdx.json`, a CycloneDX 1.6 JSON SBOM" in page
+        assert "`make audit-deps` runs [pip-audit]" in page
+        assert ("CI runs it on every pipeline" in page) == (provider != "none")
         assert "{{" not in page and "{%" not in page

@@ -1,8 +1,10 @@
 """The supply-chain jobs of every CI provider: the image job's pipeline makes the serving
-image's SBOM (`make sbom`) and keeps it as an artifact next to the image.
+image's SBOM (`make sbom`) and keeps it as an artifact next to the image; an `audit-deps`
+job (GitLab, GitHub) or stage (Jenkins) audits the lock (`make audit-deps`) before the tests.
 
-Reads rendered files only (seconds); the SBOM itself is built and validated against the
-CycloneDX schema in tests/test_supply_chain_project.py.
+Reads rendered files only (seconds). The SBOM is built and validated against the CycloneDX
+schema, and GitLab's audit-deps job is run with gitlab-ci-local, in
+tests/test_supply_chain_project.py.
 """
 
 from __future__ import annotations
@@ -48,3 +50,23 @@ def test_jenkins_image_stage_archives_the_sbom(projects: dict[str, Path]) -> Non
 
     assert "sh 'make sbom'" in image_stage
     assert f"archiveArtifacts artifacts: '{SBOM}', fingerprint: true" in image_stage
+
+
+def test_every_provider_runs_make_audit_deps_in_its_own_job(projects: dict[str, Path]) -> None:
+    gitlab = yaml.safe_load((projects["gitlab"] / ".gitlab-ci.yml").read_text())
+    assert gitlab["audit-deps"]["script"] == ["make audit-deps"]
+    assert gitlab["audit-deps"]["extends"] == ".ml-job"  # make setup installs pip-audit
+    assert gitlab["stages"][:3] == ["lint", "audit-deps", "test"]
+
+    github = yaml.safe_load((projects["github"] / ".github/workflows/ci.yml").read_text())
+    steps = github["jobs"]["audit-deps"]["steps"]
+    assert [s.get("uses", "").split("@")[0] for s in steps[:2]] == [
+        "actions/checkout",
+        "./.github/actions/setup",
+    ]
+    assert steps[-1] == {"run": "make audit-deps"}
+    assert github["jobs"]["audit-deps"]["permissions"] == {"contents": "read"}
+
+    jenkinsfile = (projects["jenkins"] / "Jenkinsfile").read_text()
+    stage = jenkinsfile.split("stage('audit-deps')")[1].split("stage(")[0]
+    assert "sh 'make audit-deps'" in stage

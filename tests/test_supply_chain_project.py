@@ -9,6 +9,14 @@ Signed models: `make keys` makes a development key pair (the private key git-ign
 pipeline signs the model directory, and the service checks it before it becomes ready: one
 flipped byte of the model keeps it from ever being ready, with one log line and a metric.
 
+Dependency audit: `make audit-deps` runs pip-audit on exactly the lock's pins, against PyPI's
+JSON API. From these machines that API cannot answer (pypi.org is a mirror here that has no
+per-version JSON, HTTP 404, and api.osv.dev does not resolve), so the real audit cannot run:
+the tests prove the target and GitLab's audit-deps job run up to the audit and stop in one
+line that says the advisory service could not be reached and what to do. They make the
+service unreachable on purpose (HTTPS_PROXY on a closed port) so that they give the same
+verdict on a machine that can reach pypi.org.
+
 SBOM: `make sbom` writes a CycloneDX 1.6 JSON document of the serving image's packages that
 the CycloneDX schema accepts (checked offline against tests/data/cyclonedx/).
 
@@ -34,6 +42,7 @@ import tomllib
 from helpers import isolated_home, listening_port, require_tool, run, wait_for
 from jsonschema import Draft7Validator
 from referencing import Registry, Resource
+from test_ci_providers import gitlab_ci_local
 
 from mlopsify import TemplateSource, new_project
 
@@ -268,3 +277,56 @@ def test_make_sbom_writes_a_valid_cyclonedx_document_of_the_serving_packages(
     # The schema is no rubber stamp: a license id SPDX does not know is refused.
     sbom["components"][0]["licenses"] = [{"license": {"id": "NOT-A-LICENSE"}}]
     assert not validator.is_valid(sbom)
+
+
+# A proxy on a closed port: the advisory service is unreachable, on any machine. uv stays
+# offline (the module's environment is in its cache), so only the audit needs the network.
+UNREACHABLE = {"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}
+
+
+def unreachable_line(project: Path) -> str:
+    """The one line of make audit-deps without the service (it asks for the first pin)."""
+    name, version = re.search(
+        r"^([A-Za-z0-9._-]+)==([^ ;\\]+)",
+        (project / "requirements-serve.lock.txt").read_text(),
+        re.M,
+    ).groups()  # type: ignore[union-attr]
+    return (
+        f"audit-deps: the advisory service (PyPI's JSON API, https://pypi.org/pypi/{name}/"
+        f"{version}/json) could not be reached ([Errno 111] Connection refused): run make "
+        "audit-deps where pypi.org is reachable (CI does), or set HTTPS_PROXY to a proxy "
+        "that reaches it"
+    )
+
+
+def test_make_audit_deps_stops_in_one_line_without_the_advisory_service(project: Path) -> None:
+    done = run("make", "audit-deps", cwd=project, env=UNREACHABLE, check=False)
+
+    assert done.returncode == 2
+    first, *rest = done.stderr.splitlines()
+    assert first == unreachable_line(project)
+    assert [re.sub(r"Makefile:\d+", "Makefile:N", line) for line in rest] == [
+        "make: *** [Makefile:N: audit-deps] Error 3"
+    ]
+    assert "pip-audit" not in done.stdout  # stopped before auditing anything
+
+
+def test_gitlab_ci_local_runs_the_audit_deps_job_up_to_the_audit(project: Path) -> None:
+    done = gitlab_ci_local(
+        project,
+        project / ".venv",
+        "audit-deps",
+        variables={**UNREACHABLE, "UV_OFFLINE": "1"},
+    )
+
+    assert done.returncode != 0
+    assert re.search(r"^ FAIL  audit-deps", done.stdout, re.M), done.stdout[-4000:]
+    # The job's stderr comes out on gitlab-ci-local's stderr, each line prefixed like stdout.
+    log = [
+        line.split("> ", 1)[1]
+        for line in (done.stdout + done.stderr).splitlines()
+        if line.startswith("audit-deps > ")
+    ]
+    commands = [line for line in done.stdout.splitlines() if line.startswith("audit-deps $ ")]
+    assert commands == ["audit-deps $ make setup", "audit-deps $ make audit-deps"]
+    assert unreachable_line(project) in log
