@@ -219,7 +219,7 @@ def test_a_signed_model_is_served_and_a_flipped_byte_never_becomes_ready(
         )
         assert "model_signature_failures_total 0.0" in _get(f"{base}/metrics")[1]
 
-    weights = model / "model.skops"
+    weights = model / "model.pkl"
     original = weights.read_bytes()
     flipped = bytearray(original)
     flipped[len(flipped) // 2] ^= 0x01
@@ -237,7 +237,7 @@ def test_a_signed_model_is_served_and_a_flipped_byte_never_becomes_ready(
         assert status == 503
         assert json.loads(body)["detail"].startswith(
             "SignatureError: the model in models/model does not match its signature "
-            "(model.skops changed after signing)"
+            "(model.pkl changed after signing)"
         )
         assert "model_signature_failures_total 1.0" in metrics
         refused = [line for line in log.read_text().splitlines() if "model refused" in line]
