@@ -118,7 +118,9 @@ def of(variants: list[Variant], provider: str) -> list[Variant]:
 def make_targets(commands: list[str]) -> list[str]:
     """``make X ARGS`` commands as ``X ARGS`` (one target per word before any assignment)."""
     targets: list[str] = []
-    for command in commands:
+    # `make a || status=1`, `make a && make b`: split at the shell's list operators.
+    parts = [p for c in commands for p in re.split(r"\|\||&&|;|[{}()]", c)]
+    for command in parts:
         words = command.strip().split()
         if not words or words[0] != "make":
             continue

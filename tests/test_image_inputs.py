@@ -53,12 +53,23 @@ def copy_sources(project: Path) -> list[str]:
 
 
 def checkout(project: Path) -> set[str]:
-    """The files in git: what every job's checkout holds."""
-    return {
+    """The files in git: what every job's checkout holds.
+
+    That is the rendered files plus the lock files the first `make setup` writes (`make lock`,
+    read from its recipe), which the team commits: the project's docs and `make image` say so.
+    """
+    rendered = {
         p.relative_to(project).as_posix()
         for p in project.rglob("*")
         if p.is_file() and ".git" not in p.relative_to(project).parts
     }
+    locked = {"uv.lock"} | {
+        path
+        for line in recipe(project, "lock")
+        for path in re.findall(r"--output-file (\S+)", line)
+        if not path.startswith("build/")
+    }
+    return rendered | locked
 
 
 def recipe(project: Path, target: str) -> list[str]:
