@@ -147,7 +147,9 @@ def test_tune_runs_the_grid_applies_the_best_and_gates_it(project: Project) -> N
     assert decision["challenger"]["version"] == registration["version"]
     assert decision["result"] == "rejected"
 
-    # The experiments' working copies are gone, and git-ignored while they exist.
+    # DVC rewrote params.yaml (nulls and quotes): yamllint still passes, and the experiments'
+    # working copies are gone, and git-ignored (so yamllint-ignored) while they exist.
+    project.run(".venv/bin/yamllint", "--strict", ".")
     assert not list((project.path / ".dvc" / "tmp" / "exps").glob("tmp*"))
     ignored = project.run("git", "check-ignore", ".dvc/tmp/exps/tmpabc/params.yaml").stdout
     assert ignored.strip() == ".dvc/tmp/exps/tmpabc/params.yaml"
