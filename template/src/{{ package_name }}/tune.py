@@ -30,28 +30,34 @@ GRID_EXAMPLE = 'make tune GRID="model.C=0.1,1,10"'
 Grid = dict[str, list[Any]]
 
 
-def parse_grid(text: str) -> Grid:
+def grid_example(params: dict[str, Any]) -> str:
+    """A grid over the model's first parameter (C, or alpha for regression), for the error lines."""
+    first = next(iter(params.get("model") or {}), "C")
+    return f'make tune GRID="model.{first}=0.1,1,10"'
+
+
+def parse_grid(text: str, example: str = GRID_EXAMPLE) -> Grid:
     """``"model.C=0.1,1,10 model.max_iter=500,1000"``: each parameter with its values (YAML scalars)."""
     grid: Grid = {}
     for part in text.split():
         name, sep, values = part.partition("=")
         items = [yaml.safe_load(value) for value in values.split(",")] if values else []
         if not sep or not name or not items or any(item is None or isinstance(item, (dict, list)) for item in items):
-            raise PipelineError(f"bad grid {part!r}: write each parameter as name=value,value (e.g. {GRID_EXAMPLE})")
+            raise PipelineError(f"bad grid {part!r}: write each parameter as name=value,value (e.g. {example})")
         grid[name] = items
     return grid
 
 
-def check_grid(grid: Grid, params: dict[str, Any]) -> Grid:
+def check_grid(grid: Grid, params: dict[str, Any], example: str = GRID_EXAMPLE) -> Grid:
     """The grid, once each of its parameters is known to params.yaml and has values."""
     if not grid:
-        raise PipelineError(f"the grid is empty: set params.yaml tune.grid or give one (e.g. {GRID_EXAMPLE})")
+        raise PipelineError(f"the grid is empty: set params.yaml tune.grid or give one (e.g. {example})")
     for name in grid:
         node: Any = params
         for key in name.split("."):
             node = node.get(key) if isinstance(node, dict) else None
         if node is None or isinstance(node, dict):
-            raise PipelineError(f"grid parameter {name!r} is not a value in params.yaml (e.g. {GRID_EXAMPLE})")
+            raise PipelineError(f"grid parameter {name!r} is not a value in params.yaml (e.g. {example})")
     return grid
 
 
@@ -126,7 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     params = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
     tune = params.get("tune") or {}
     text = args.grid.strip() or " ".join(f"{name}={values}" for name, values in (tune.get("grid") or {}).items())
-    grid = check_grid(parse_grid(text), params)
+    example = grid_example(params)
+    grid = check_grid(parse_grid(text, example), params, example)
     metric = tune.get("metric") or next(iter((params.get("gate") or {}).get("min") or {}), None)
     if not metric:
         raise PipelineError("params.yaml tune.metric is not set and gate.min names no metric: name the metric to tune")
