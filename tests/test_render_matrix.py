@@ -41,6 +41,8 @@ PIPELINE_MODULES = (
     "plots",
     "slices",
     "rollback",
+    # experiments and tuning (docs/experiments.md)
+    "tune",
 )
 GENERATED_TESTS = (
     "conftest",
@@ -54,6 +56,7 @@ GENERATED_TESTS = (
     "test_batch",
     "test_challenger",
     "test_slices",
+    "test_tune",
 )
 
 # monitoring (use_monitoring): rules, dashboard, runbooks, and the kustomize component
@@ -139,6 +142,7 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         "data/external/README.md",
         "docs/compliance.md",
         "docs/data-card.md",
+        "docs/experiments.md",
         "docs/model-card.md",
         "docs/objectives.md",
         "docs/orchestration.md",

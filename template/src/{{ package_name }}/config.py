@@ -133,8 +133,20 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
 
 
 def tracking_uri() -> str:
-    """MLflow tracking URI: ``MLFLOW_TRACKING_URI`` when set, else the project's SQLite file."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    """MLflow tracking URI: ``MLFLOW_TRACKING_URI`` when set, else the project's SQLite file.
+
+    A DVC experiment runs in a copy of the project (.dvc/tmp/exps) without the git-ignored
+    mlflow.db: DVC_ROOT names the project itself, so every experiment logs to the one registry.
+    """
+    if uri := os.environ.get("MLFLOW_TRACKING_URI"):
+        return uri
+    root = os.environ.get("DVC_ROOT")
+    return f"sqlite:///{Path(root, 'mlflow.db')}" if root and experiment_name() else DEFAULT_TRACKING_URI
+
+
+def experiment_name() -> str | None:
+    """The DVC experiment this stage runs in (`make tune`), None in a plain `dvc repro`."""
+    return os.environ.get("DVC_EXP_NAME") or None
 
 
 def run_step(main: Callable[[], None]) -> None:

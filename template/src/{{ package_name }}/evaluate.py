@@ -26,6 +26,7 @@ from .config import (
     GateParams,
     Params,
     PipelineError,
+    experiment_name,
     load_params,
     run_step,
     tracking_uri,
@@ -156,6 +157,13 @@ def main() -> None:
     write_metrics(metrics, METRICS_FILE)
     write_model_plots(model, matrix, actual, params.task_type)
     log_test_metrics(registration["run_id"], metrics)
+    if tuning := experiment_name():
+        # One point of `make tune`'s grid: metrics and plots only. The registry is left alone;
+        # the best experiment, once applied, goes through this gate as the challenger (tune.py).
+        write_gate_plot(decide(params, model, registration, metrics, test, spec, compare=False))
+        summary = ", ".join(f"{key} = {value:.4f}" for key, value in sorted(metrics.items()))
+        print(f"experiment {tuning}: {summary} (the gate judges the best of the grid once applied)")
+        return
     decision = decide(params, model, registration, metrics, test, spec, compare=os.environ.get(SKIP_CHAMPION) != "1")
     write_reports(decision)
     write_gate_plot(decision)

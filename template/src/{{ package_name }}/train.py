@@ -36,6 +36,7 @@ from .config import (
     TRAIN_METRICS_FILE,
     DataParams,
     Params,
+    experiment_name,
     load_params,
     run_step,
     tracking_uri,
@@ -127,6 +128,9 @@ def log_and_register(
         split = {"source": data.source, "target": data.target, "test_size": data.test_size, "seed": data.random_state}
         mlflow.log_params({"task_type": params.task_type, **params.model, **split})
         mlflow.log_metrics({f"train_{name}": value for name, value in metrics.items()})
+        if name := experiment_name():  # make tune: the run names its DVC experiment and its parameters
+            tags = {f"dvc.param.model.{key}": str(value) for key, value in params.model.items()}
+            mlflow.set_tags({"dvc.experiment": name, **tags})
         info = mlflow.sklearn.log_model(
             pipeline,
             name="model",
