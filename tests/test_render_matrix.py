@@ -211,9 +211,14 @@ def orchestrator_files(answers: Mapping[str, Any]) -> set[str]:
 
 
 def ci_files(answers: Mapping[str, Any]) -> set[str]:
-    """The CI/CD files of ``answers["ci_provider"]`` (none: no CI file), the update check and
-    the scheduled update job (make template-check, make template-update)."""
-    files = {"scripts/check_template_update.py", "scripts/template_update_branch.py"}
+    """The CI/CD files of ``answers["ci_provider"]`` (none: no CI file), the update check, the
+    scheduled update job (make template-check, make template-update) and the advisory-service
+    check of the dependency audit (make audit-deps)."""
+    files = {
+        "scripts/check_template_update.py",
+        "scripts/template_update_branch.py",
+        "scripts/check_advisory_service.py",
+    }
     provider = answers["ci_provider"]
     if provider == "gitlab":
         files |= {".gitlab-ci.yml", "renovate.json"}
