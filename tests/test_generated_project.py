@@ -13,6 +13,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -50,6 +51,32 @@ class Project:
     path: Path
     task_type: str
     home: Path
+
+    @classmethod
+    def create(
+        cls,
+        tmp_path_factory: pytest.TempPathFactory,
+        template_dir: Path,
+        directory: str,
+        data: dict[str, Any],
+    ) -> Project:
+        """A fresh project rendered and committed in a home of its own, `make setup` not run."""
+        label = directory.replace("/", "-")
+        home = tmp_path_factory.mktemp(f"home-{label}")
+        (home / ".gitconfig").write_text(
+            "[user]\n\tname = Test User\n\temail = test@example.com\n"
+            "[init]\n\tdefaultBranch = main\n"
+        )
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("HOME", str(home))
+            patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+            path = new_project(
+                tmp_path_factory.mktemp(label) / directory,
+                data=data,
+                defaults=True,
+                template=TemplateSource.at(template_dir),
+            )
+        return cls(path=path, task_type=data.get("task_type", "classification"), home=home)
 
     @property
     def name(self) -> str:
@@ -111,20 +138,9 @@ def project(
 ) -> Project:
     """A fresh project of one task type, rendered and committed, with `make setup` done."""
     task_type: str = request.param
-    home = tmp_path_factory.mktemp(f"home-{task_type}")
-    (home / ".gitconfig").write_text(
-        "[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n"
+    created = Project.create(
+        tmp_path_factory, template_dir, f"demo-{task_type[:5]}", {"task_type": task_type}
     )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOME", str(home))
-        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-        path = new_project(
-            tmp_path_factory.mktemp(task_type) / f"demo-{task_type[:5]}",
-            data={"task_type": task_type},
-            defaults=True,
-            template=TemplateSource.at(template_dir),
-        )
-    created = Project(path=path, task_type=task_type, home=home)
     created.timed("make setup", "make", "setup")
     return created
 

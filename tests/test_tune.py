@@ -17,8 +17,6 @@ import pytest
 import yaml
 from test_generated_project import Project
 
-from mlopsify import TemplateSource, new_project
-
 pytestmark = pytest.mark.slow
 
 NAME = "churn-tune"
@@ -40,19 +38,7 @@ print(json.dumps({
 
 @pytest.fixture(scope="module")
 def project(template_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Project:
-    home = tmp_path_factory.mktemp("home-tune")
-    (home / ".gitconfig").write_text(
-        "[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n"
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOME", str(home))
-        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-        path = new_project(
-            tmp_path_factory.mktemp("tune") / NAME,
-            defaults=True,
-            template=TemplateSource.at(template_dir),
-        )
-    created = Project(path=path, task_type="classification", home=home)
+    created = Project.create(tmp_path_factory, template_dir, NAME, {})
     created.run("make", "setup")
     return created
 
