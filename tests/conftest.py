@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,11 @@ import pytest
 from helpers import REAL_CACHES, ROOT, Render, RenderedVariants
 
 from mlopsify import TemplateSource, new_project
+
+# Under `make test`, make's own variables would reach every make a test runs, which then
+# prints "Entering directory" lines and calls itself make[1]: tests run make as a user does.
+for _variable in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"):
+    os.environ.pop(_variable, None)
 
 
 @pytest.fixture(autouse=True)

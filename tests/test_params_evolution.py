@@ -71,6 +71,7 @@ def test_every_service_added_later_runs_pipeline_and_tests(workspace: Workspace)
 
     venv = workspace.root / "env"
     make_in_shared_env(workspace, project, venv, "setup")
+    workspace.commit(project, "lock the dependencies")  # the first `make setup` wrote the lock
     tested = []
     for service in order:
         added = workspace.mlopsify("add", service, cwd=project)

@@ -212,12 +212,13 @@ def orchestrator_files(answers: Mapping[str, Any]) -> set[str]:
 
 def ci_files(answers: Mapping[str, Any]) -> set[str]:
     """The CI/CD files of ``answers["ci_provider"]`` (none: no CI file), the update check, the
-    scheduled update job (make template-check, make template-update) and the advisory-service
-    check of the dependency audit (make audit-deps)."""
+    scheduled update job (make template-check, make template-update), the advisory-service
+    check of the dependency audit (make audit-deps) and the pre-commit hooks' runner."""
     files = {
         "scripts/check_template_update.py",
         "scripts/template_update_branch.py",
         "scripts/check_advisory_service.py",
+        "scripts/in-env",
     }
     provider = answers["ci_provider"]
     if provider == "gitlab":

@@ -38,7 +38,10 @@ def _zizmor(project: Path) -> tuple[int, str]:
     zizmor = require_tool("zizmor")
     # --offline: the audits that ask GitHub's API (known-vulnerable actions, impostor
     # commits) cannot reach it from here; every other audit runs.
-    done = run(zizmor, "--offline", "--no-progress", ".", cwd=project, check=False)
+    # --color never: with CI set, zizmor colours its report even into a pipe.
+    done = run(
+        zizmor, "--offline", "--no-progress", "--color", "never", ".", cwd=project, check=False
+    )
     return done.returncode, done.stdout + done.stderr
 
 

@@ -12,7 +12,15 @@ CI_ACTORS = ("GITLAB_USER_LOGIN", "GITHUB_ACTOR", "BUILD_USER_ID")
 
 def actor(*own: str) -> str:
     """The first of the variables ``own`` then the CI systems' user variables that is set, else the login."""
-    return next((os.environ[name] for name in (*own, *CI_ACTORS) if os.environ.get(name)), getpass.getuser())
+    return next((os.environ[name] for name in (*own, *CI_ACTORS) if os.environ.get(name)), login())
+
+
+def login() -> str:
+    """The account's name; ``uid N`` in a container whose user has no passwd entry (the images' 10001)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
 
 
 def utc_now() -> str:
