@@ -124,8 +124,12 @@ class Workspace:
         pytest.fail(f"the newest release changes no line of the files of {release}")
 
     def commit(self, project: Path, message: str) -> None:
+        # --no-verify: these projects share an environment outside .venv, where the pre-commit
+        # hooks `make setup` installs look for their tools; the tests lint with make lint.
         self.run("git", "add", "--all", cwd=project)
-        self.run("git", "commit", "--quiet", "--allow-empty", "-m", message, cwd=project)
+        self.run(
+            "git", "commit", "--quiet", "--no-verify", "--allow-empty", "-m", message, cwd=project
+        )
 
 
 def make_in_shared_env(

@@ -18,7 +18,7 @@ import itertools
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 import yaml
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
         raise PipelineError("params.yaml tune.metric is not set and gate.min names no metric: name the metric to tune")
     jobs = args.jobs or int(tune.get("jobs") or 1)
 
-    batch = datetime.now(UTC).strftime("tune-%Y%m%d-%H%M%S")
+    batch = time.strftime("tune-%Y%m%d-%H%M%S", time.gmtime())
     points = {f"{batch}-{index}": point for index, point in enumerate(combinations(grid), start=1)}
     for name, point in points.items():
         dvc("exp", "run", "--queue", "--quiet", "--name", name, *(f"-S{key}={value}" for key, value in point.items()))
