@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything the tests and the demo need, on a fresh machine or again (idempotent).
-#   .venv/              mlopsify in editable mode with its dev tools (uv, pytest, ruff, mypy, ...)
+#   .venv/              mlopsify and mlopsify-runtime (runtime/) in editable mode with the dev tools
 #   .cache/checkov/     checkov in a venv of its own (its pins clash with Copier's)
 #   .cache/mlflow-server/ MLflow's server and the PostgreSQL driver (tests/test_tracking_server.py)
 #   .cache/ccds/        cookiecutter-data-science, the peer `make bench` times `mlopsify new` against
@@ -35,9 +35,11 @@ UV=$(command -v uv || echo "python3 -m uv")
 if [ ! -x .venv/bin/python ]; then
   $UV venv -q -p python3 .venv
 fi
-stamp=.venv/.installed-$(cat pyproject.toml | sha1sum | cut -c1-12)
+# mlopsify and, beside it, the runtime it releases (editable, with every role's packages), so
+# that the runtime's own tests run in-process, without a generated project.
+stamp=.venv/.installed-$(cat pyproject.toml runtime/pyproject.toml | sha1sum | cut -c1-12)
 if [ ! -f "$stamp" ]; then
-  $UV pip install -q -p .venv/bin/python -e ".[dev]"
+  $UV pip install -q -p .venv/bin/python -e ".[dev]" -e "./runtime[pipeline,serve,test]"
   touch "$stamp"
 fi
 

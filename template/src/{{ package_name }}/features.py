@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from .config import RAW_DATA, TEST_DATA, TRAIN_DATA, DataParams, PipelineError, load_params, run_step
-from .spec import read_frame
+from mlopsify_runtime.config import RAW_DATA, TEST_DATA, TRAIN_DATA, DataParams, PipelineError, load_params, run_step
+from mlopsify_runtime.spec import read_frame
 
 
 def split(frame: pd.DataFrame, data: DataParams, task_type: str) -> tuple[pd.DataFrame, pd.DataFrame]:

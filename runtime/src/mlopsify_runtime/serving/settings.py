@@ -6,11 +6,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_MODEL_NAME = "{{ project_name }}"
+DEFAULT_MODEL_NAME = "model"  # the project sets MODEL_NAME (its Makefile, image and manifests)
 DEFAULT_REGRESSION_BUCKETS = (50.0, 100.0, 150.0, 200.0, 250.0, 300.0)
-{%- if use_monitoring %}
 MONITORING_FILE = Path("models/monitoring.json")  # what the service monitors with, outside tests
-{%- endif %}
 
 
 def _int(name: str, default: int) -> int:
@@ -41,6 +39,14 @@ def _float(name: str, default: float) -> float:
 
 def _path(name: str, default: Path) -> Path:
     return Path(os.environ.get(name, "") or default)
+
+
+def _optional_path(name: str, default: Path) -> Path | None:
+    """The path in ``name``; unset: ``default`` when it exists; empty: None (turned off)."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default if default.exists() else None
+    return Path(raw) if raw.strip() else None
 
 
 def _buckets(raw: str, default: tuple[float, ...]) -> tuple[float, ...]:
@@ -88,10 +94,9 @@ class Settings:
     max_abs_value: float = 1e15
     max_string_length: int = 256  # a category value
     prediction_buckets: tuple[float, ...] = DEFAULT_REGRESSION_BUCKETS
-{%- if use_monitoring %}
-    # models/monitoring.json (drift reference and thresholds); None in tests that skip monitoring
+    # models/monitoring.json (drift reference and thresholds); None: no drift or live quality
+    # (a project made without monitoring sets MONITORING_FILE to an empty value)
     monitoring_file: Path | None = None
-{%- endif %}
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -112,7 +117,5 @@ class Settings:
             max_abs_value=_float("MAX_ABS_VALUE", default.max_abs_value),
             max_string_length=_int("MAX_STRING_LENGTH", default.max_string_length),
             prediction_buckets=_buckets(env.get("PREDICTION_BUCKETS", ""), default.prediction_buckets),
-{%- if use_monitoring %}
-            monitoring_file=_path("MONITORING_FILE", MONITORING_FILE),
-{%- endif %}
+            monitoring_file=_optional_path("MONITORING_FILE", MONITORING_FILE),
         )

@@ -1,6 +1,6 @@
 """Update to the newest template release on a review branch, test it, push it, open a merge request.
 
-    python3 scripts/template_update_branch.py [--summary reports/template-update.md]
+    python3 -m mlopsify_runtime.template_update_branch [--summary reports/template-update.md]
 
 Run by the scheduled CI job (`make template-update`), or by hand. In order:
 

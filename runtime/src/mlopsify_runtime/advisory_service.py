@@ -1,6 +1,6 @@
 """Fail in one line when the advisory service of `make audit-deps` cannot answer.
 
-    python scripts/check_advisory_service.py REQUIREMENTS...
+    python -m mlopsify_runtime.advisory_service REQUIREMENTS...
 
 pip-audit asks PyPI's JSON API for the advisories of each pinned version
 (https://pypi.org/pypi/NAME/VERSION/json). Where that API cannot be reached, or a mirror

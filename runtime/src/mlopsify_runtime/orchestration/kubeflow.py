@@ -7,9 +7,9 @@ outputs travel through the DVC remote, tracking goes to ``MLFLOW_TRACKING_URI``.
 from dvc.yaml when the pipeline is compiled, the image, environment and resources from
 orchestration.yaml.
 
-    python -m {{ package_name }}.orchestration.kubeflow compile [--output build/kubeflow/pipeline.yaml]
-    python -m {{ package_name }}.orchestration.kubeflow run-local     # the SDK's local runner, one process per task
-    python -m {{ package_name }}.orchestration.kubeflow upload [--output ...]   # to $KFP_ENDPOINT
+    python -m mlopsify_runtime.orchestration.kubeflow compile [--output build/kubeflow/pipeline.yaml]
+    python -m mlopsify_runtime.orchestration.kubeflow run-local     # the SDK's local runner, one process per task
+    python -m mlopsify_runtime.orchestration.kubeflow upload [--output ...]   # to $KFP_ENDPOINT
 """
 
 # No `from __future__ import annotations`: kfp reads the component's annotations as types.
@@ -24,10 +24,10 @@ from kfp import compiler, dsl
 
 from .graph import cluster_settings, load_graph, task_id
 
-PIPELINE_NAME = "{{ project_name }}"
+PIPELINE_NAME = os.environ.get("PIPELINE_NAME") or Path.cwd().name  # the project sets it (Makefile)
 COMPILED = Path("build/kubeflow/pipeline.yaml")
 ENDPOINT_ENV = "KFP_ENDPOINT"
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path.cwd()  # the project: every make target and task runs from its root
 
 
 def _component(image: str) -> Callable[..., Any]:
@@ -37,7 +37,7 @@ def _component(image: str) -> Callable[..., Any]:
         """Run one DVC stage of the run; a failing stage (the quality gate) fails the task."""
         from pathlib import Path
 
-        from {{ package_name }}.orchestration.task import run_stage
+        from mlopsify_runtime.orchestration.task import run_stage
 
         run_stage(stage, run_id, root=Path(project))
 
@@ -49,7 +49,7 @@ def build_pipeline(root: Path = ROOT, cluster: bool = True) -> Callable[..., Any
     graph, settings = load_graph(root), cluster_settings(root)
     dvc_stage = _component(settings.image)
 
-    @dsl.pipeline(name=PIPELINE_NAME, description="{{ project_name }}: the DVC pipeline, one task per stage")
+    @dsl.pipeline(name=PIPELINE_NAME, description=f"{PIPELINE_NAME}: the DVC pipeline, one task per stage")
     def pipeline(project: str = ".") -> None:
         tasks: dict[str, Any] = {}
         for stage in graph:

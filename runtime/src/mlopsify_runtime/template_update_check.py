@@ -1,6 +1,6 @@
 """Fail when a newer release of the project template exists (run weekly by CI).
 
-    python3 scripts/check_template_update.py [--answers .copier-answers.yml] [--source URL]
+    python3 -m mlopsify_runtime.template_update_check [--answers .copier-answers.yml] [--source URL]
 
 Reads the template URL (``_src_path``) and the release the project was made from or last
 updated to (``_commit``) from Copier's answers file, lists the template's release tags with
