@@ -34,7 +34,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import charts  # benchmarks/ is not a package: found through sys.path
+from helpers import copy_template  # the working tree's template with the runtime's wheel
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_SCRIPT = """
@@ -145,9 +147,7 @@ def prepare_project(directory: Path) -> Path:
     from mlopsify import TemplateSource, new_project
 
     shutil.rmtree(project, ignore_errors=True)
-    copy = Path(tempfile.mkdtemp(prefix="mlopsify-template-"))
-    shutil.copy2(ROOT / "copier.yml", copy / "copier.yml")
-    shutil.copytree(ROOT / "template", copy / "template")
+    copy = copy_template(Path(tempfile.mkdtemp(prefix="mlopsify-template-")))
     print(f"bench: generating {project} and running its pipeline (a few minutes)", flush=True)
     new_project(
         project,

@@ -4,8 +4,9 @@
     python scripts/release_template.py --check    # fail when template/ differs from the newest release
 
 The bundle holds a history of its own: one commit per release, tagged vX.Y.Z, with the
-files Copier reads (copier.yml, template/, the migration steps in migrations/) and the
-CHANGELOG. A release is **shipped** once the CHANGELOG recorded in it dates its heading
+files Copier reads (copier.yml, template/, the migration steps in migrations/), the
+CHANGELOG, and the runtime's wheel built from runtime/ (template/vendor/, which every project
+made from the release carries). A release is **shipped** once the CHANGELOG recorded in it dates its heading
 (``## [0.2.0] - 2026-12-01``): a shipped tag is never rewritten, because projects made from
 it would never receive the change (`update` compares tags, not contents). A release whose heading says
 ``unreleased`` (``## [0.3.0] - unreleased``) is work in progress: re-running replaces it,
@@ -25,8 +26,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 from mlopsify._version import __version__  # noqa: E402
+from runtime_wheel import VENDOR_DIR, build_runtime_wheel  # noqa: E402
 from mlopsify.template_source import BUNDLE_PATH, TemplateSource  # noqa: E402
 
 RELEASED_FILES = ("copier.yml", "template", "migrations", "CHANGELOG.md")
@@ -85,6 +88,7 @@ def checkout_history(work: Path, root: Path = ROOT, bundle: Path = BUNDLE_PATH) 
             shutil.copytree(source, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
         elif source.exists():
             shutil.copy2(source, repo / name)
+    build_runtime_wheel(repo / "template" / VENDOR_DIR)
     git("add", "--all", cwd=repo)
     return repo
 

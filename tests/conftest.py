@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import REAL_CACHES, ROOT, Render, RenderedVariants
+from helpers import REAL_CACHES, Render, RenderedVariants, copy_template
 
 from mlopsify import TemplateSource, new_project
 
@@ -37,13 +37,9 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 
 @pytest.fixture(scope="session")
 def template_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The working tree's copier.yml and template/ as a plain directory (fast, no git clone)."""
-    target = tmp_path_factory.mktemp("template")
-    shutil.copy2(ROOT / "copier.yml", target / "copier.yml")
-    shutil.copytree(
-        ROOT / "template", target / "template", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    return target
+    """The working tree's copier.yml and template/ as a plain directory (fast, no git clone),
+    with the runtime's wheel that a release carries."""
+    return copy_template(tmp_path_factory.mktemp("template"))
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,21 @@ REAL_CACHES = {
 }
 
 
+def copy_template(target: Path) -> Path:
+    """copier.yml and template/ of the working tree in ``target``, with the runtime's wheel in
+    template/vendor/ as a release carries it (scripts/runtime_wheel.py); returns ``target``."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from runtime_wheel import VENDOR_DIR, build_runtime_wheel
+
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(ROOT / "copier.yml", target / "copier.yml")
+    shutil.copytree(
+        ROOT / "template", target / "template", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    build_runtime_wheel(target / "template" / VENDOR_DIR)
+    return target
+
+
 def require_tool(name: str) -> str:
     """Path of a checker the test needs; under CI=true a missing tool fails instead of skipping."""
     found = shutil.which(name)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import ROOT, RenderedVariants, require_tool, run
+from helpers import ROOT, RenderedVariants, copy_template, require_tool, run
 from test_render_matrix import ci_files
 
 from mlopsify import TemplateSource, new_project
@@ -585,11 +585,7 @@ def test_github_environments_concurrency_and_schedule(variants: list[Variant]) -
 
 def make_template_repo(path: Path, *tags: str) -> Path:
     """A git repository of the working tree's template, with ``tags`` on its one commit."""
-    path.mkdir()
-    shutil.copy2(ROOT / "copier.yml", path / "copier.yml")
-    shutil.copytree(
-        ROOT / "template", path / "template", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    copy_template(path)
     git(path, "init", "--quiet", "--initial-branch=main")
     git(path, "add", "--all")
     git(path, "commit", "--quiet", "-m", "template")

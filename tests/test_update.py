@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import ROOT
+from helpers import ROOT, copy_template
 from template_repos import V1, V2, V2_REMOVED, TemplateRepo, git
 from typer.testing import CliRunner
 
@@ -374,8 +374,7 @@ def test_update_through_a_shipped_bundle_keeps_the_canonical_url(tmp_path: Path)
 def test_update_of_a_project_from_the_real_template(tmp_path: Path):
     """The working tree's copier.yml and template/, released twice: the merge works on them."""
     repo = TemplateRepo(tmp_path / "real")
-    shutil.copy2(ROOT / "copier.yml", repo.path / "copier.yml")
-    shutil.copytree(ROOT / "template", repo.path / "template")
+    copy_template(repo.path)
     repo.release("v1", {})
     readme = (repo.path / "template" / "README.md.jinja").read_text()
     repo.release("v2", {"template/README.md.jinja": readme + "\nReleased in v2.\n"})
