@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
-
 from mlopsify_runtime.config import RAW_DATA, TEST_DATA, TRAIN_DATA, DataParams, PipelineError, load_params, run_step
 from mlopsify_runtime.spec import read_frame
+from sklearn.model_selection import train_test_split
 
 
 def split(frame: pd.DataFrame, data: DataParams, task_type: str) -> tuple[pd.DataFrame, pd.DataFrame]:
