@@ -43,15 +43,16 @@ def build_runtime_wheel(target: Path) -> Path:
         shutil.copytree(
             RUNTIME, source, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
         )
+        # uv writes a `.gitignore` of `*` beside what it builds: only the wheel is taken.
+        built = Path(scratch) / "dist"
         subprocess.run(
-            [uv, "build", "--wheel", "--quiet", "--out-dir", str(target), str(source)],
+            [uv, "build", "--wheel", "--quiet", "--out-dir", str(built), str(source)],
             check=True,
             env={**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH},
         )
-    wheel = target / wheel_name()
-    if not wheel.is_file():
-        raise SystemExit(f"the runtime build did not write {wheel.name} into {target}")
-    return wheel
+        if not (built / wheel_name()).is_file():
+            raise SystemExit(f"the runtime build did not write {wheel_name()}")
+        return Path(shutil.copy2(built / wheel_name(), target / wheel_name()))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import RenderedVariants, require_tool, run
+from helpers import ROOT, RenderedVariants, require_tool, run
 
 from mlopsify import InvalidAnswerError, TemplateSource, new_project
 
@@ -130,7 +130,7 @@ def test_dockerfile_is_multi_stage_non_root_and_pinned(
     assert not re.search(r"apt-get|gcc|build-essential|pip install", final), (
         "no build tools in the final stage"
     )
-    assert f'CMD ["python", "-m", "{answers["package_name"]}.serving"]' in final
+    assert 'CMD ["python", "-m", "mlopsify_runtime.serving"]' in final
     assert (project / ".dockerignore").read_text().startswith("# The build context holds only")
 
 
@@ -145,20 +145,28 @@ def test_serving_image_installs_only_the_serve_extra(
     assert extra, "pyproject.toml has no serve extra"
     serve = [line.strip().strip(",").strip('"') for line in extra[1].splitlines() if line.strip()]
     names = {re.split(r"[<>=!;\[ ]", requirement, maxsplit=1)[0].lower() for requirement in serve}
-    assert {
-        "fastapi",
-        "uvicorn",
-        "prometheus-client",
-        "scikit-learn",
-        "skops",
-        "numpy",
-        "pyyaml",
-    } <= names
-    assert not names & {"mlflow", "dvc", "pandas"}, f"the serving image must not carry {names}"
+    # the runtime's service with the model's packages; the runtime's own serve extra carries
+    # the HTTP stack and nothing of the training stack
+    assert "mlopsify-runtime[serve]==" in extra[1] and names == {"mlopsify-runtime", "scikit-learn"}
+    runtime = (ROOT / "runtime" / "pyproject.toml").read_text()
+    runtime_extra = re.search(r"^serve = \[\n(.*?)^\]", runtime, re.M | re.S)
+    assert runtime_extra, "runtime/pyproject.toml has no serve extra"
+    runtime_serve = [
+        line.strip().strip(",").strip('"')
+        for line in runtime_extra[1].splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    runtime_names = {
+        re.split(r"[<>=!;\[ ]", requirement, maxsplit=1)[0].lower() for requirement in runtime_serve
+    }
+    assert {"fastapi", "uvicorn", "prometheus-client", "scikit-learn", "numpy"} <= runtime_names
+    assert not (names | runtime_names) & {"mlflow", "mlflow-skinny", "dvc", "pandas"}, (
+        f"the serving image must not carry {names | runtime_names}"
+    )
     dockerfile = (project / "Dockerfile").read_text()
     # the serve extra at the versions of uv.lock, hashes checked (tests/test_supply_chain_lock.py)
     assert (
-        "pip install --no-cache-dir --require-hashes --no-deps -r requirements-serve.lock.txt"
+        "pip install --no-cache-dir --require-hashes --no-deps --find-links vendor -r requirements-serve.lock.txt"
         in dockerfile
     )
     assert "pip install --no-cache-dir --no-deps ." in dockerfile

@@ -257,7 +257,7 @@ def test_the_serving_image_runs_as_its_user_and_answers(
     assert config["User"] == "10001:10001"
     command = config["Cmd"]
     package = yaml.safe_load((ci.workspace / ".copier-answers.yml").read_text())["package_name"]
-    assert command == ["python", "-m", f"{package}.serving"]
+    assert command == ["python", "-m", "mlopsify_runtime.serving"]
     port = free_port()
     served = container(images.serve)
     buildah("config", "--env", f"PORT={port}", "--env", "HOST=127.0.0.1", served.name)

@@ -133,7 +133,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, template_dir: Path) -> Ite
 def service(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("service") / "service.log"
     process = start(
-        [str(project / ".venv/bin/python"), "-m", f"{PACKAGE}.serving"],
+        [str(project / ".venv/bin/python"), "-m", "mlopsify_runtime.serving"],
         cwd=project,
         log=log,
         env={"HOST": "127.0.0.1", "PORT": "0"},

@@ -21,42 +21,20 @@ COPIER = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
 # Closers are left out: `%}` is legal Python (f"{share:.1%}").
 JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{(?! ?\$)|\{%|\{#")
 PIPELINE_MODULES = (
+    # the team's own code; the machinery is the runtime's (runtime/, tests/runtime/)
     "__init__",
-    "config",
     "ingest",
-    "validate",
     "features",
-    "metrics",
     "train",
-    "evaluate",
-    "spec",
-    "schema",
-    "data_import",
-    "batch",
-    # governed promotion (docs/promotion.md): the gate against the champion, environments, audit
-    "challenger",
-    "provenance",
-    "promotion",
-    "audit",
-    "plots",
-    "slices",
-    "rollback",
-    # experiments and tuning (docs/experiments.md)
-    "tune",
+    "hooks",
 )
 GENERATED_TESTS = (
+    # tests of the team's data and model; the runtime's are mlopsify's (tests/runtime/)
     "conftest",
     "test_data",
-    "test_evaluate",
     "test_features",
-    "test_ingest",
     "test_model_quality",
     "test_train",
-    "test_validate",
-    "test_batch",
-    "test_challenger",
-    "test_slices",
-    "test_tune",
 )
 
 # monitoring (use_monitoring): rules, dashboard, runbooks, and the kustomize component
@@ -82,18 +60,6 @@ MONITORING_FILES = {
 MONITORING_COMPONENT = ("kustomization.yaml", "prometheusrule.yaml", "servicemonitor.yaml")
 
 
-SERVING_MODULES = (
-    "__init__",
-    "__main__",
-    "app",
-    "metrics",
-    "model",
-    "openapi",
-    "openapi_snapshot",
-    "schemas",
-    "settings",
-    "spec",
-)
 K8S_BASE = (
     "kustomization",
     "serviceaccount",
@@ -156,20 +122,9 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
     }
     files |= {f"src/{package}/{module}.py" for module in PIPELINE_MODULES}
     files |= {f"tests/{module}.py" for module in GENERATED_TESTS}
-    files |= {f"src/{package}/serving/{module}.py" for module in SERVING_MODULES}
-    files |= {
-        "tests/test_serving.py",
-        "tests/test_serving_contract.py",
-        "Dockerfile",
-        ".dockerignore",
-    }
-    # signed models (docs/security.md): the pipeline signs, the service checks
-    files |= {
-        "keys/README.md",
-        f"src/{package}/signing.py",
-        f"src/{package}/serving/signature.py",
-        "tests/test_signature.py",
-    }
+    files |= {"Dockerfile", ".dockerignore", "keys/README.md"}
+    # the runtime's wheel that the template release carries (docs/architecture.md)
+    files.add(f"vendor/mlopsify_runtime-{COPIER['runtime_version']['default']}-py3-none-any.whl")
     files.add("docs/serving.md")
     if answers["use_kubernetes"]:
         files.add("docs/deployment.md")
@@ -185,10 +140,6 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         files.add("deploy/tracking/Dockerfile")
     if answers["use_monitoring"]:
         files |= MONITORING_FILES | {f"docs/runbooks/{alert}.md" for alert in ALERTS}
-        files |= {f"src/{package}/reference.py", "tests/test_monitoring.py"}
-        files |= {
-            f"src/{package}/serving/{module}.py" for module in ("drift", "feedback", "monitoring")
-        }
         if answers["use_kubernetes"]:
             files |= {f"deploy/k8s/components/monitoring/{name}" for name in MONITORING_COMPONENT}
     files |= ci_files(answers)
@@ -198,28 +149,20 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
 
 def orchestrator_files(answers: Mapping[str, Any]) -> set[str]:
     """Kubeflow and Airflow: the graph and task runner, orchestration.yaml, their module or DAG."""
-    orchestrator, package = answers["orchestrator"], answers["package_name"]
+    orchestrator = answers["orchestrator"]
     if orchestrator == "dvc":
         return set()
-    files = {"orchestration.yaml", "tests/test_orchestration.py"}
-    files |= {f"src/{package}/orchestration/{name}.py" for name in ("__init__", "graph", "task")}
-    if orchestrator == "kubeflow":
-        files.add(f"src/{package}/orchestration/kubeflow.py")
-    else:
+    # the graph, the task runner and the Kubeflow module are the runtime's
+    files = {"orchestration.yaml"}
+    if orchestrator == "airflow":
         files.add("dags/pipeline.py")
     return files
 
 
 def ci_files(answers: Mapping[str, Any]) -> set[str]:
-    """The CI/CD files of ``answers["ci_provider"]`` (none: no CI file), the update check, the
-    scheduled update job (make template-check, make template-update), the advisory-service
-    check of the dependency audit (make audit-deps) and the pre-commit hooks' runner."""
-    files = {
-        "scripts/check_template_update.py",
-        "scripts/template_update_branch.py",
-        "scripts/check_advisory_service.py",
-        "scripts/in-env",
-    }
+    """The CI/CD files of ``answers["ci_provider"]`` (none: no CI file) and the pre-commit hooks'
+    runner (the update check and job and the advisory probe are the runtime's)."""
+    files = {"scripts/in-env"}
     provider = answers["ci_provider"]
     if provider == "gitlab":
         files |= {".gitlab-ci.yml", "renovate.json"}
