@@ -149,12 +149,9 @@ def test_an_update_can_choose_an_orchestrator_the_base_release_did_not_ask(
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert (answers["orchestrator"], answers["_commit"]) == (orchestrator, newest)
     assert (project / "orchestration.yaml").is_file()
-    engine = (
-        f"src/{package}/orchestration/kubeflow.py"
-        if orchestrator == "kubeflow"
-        else "dags/pipeline.py"
-    )
-    assert (project / engine).is_file()
+    # the graph and the Kubeflow module are the runtime's; Airflow reads the project's DAG file
+    assert (project / "dags" / "pipeline.py").is_file() == (orchestrator == "airflow")
+    assert not (project / "src" / package / "orchestration").exists()
     assert f"EXTRAS ?= dev,{orchestrator}\n" in (project / "Makefile").read_text()
     lint(workspace, project)
 
@@ -261,6 +258,14 @@ def test_an_edited_project_keeps_every_edit_and_lists_each_conflict_once(
         rejected = edited.with_name(edited.name + ".rej")
         text = edited.read_text() + (rejected.read_text() if rejected.exists() else "")
         assert line in text, f"the edit of {path} was lost"
+    # The serving app became the runtime's: the team's edited copy is kept as a conflict, and
+    # the update says, under its line, what replaces it.
+    app = f"src/{package}/serving/app.py"
+    assert ("conflict", app) in listed, updated.stdout
+    assert (
+        f"  conflict  {app}\n            {app} is now mlopsify_runtime.serving: change requests "
+        f"and answers in preprocess()/postprocess() of src/{package}/hooks.py"
+    ) in updated.stdout
     # The clashing edit is in the file between markers, or in the .rej patch beside it.
     where = target if conflict == "inline" else target.with_name(target.name + ".rej")
     assert ours in where.read_text()

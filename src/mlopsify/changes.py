@@ -23,6 +23,8 @@ class UpdateResult:
     to_version: str
     changes: list[FileChange] = field(default_factory=list)
     pretend: bool = False
+    # What replaces a conflicted file that the new release no longer has (machinery.py): path -> line.
+    notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def conflicts(self) -> list[str]:

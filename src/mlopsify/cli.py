@@ -187,6 +187,8 @@ TrustOption = Annotated[
 def _print_changes(result: UpdateResult) -> None:
     for change in result.changes:
         typer.echo(f"  {change.status:<9} {change.path}")
+        if change.path in result.notes:
+            typer.echo(f"            {result.notes[change.path]}")
 
 
 def _report_update(result: UpdateResult) -> None:

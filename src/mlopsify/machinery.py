@@ -15,18 +15,39 @@ HOOKS = "src/{package}/hooks.py"
 
 # Most specific first: the first pattern that matches a path gives its line.
 _REPLACEMENTS: tuple[tuple[str, str], ...] = (
-    ("serving/drift.py", f"mlopsify_runtime.serving: your drift score goes in drift_statistic() of {HOOKS}"),
-    ("serving/*", f"mlopsify_runtime.serving: change requests and answers in preprocess()/postprocess() of {HOOKS}; limits and paths are environment settings (docs/serving.md)"),
-    ("evaluate.py", f"mlopsify_runtime.evaluate: add your metric in gate_metrics() of {HOOKS}; thresholds stay in params.yaml gate"),
+    (
+        "serving/drift.py",
+        f"mlopsify_runtime.serving: your drift score goes in drift_statistic() of {HOOKS}",
+    ),
+    (
+        "serving/*",
+        f"mlopsify_runtime.serving: change requests and answers in preprocess()/postprocess() of {HOOKS}; limits and paths are environment settings (docs/serving.md)",
+    ),
+    (
+        "evaluate.py",
+        f"mlopsify_runtime.evaluate: add your metric in gate_metrics() of {HOOKS}; thresholds stay in params.yaml gate",
+    ),
     ("metrics.py", f"mlopsify_runtime.metrics: add your metric in gate_metrics() of {HOOKS}"),
-    ("challenger.py", "mlopsify_runtime.challenger: the tolerance against the champion is params.yaml gate.tolerance"),
+    (
+        "challenger.py",
+        "mlopsify_runtime.challenger: the tolerance against the champion is params.yaml gate.tolerance",
+    ),
     ("slices.py", "mlopsify_runtime.slices: the groups and their minimums are params.yaml slices"),
-    ("promotion.py", f"mlopsify_runtime.promotion: your own promotion rule goes in promotion_rule() of {HOOKS}"),
-    ("rollback.py", f"mlopsify_runtime.rollback: your own promotion rule goes in promotion_rule() of {HOOKS}"),
+    (
+        "promotion.py",
+        f"mlopsify_runtime.promotion: your own promotion rule goes in promotion_rule() of {HOOKS}",
+    ),
+    (
+        "rollback.py",
+        f"mlopsify_runtime.rollback: your own promotion rule goes in promotion_rule() of {HOOKS}",
+    ),
     ("ingest.py", "src/{package}/ingest.py keeps only load(): read your own source there"),
     ("train.py", "src/{package}/train.py keeps only build_pipeline(): the model is yours there"),
     ("tune.py", "mlopsify_runtime.tune: the grid is params.yaml tune.grid"),
-    ("orchestration/*", "mlopsify_runtime.orchestration: images and resources are orchestration.yaml"),
+    (
+        "orchestration/*",
+        "mlopsify_runtime.orchestration: images and resources are orchestration.yaml",
+    ),
 )
 _PREFIX = "src/{package}/"
 _SCRIPTS = {

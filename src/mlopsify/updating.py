@@ -19,6 +19,7 @@ from . import _git
 from .answers import read_project_answers
 from .changes import FileChange, UpdateResult
 from .errors import TemplateVersionError, UpdateConflictError
+from .machinery import replacement
 from .rendering import Conflict, copy_template, update_template
 from .repository import check_clean, check_git_directory
 from .template import Template, template_for
@@ -142,7 +143,9 @@ def update_checked(
             )
             kept = keep_edited_removals(work, template, answers)
             found = changed_files(work)
-        result = UpdateResult(project, current, target, found, pretend=True)
+        result = UpdateResult(
+            project, current, target, found, pretend=True, notes=_notes(found, answers)
+        )
         # Automation (`update --pretend` in CI) must tell a clean update from a conflicting one.
         if result.conflicts:
             raise _conflict_error(result, kept, conflict)
@@ -152,10 +155,22 @@ def update_checked(
         project, template, vcs_ref=target, data=new_answers, conflict=conflict, trusted=trusted
     )
     kept = keep_edited_removals(project, template, answers)
-    result = UpdateResult(project, current, target, changed_files(project))
+    found = changed_files(project)
+    result = UpdateResult(project, current, target, found, notes=_notes(found, answers))
     if result.conflicts:
         raise _conflict_error(result, kept, conflict)
     return result
+
+
+def _notes(changes: list[FileChange], answers: Mapping[str, Any]) -> dict[str, str]:
+    """For each conflicted file that was machinery before 0.4.0, what replaces it now."""
+    package = str(answers.get("package_name", ""))
+    notes = {
+        change.path: replacement(change.path, package)
+        for change in changes
+        if change.status == "conflict"
+    }
+    return {path: note for path, note in notes.items() if note is not None}
 
 
 def _conflict_error(
