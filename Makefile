@@ -6,7 +6,7 @@ BENCH_ARGS ?=
 DEMO_DIR ?= build/demo
 PY_DIRS := $(wildcard src tests scripts benchmarks migrations)
 
-.PHONY: bootstrap demo test test-fast bench bench-serving lint format typecheck template-release check-template clean
+.PHONY: bootstrap demo test test-fast bench bench-size bench-serving lint format typecheck template-release check-template clean
 
 bootstrap:  ## install the dev environment and the checkers the tests use
 	bash scripts/bootstrap.sh
@@ -43,6 +43,9 @@ format:
 
 typecheck:
 	$(BIN)/mypy
+
+bench-size: bootstrap  ## files and lines of a default project for every release and for ccds, into docs/benchmarks.md
+	$(BIN)/python benchmarks/project_size.py
 
 bench-serving: bootstrap  ## the generated service against BentoML, `mlflow models serve` and a bare endpoint (wrk, 127.0.0.1), into docs/
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/serving.py
