@@ -27,6 +27,7 @@ which installs the project's package, with no setting to forget.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from functools import cache
 from importlib.metadata import entry_points
 from types import ModuleType
@@ -53,14 +54,15 @@ def hooks_module() -> ModuleType | None:
     try:
         return importlib.import_module(point.value)
     except ImportError as error:
-        raise HookError(
-            f"the hooks module {point.value} (entry point {GROUP}) does not import: {error}"
-        ) from error
+        raise HookError(f"the hooks module {point.value} (entry point {GROUP}) does not import: {error}") from error
 
 
-def hook(name: str) -> Any | None:
+def hook(name: str) -> Callable[..., Any] | None:
     """The project's function for hook ``name``, or None when it does not define one."""
     if name not in HOOK_NAMES:
         raise ValueError(f"unknown hook {name!r}: one of {HOOK_NAMES}")
     module = hooks_module()
-    return getattr(module, name, None) if module is not None else None
+    found = getattr(module, name, None) if module is not None else None
+    if found is not None and not callable(found):
+        raise HookError(f"{module.__name__ if module else ''}.{name} is not a function: define it with def")
+    return found
