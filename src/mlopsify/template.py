@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from .errors import InvalidAnswerError, TemplateVersionError
-from .template_source import TemplateSource
+from .template_source import TemplateSource, newest_release, same_release
 
 CONFIG_NAMES = ("copier.yml", "copier.yaml")
 # The questions whose answers are services (`mlopsify add`); their values come from copier.yml.
@@ -167,16 +167,35 @@ class Template:
             return []
         return self.source.versions()
 
-    @property
-    def newest(self) -> str:
-        if not self.versions:
+    def newest(self, *, prereleases: bool = False) -> str:
+        """The newest release: a final one unless ``prereleases`` or there is none."""
+        newest = newest_release(self.versions, prereleases=prereleases)
+        if newest is None:
             raise TemplateVersionError(f"the template at {self.source.url} has no release tags")
-        return self.versions[-1]
+        return newest
+
+    def tag_for(self, requested: str) -> str:
+        """The release tag ``requested`` names (``0.4.0rc1`` finds ``v0.4.0-rc1``), or a git
+        ref that is no version (``HEAD``, a branch) as it is; refuses a version not released."""
+        from packaging.version import InvalidVersion, Version
+
+        tag = same_release(self.versions, requested)
+        if tag is not None:
+            return tag
+        try:
+            Version(requested)
+        except InvalidVersion:
+            return requested
+        available = ", ".join(self.versions) or "none"
+        raise TemplateVersionError(
+            f"template version {requested} does not exist: available versions are {available}"
+        )
 
     def release(self, ref: str | None = None) -> Release:
-        """Release ``ref``; without one, what Copier renders: the newest tag, else the work tree."""
+        """Release ``ref``; without one, what mlopsify renders: the newest final release (else
+        the newest pre-release), else the work tree."""
         if ref is None:
-            ref = self.newest if self.versions else "HEAD"
+            ref = self.newest() if self.versions else "HEAD"
         if ref not in self._releases:
             self._releases[ref] = Release(ref, self._read_config(ref))
         return self._releases[ref]
