@@ -187,7 +187,8 @@ def new(
     )
     project = created.path
     typer.echo(f"Created {project}")
-    typer.echo(f"names: {created.rendered.names}")
+    if created.rendered.names:
+        typer.echo(f"names: {created.rendered.names}")
     typer.echo("Next steps:")
     typer.echo(f"  cd {project}")
     typer.echo("  make setup      # create the environment")

@@ -137,9 +137,12 @@ class Rendered:
     answers: Mapping[str, Any]
 
     @property
-    def names(self) -> str:
-        """The names derived from the project name, as ``new`` reports them."""
-        package, k8s_name = self.answers["package_name"], self.answers["k8s_name"]
+    def names(self) -> str | None:
+        """The names derived from the project name, as ``new`` reports them (None for a
+        template that derives none)."""
+        package, k8s_name = self.answers.get("package_name"), self.answers.get("k8s_name")
+        if package is None or k8s_name is None:
+            return None
         image = self.answers.get("image_name", k8s_name)
         if image == k8s_name:
             return f"package {package}, Kubernetes and image name {k8s_name}"
