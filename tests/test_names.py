@@ -21,8 +21,10 @@ from pathlib import Path
 import pytest
 import yaml
 from helpers import ROOT
+from template_repos import COPIER_YML, V1, TemplateRepo, git
 from typer.testing import CliRunner
 
+from mlopsify import TemplateSource, new_project
 from mlopsify.cli import app
 
 runner = CliRunner()
@@ -278,3 +280,30 @@ def test_getting_started_says_what_new_does_with_a_name(
     else:
         assert result.exit_code == 0, result.output
         assert text in lines
+
+
+# ------------------------------------------------------------------ names recorded before
+
+
+def test_update_refuses_a_recorded_name_that_the_new_release_refuses(tmp_path: Path):
+    """Copier would drop the refused answer and take the default (my-ml-service) silently."""
+    repo = TemplateRepo(tmp_path / "template")
+    repo.release("v1", V1)
+    config = yaml.safe_load(COPIER_YML)
+    config["project_name"]["validator"] = VALIDATOR
+    repo.release("v2", {"copier.yml": yaml.safe_dump(config, sort_keys=False)})
+    project = new_project(
+        tmp_path / "json", defaults=True, template=TemplateSource.at(repo.path), vcs_ref="v1"
+    )
+    refused = runner.invoke(app, ["update", str(project)])
+    assert (refused.exit_code, refused.output) == (
+        3,
+        "error: template v2 refuses the project's project_name: project name 'json' would shadow"
+        " the module json of Python's standard library: choose another, for example"
+        " 'json-model'; give another on the way with --data project_name=VALUE\n",
+    )
+    assert git("status", "--porcelain", cwd=project) == ""
+    result = runner.invoke(app, ["update", str(project), "-d", "project_name=json-model"])
+    assert result.exit_code == 0, result.output
+    recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert (recorded["_commit"], recorded["project_name"]) == ("v2", "json-model")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -150,6 +150,39 @@ class Release:
                 raise InvalidAnswerError(
                     f"{name} takes {_TYPE_NAMES[kind]}, not {value!r}: give one, as --data {name}=VALUE"
                 ) from None
+
+    def refusal(
+        self, answers: Mapping[str, Any], *, checked: Iterable[str]
+    ) -> tuple[str, str] | None:
+        """The first of the ``checked`` answers that this release's validators refuse, with
+        the validator's message; None when they all pass.
+
+        Copier drops a recorded answer that a newer release refuses and takes the question's
+        default instead, silently (a project named ``json`` would become ``my-ml-service``):
+        an update checks the recorded answers first. A validator that this plain Jinja cannot
+        render (a filter of Copier's own) is left to Copier.
+        """
+        import jinja2
+        from jinja2.sandbox import SandboxedEnvironment
+
+        environment = SandboxedEnvironment()
+        checked = set(checked)
+        context: dict[str, Any] = {}
+        # In question order, each validator seeing the answers so far, as Copier asks them.
+        for name, spec in self.questions.items():
+            if name not in answers:
+                continue
+            context[name] = answers[name]
+            validator = spec.get("validator")
+            if name not in checked or not isinstance(validator, str):
+                continue
+            try:
+                message = environment.from_string(validator).render(context).strip()
+            except jinja2.TemplateError:
+                continue
+            if message:
+                return name, message
+        return None
 
 
 class Template:

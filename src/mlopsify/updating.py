@@ -20,7 +20,7 @@ import yaml
 from . import _git
 from .answers import ANSWERS_FILE, read_project_answers
 from .changes import FileChange, UpdateResult
-from .errors import TemplateVersionError, UpdateConflictError
+from .errors import InvalidAnswerError, TemplateVersionError, UpdateConflictError
 from .rendering import Conflict, copy_template, update_template
 from .repository import check_clean, check_git_directory
 from .template import Template, template_for
@@ -146,6 +146,14 @@ def update_checked(
     target = resolve_version(known, to, current)
     if new_answers:
         known.release(target).check_answers(new_answers)
+    kept_answers = [key for key in answers if key not in new_answers]
+    refused = known.release(target).refusal({**answers, **new_answers}, checked=kept_answers)
+    if refused:
+        name, message = refused
+        raise InvalidAnswerError(
+            f"template {target} refuses the project's {name}: {message}; give another on the"
+            f" way with --data {name}=VALUE"
+        )
     if target == current and not new_answers:
         return UpdateResult(
             project=project, from_version=current, to_version=target, pretend=pretend
