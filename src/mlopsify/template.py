@@ -219,8 +219,12 @@ class Template:
             Version(requested)
         except InvalidVersion:
             return requested
+        raise self.unknown_version(requested)
+
+    def unknown_version(self, requested: str) -> TemplateVersionError:
+        """The error for a release ``requested`` that this template does not have."""
         available = ", ".join(self.versions) or "none"
-        raise TemplateVersionError(
+        return TemplateVersionError(
             f"template version {requested} does not exist: available versions are {available}"
         )
 

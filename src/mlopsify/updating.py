@@ -52,12 +52,15 @@ def resolve_version(template: Template, requested: str | None, current: str) -> 
         raise TemplateVersionError(
             f"the template at {template.source.url} has no release tags to update to"
         )
+    found = same_release(available, requested) if requested is not None else None
     if requested is None:
         target = template.newest(prereleases=_is_prerelease(current))
-    elif requested == current and same_release(available, requested) is None:
+    elif found is not None:
+        target = found
+    elif requested == current:
         target = current  # an untagged release the project already has: change answers only
     else:
-        target = template.tag_for(requested)
+        raise template.unknown_version(requested)
     if current not in available and not _DESCRIBED.match(current):
         raise TemplateVersionError(
             f"the project was made with template {current}, which is not in the release history "
