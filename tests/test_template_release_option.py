@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from mlopsify import TemplateSource, new_project
 from mlopsify.cli import app
-from mlopsify.template_source import CANONICAL_URL, newest_release, release_order
+from mlopsify.template_source import BUNDLE_ENV, CANONICAL_URL, newest_release, release_order
 
 runner = CliRunner()
 TAGS = ["v0.1.0", "v0.2.0", "v0.3.0-rc1", "v0.3.0", "v0.4.0-rc1"]
@@ -131,6 +131,14 @@ def test_new_from_an_older_shipped_release(chdir_tmp: Path):
     assert (recorded["_commit"], recorded["_src_path"]) == (shipped[0], CANONICAL_URL)
 
 
+def test_new_from_a_bundle_file(template: TemplateRepo, chdir_tmp: Path):
+    bundle = template.bundle(chdir_tmp / "history.bundle")
+    code, output = invoke("new", "proj", "--defaults", "--template", "history.bundle")
+    assert code == 0, output
+    recorded = answers(chdir_tmp / "proj")
+    assert (recorded["_commit"], recorded["_src_path"]) == ("v0.3.0", str(bundle))
+
+
 def test_a_template_that_is_not_there(chdir_tmp: Path):
     code, output = invoke("new", "proj", "--defaults", "--template", "no/such/template")
     assert (code, output) == (
@@ -238,6 +246,18 @@ def test_update_of_a_canonical_project_from_a_mirror(tmp_path: Path):
     recorded = answers(project)
     assert (recorded["_commit"], recorded["_src_path"]) == ("v0.2.0", str(repo.path))
     assert "  modified  .copier-answers.yml" in output.splitlines()
+
+
+def test_update_back_to_the_canonical_url(
+    template: TemplateRepo, old_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """`--template <canonical URL>` is the shipped history (here a bundle of the same
+    releases, named by MLOPSIFY_TEMPLATE_BUNDLE) and records the canonical URL again."""
+    monkeypatch.setenv(BUNDLE_ENV, str(template.bundle(tmp_path / "shipped.bundle")))
+    code, output = invoke("update", old_project, "--template", CANONICAL_URL)
+    assert code == 0, output
+    recorded = answers(old_project)
+    assert (recorded["_commit"], recorded["_src_path"]) == ("v0.3.0", CANONICAL_URL)
 
 
 def test_update_when_the_recorded_template_is_gone(old_project: Path, tmp_path: Path):

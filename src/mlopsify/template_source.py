@@ -68,11 +68,14 @@ class TemplateSource:
 
     @classmethod
     def given(cls, location: str) -> TemplateSource:
-        """The template of a ``--template`` option: a git URL, or a directory that exists."""
+        """The template of a ``--template`` option: a git URL, a directory or a git bundle
+        (``*.bundle``, as mlopsify ships its history) that exists; the canonical URL is the
+        shipped history."""
         if location == CANONICAL_URL:
             return cls.shipped()
         source = cls.at(location)
-        if not is_url(location) and not Path(source.url).is_dir():
+        path = Path(source.url)
+        if not (is_url(location) or path.is_dir() or (path.is_file() and path.suffix == ".bundle")):
             raise TemplateVersionError(
                 f"template {location} is neither a directory nor a git URL: give the path or URL"
                 " of a Copier template repository"
