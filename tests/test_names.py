@@ -22,6 +22,7 @@ import pytest
 import yaml
 from helpers import ROOT
 from template_repos import COPIER_YML, V1, TemplateRepo, git
+from test_cli_new import BAD_ANSWERS
 from typer.testing import CliRunner
 
 from mlopsify import TemplateSource, new_project
@@ -167,6 +168,25 @@ def test_new_refuses_a_package_name_that_shadows_a_module(
         ],
     )
     assert (result.exit_code, result.output) == (3, f"error: {message}\n")
+
+
+NAME_FORMAT_ERRORS = [
+    (args, message)
+    for args, message in BAD_ANSWERS
+    if any(arg.startswith(("project_name=", "package_name=")) for arg in args)
+]
+
+
+@pytest.mark.parametrize(("args", "message"), NAME_FORMAT_ERRORS)
+def test_the_one_validator_keeps_the_format_messages(
+    args: list[str], message: str, template_dir: Path, chdir_tmp: Path
+):
+    """test_cli_new's messages for a badly formed name, from this tree's copier.yml."""
+    assert len(NAME_FORMAT_ERRORS) == 6
+    result = runner.invoke(
+        app, ["new", "proj", "--defaults", *args, "--template", str(template_dir)]
+    )
+    assert (result.exit_code, result.output) == (3, message + "\n")
 
 
 def test_adopt_refuses_the_same_names(template_dir: Path, tmp_path: Path):
