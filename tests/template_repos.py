@@ -36,8 +36,12 @@ def git(*args: str | Path, cwd: Path) -> str:
 class TemplateRepo:
     """A template's git history: ``release(tag, files, removed)`` commits and tags one version."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, clone_of: Path | None = None) -> None:
+        """A new history at ``path``, or a clone of the one at ``clone_of`` (a mirror)."""
         self.path = path
+        if clone_of is not None:
+            git("clone", "--quiet", clone_of, path, cwd=clone_of.parent)
+            return
         path.mkdir(parents=True)
         git("init", "--quiet", "--initial-branch=main", cwd=path)
 

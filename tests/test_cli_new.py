@@ -43,8 +43,9 @@ def test_new_from_shipped_release_records_canonical_source(chdir_tmp: Path):
     assert git("log", "--format=%s", cwd=project) == (
         f"Create project from the mlopsify template {answers['_commit']}"
     )
-    assert result.output.splitlines()[:3] == [
+    assert result.output.splitlines()[:4] == [
         f"Created {project}",
+        "names: package credit_risk, Kubernetes and image name credit-risk",
         "Next steps:",
         f"  cd {project}",
     ]

@@ -9,6 +9,7 @@ IsQualifiedName, IsValidLabelValue), with the per-kind choices of the API server
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,8 +136,12 @@ def test_names_are_made_the_documented_way(projects: dict[str, Path]) -> None:
         "A_B": "a-b",
         "model.v2": "model-v2",
         "2024-churn": "ml-2024-churn",
-        "long": "very-long-project-name-x-x-x-x-x-x-x-x-x",
+        # cut at 31 characters, then 8 hex digits of the SHA-256 of the whole label, so two
+        # long names that share a beginning stay apart (tests/test_names.py)
+        "long": "very-long-project-name-x-x-x-x-a4957b09",
     }
+    full = "very-long-project-name" + "-x" * 30
+    assert hashlib.sha256(full.encode()).hexdigest().startswith("a4957b09")
 
 
 @pytest.mark.parametrize("directory", NAMES)

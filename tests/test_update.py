@@ -266,7 +266,8 @@ def test_a_project_made_by_a_newer_template_than_shipped_is_refused(project: Pat
         update_project(project)
     assert str(raised.value) == (
         "the project was made with template v5, which is not in the release history (v1, v2): "
-        "install the mlopsify that ships it"
+        "install the mlopsify that ships it, or give the template that has it with --template "
+        "PATH_OR_URL"
     )
 
 

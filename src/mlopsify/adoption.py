@@ -83,7 +83,7 @@ def adopt_repository(
         rendered = Path(scratch) / project.name
         version = render_answers(
             template, rendered, data or {}, defaults=defaults, vcs_ref=vcs_ref, named_after=project
-        )
+        ).version
         result = AdoptResult(project, version)
         plan: list[tuple[Path, Path]] = []
         for source in sorted(p for p in rendered.rglob("*") if p.is_file() or p.is_symlink()):

@@ -22,6 +22,7 @@ from .errors import InvalidAnswerError, MlopsifyError, UpdateConflictError
 
 if TYPE_CHECKING:
     from .changes import UpdateResult
+    from .template_source import TemplateSource
 
 
 def fail(error: MlopsifyError) -> NoReturn:
@@ -95,6 +96,35 @@ AnswersFileOption = Annotated[
 ]
 
 
+ReleaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--release",
+        metavar="VERSION",
+        help="Template release, in any spelling of its version (v0.4.0, 0.4.0rc1); default: the"
+        " newest final release (a pre-release only when named, or when there is nothing else).",
+    ),
+]
+TemplateOption = Annotated[
+    str | None,
+    typer.Option(
+        "--template",
+        metavar="PATH_OR_URL",
+        help="The Copier template's git repository (a path or a git URL) instead of the release"
+        " history shipped with mlopsify; the answers file records it.",
+    ),
+]
+
+
+def template_source(location: str | None) -> TemplateSource | None:
+    """The ``--template`` option as a source; None for the default."""
+    if location is None:
+        return None
+    from .template_source import TemplateSource
+
+    return TemplateSource.given(location)
+
+
 def parse_data(pairs: list[str]) -> dict[str, str]:
     """Turn repeated ``KEY=VALUE`` options into a dict; Copier casts each to its question's type."""
     data: dict[str, str] = {}
@@ -140,14 +170,25 @@ def new(
     defaults: DefaultsOption = False,
     data: AnswerOption = None,
     answers_file: AnswersFileOption = None,
+    release: ReleaseOption = None,
+    template: TemplateOption = None,
 ) -> None:
     """Create a new MLOps project and make it a git repository with a first commit."""
-    from .creation import new_project
+    from .creation import create_project
 
     defaults = _answer_without_asking(defaults, data, answers_file)
     answers = gather_answers(data, answers_file)
-    project = new_project(destination, data=answers, defaults=defaults)
+    created = create_project(
+        destination,
+        data=answers,
+        defaults=defaults,
+        template=template_source(template),
+        vcs_ref=release,
+    )
+    project = created.path
     typer.echo(f"Created {project}")
+    if created.rendered.names:
+        typer.echo(f"names: {created.rendered.names}")
     typer.echo("Next steps:")
     typer.echo(f"  cd {project}")
     typer.echo("  make setup      # create the environment")
@@ -214,10 +255,23 @@ def _report_update(result: UpdateResult) -> None:
 @app.command()
 def update(
     path: ProjectPath = Path(),
-    to: Annotated[
+    release: Annotated[
         str | None,
         typer.Option(
-            "--to", metavar="VERSION", help="Template release (default: the newest shipped)."
+            "--release",
+            "--to",
+            metavar="VERSION",
+            help="Template release, in any spelling of its version (v0.4.0, 0.4.0rc1); default:"
+            " the newest final release (pre-releases too when the project is at one).",
+        ),
+    ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(
+            "--template",
+            metavar="PATH_OR_URL",
+            help="The Copier template's git repository (a path or a git URL) instead of the one"
+            " the answers file records; the answers file then records it.",
         ),
     ] = None,
     pretend: PretendOption = False,
@@ -230,11 +284,12 @@ def update(
 
     result = update_project(
         path,
-        to=to,
+        to=release,
         pretend=pretend,
         conflict=conflict.value,
         data=parse_data(data or []),
         trust=trust,
+        template=template_source(template),
     )
     _report_update(result)
 
@@ -289,12 +344,20 @@ def adopt(
     defaults: DefaultsOption = False,
     data: AnswerOption = None,
     answers_file: AnswersFileOption = None,
+    release: ReleaseOption = None,
+    template: TemplateOption = None,
 ) -> None:
     """Bring an existing repository under the template; never overwrite its files."""
     from .adoption import adopt_repository
 
     defaults = _answer_without_asking(defaults, data, answers_file)
-    result = adopt_repository(path, data=gather_answers(data, answers_file), defaults=defaults)
+    result = adopt_repository(
+        path,
+        data=gather_answers(data, answers_file),
+        defaults=defaults,
+        template=template_source(template),
+        vcs_ref=release,
+    )
     typer.echo(
         f"Adopted {result.project} into template {result.version}: "
         f"{len(result.added)} files added, {len(result.proposed)} proposed beside existing files"

@@ -6,12 +6,13 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import _git
 from .errors import DestinationError
-from .rendering import render_answers
+from .rendering import Rendered, render_answers
 from .template_source import TemplateSource
 
 
@@ -49,8 +50,32 @@ def new_project(
     """Create a project at ``destination`` and commit it; on any failure nothing is written.
 
     ``data`` answers questions by name; with ``defaults`` every other question takes its
-    default, else Copier asks on the terminal.
+    default, else Copier asks on the terminal. ``template`` is where the template comes from
+    (default: the release history shipped with mlopsify), ``vcs_ref`` its release, in any
+    spelling of the version (default: the newest final release).
     """
+    return create_project(
+        destination, data=data, defaults=defaults, template=template, vcs_ref=vcs_ref
+    ).path
+
+
+@dataclass(frozen=True)
+class CreatedProject:
+    """A project :func:`create_project` made: where, and what it rendered."""
+
+    path: Path
+    rendered: Rendered
+
+
+def create_project(
+    destination: Path,
+    *,
+    data: Mapping[str, Any] | None = None,
+    defaults: bool = False,
+    template: TemplateSource | None = None,
+    vcs_ref: str | None = None,
+) -> CreatedProject:
+    """:func:`new_project`, also returning the release and the answers (the derived names)."""
     destination = destination.expanduser().absolute()
     check_destination(destination)
     template = template or TemplateSource.shipped()
@@ -62,7 +87,7 @@ def new_project(
         tempfile.mkdtemp(prefix=f".{destination.name}.mlopsify-", dir=destination.parent)
     )
     try:
-        version = render_answers(
+        rendered = render_answers(
             template,
             staging,
             data or {},
@@ -70,7 +95,9 @@ def new_project(
             vcs_ref=vcs_ref,
             named_after=destination,
         )
-        _git.init_repository(staging, f"Create project from the mlopsify template {version}")
+        _git.init_repository(
+            staging, f"Create project from the mlopsify template {rendered.version}"
+        )
         if fill_existing:
             # `new .` (or any empty directory): the directory stays, so a shell in it stays in it.
             for entry in staging.iterdir():
@@ -84,4 +111,4 @@ def new_project(
         if created_parents:
             shutil.rmtree(created_parents[0], ignore_errors=True)
         raise
-    return destination
+    return CreatedProject(destination, rendered)

@@ -35,7 +35,7 @@ class RepositoryStateError(MlopsifyError):
 
 
 class TemplateVersionError(MlopsifyError):
-    """The requested template version does not exist in the shipped release history."""
+    """The template cannot be read, or has not the requested version (shipped or ``--template``)."""
 
     exit_code = 6
 
@@ -91,7 +91,8 @@ EXIT_CODES: dict[int, tuple[str, str]] = {
     ),
     TemplateVersionError.exit_code: (
         "TemplateVersionError",
-        "the template version does not exist, or is older than the project's (a downgrade)",
+        "the template version does not exist, or is older than the project's (a downgrade); the "
+        "template (`--template`, or the one the answers file records) cannot be read",
     ),
     UpdateConflictError.exit_code: (
         "UpdateConflictError",

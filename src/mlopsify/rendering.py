@@ -13,6 +13,7 @@ import sys
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -85,12 +86,12 @@ def copy_template(
     user_defaults: Mapping[str, Any],
     defaults: bool,
     vcs_ref: str | None,
-) -> None:
-    """Render ``template`` into ``destination``."""
+) -> dict[str, Any]:
+    """Render ``template`` into ``destination``; return every answer, computed ones included."""
     from copier import Settings, run_copy
 
     with copier_session(template):
-        run_copy(
+        worker = run_copy(
             template.url,
             destination,
             data=dict(data),
@@ -100,6 +101,7 @@ def copy_template(
             settings=Settings(),
             quiet=True,
         )
+    return {key: value for key, value in worker.answers.combined.items() if not key.startswith("_")}
 
 
 def usable_project_name(name: str) -> bool:
@@ -127,6 +129,26 @@ def derived_defaults(destination: Path, release: Release) -> dict[str, Any]:
     return found
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """What :func:`render_answers` rendered: the release, and every answer (computed ones too)."""
+
+    version: str
+    answers: Mapping[str, Any]
+
+    @property
+    def names(self) -> str | None:
+        """The names derived from the project name, as ``new`` reports them (None for a
+        template that derives none)."""
+        package, k8s_name = self.answers.get("package_name"), self.answers.get("k8s_name")
+        if package is None or k8s_name is None:
+            return None
+        image = self.answers.get("image_name", k8s_name)
+        if image == k8s_name:
+            return f"package {package}, Kubernetes and image name {k8s_name}"
+        return f"package {package}, Kubernetes name {k8s_name}, image name {image}"
+
+
 def render_answers(
     template: TemplateSource,
     target: Path,
@@ -135,12 +157,19 @@ def render_answers(
     defaults: bool,
     vcs_ref: str | None,
     named_after: Path,
-) -> str:
-    """Refuse unknown questions, render ``template`` into ``target``, return the release used.
+) -> Rendered:
+    """Refuse unknown questions, render ``template`` into ``target``, return what was rendered.
 
-    ``named_after`` is the directory whose name becomes the default project name.
+    ``vcs_ref`` is a release in any spelling of its version (default: the newest final
+    release), or another git ref. ``named_after`` is the directory whose name becomes the
+    default project name.
     """
-    release = template_for(template).release(vcs_ref)
+    known = template_for(template)
+    if vcs_ref is not None:
+        vcs_ref = known.tag_for(vcs_ref)
+    elif known.versions:
+        vcs_ref = known.newest()
+    release = known.release(vcs_ref)
     release.check_answers(answers)
     if defaults and "project_name" not in answers and not usable_project_name(named_after.name):
         # Without questions the name would silently become the default (my-ml-service).
@@ -149,7 +178,7 @@ def render_answers(
             " digits, '-', '_' and '.', starting with a letter or digit): give one with"
             " --data project_name=NAME"
         )
-    copy_template(
+    used = copy_template(
         template,
         target,
         data=answers,
@@ -157,7 +186,8 @@ def render_answers(
         defaults=defaults,
         vcs_ref=vcs_ref,
     )
-    return str(read_answers_file(target / ANSWERS_FILE).get("_commit", "unreleased"))
+    version = str(read_answers_file(target / ANSWERS_FILE).get("_commit", "unreleased"))
+    return Rendered(version, used)
 
 
 def update_template(

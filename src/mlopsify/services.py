@@ -19,7 +19,7 @@ from .changes import UpdateResult
 from .rendering import Conflict
 from .template import Release, Service, template_for
 from .template_source import TemplateSource
-from .updating import check_updatable, update_checked
+from .updating import check_updatable, source_for, update_checked
 
 __all__ = ["AddResult", "Service", "ServiceList", "add_service", "list_services"]
 
@@ -106,7 +106,7 @@ def add_service(
     """
     project = project.expanduser().absolute()
     answers = check_updatable(project)
-    known = template_for(template or TemplateSource.recorded(str(answers["_src_path"])))
+    known = template_for(source_for(answers, template))
     version = str(answers["_commit"])
     release = known.release(version)
     chosen = release.service(service)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from .errors import InvalidAnswerError, TemplateVersionError
-from .template_source import TemplateSource
+from .template_source import TemplateSource, newest_release, same_release
 
 CONFIG_NAMES = ("copier.yml", "copier.yaml")
 # The questions whose answers are services (`mlopsify add`); their values come from copier.yml.
@@ -151,6 +151,39 @@ class Release:
                     f"{name} takes {_TYPE_NAMES[kind]}, not {value!r}: give one, as --data {name}=VALUE"
                 ) from None
 
+    def refusal(
+        self, answers: Mapping[str, Any], *, checked: Iterable[str]
+    ) -> tuple[str, str] | None:
+        """The first of the ``checked`` answers that this release's validators refuse, with
+        the validator's message; None when they all pass.
+
+        Copier drops a recorded answer that a newer release refuses and takes the question's
+        default instead, silently (a project named ``json`` would become ``my-ml-service``):
+        an update checks the recorded answers first. A validator that this plain Jinja cannot
+        render (a filter of Copier's own) is left to Copier.
+        """
+        import jinja2
+        from jinja2.sandbox import SandboxedEnvironment
+
+        environment = SandboxedEnvironment()
+        checked = set(checked)
+        context: dict[str, Any] = {}
+        # In question order, each validator seeing the answers so far, as Copier asks them.
+        for name, spec in self.questions.items():
+            if name not in answers:
+                continue
+            context[name] = answers[name]
+            validator = spec.get("validator")
+            if name not in checked or not isinstance(validator, str):
+                continue
+            try:
+                message = environment.from_string(validator).render(context).strip()
+            except jinja2.TemplateError:
+                continue
+            if message:
+                return name, message
+        return None
+
 
 class Template:
     """A template's release history and, read on demand, each release's ``copier.yml``."""
@@ -167,16 +200,39 @@ class Template:
             return []
         return self.source.versions()
 
-    @property
-    def newest(self) -> str:
-        if not self.versions:
+    def newest(self, *, prereleases: bool = False) -> str:
+        """The newest release: a final one unless ``prereleases`` or there is none."""
+        newest = newest_release(self.versions, prereleases=prereleases)
+        if newest is None:
             raise TemplateVersionError(f"the template at {self.source.url} has no release tags")
-        return self.versions[-1]
+        return newest
+
+    def tag_for(self, requested: str) -> str:
+        """The release tag ``requested`` names (``0.4.0rc1`` finds ``v0.4.0-rc1``), or a git
+        ref that is no version (``HEAD``, a branch) as it is; refuses a version not released."""
+        from packaging.version import InvalidVersion, Version
+
+        tag = same_release(self.versions, requested)
+        if tag is not None:
+            return tag
+        try:
+            Version(requested)
+        except InvalidVersion:
+            return requested
+        raise self.unknown_version(requested)
+
+    def unknown_version(self, requested: str) -> TemplateVersionError:
+        """The error for a release ``requested`` that this template does not have."""
+        available = ", ".join(self.versions) or "none"
+        return TemplateVersionError(
+            f"template version {requested} does not exist: available versions are {available}"
+        )
 
     def release(self, ref: str | None = None) -> Release:
-        """Release ``ref``; without one, what Copier renders: the newest tag, else the work tree."""
+        """Release ``ref``; without one, what mlopsify renders: the newest final release (else
+        the newest pre-release), else the work tree."""
         if ref is None:
-            ref = self.newest if self.versions else "HEAD"
+            ref = self.newest() if self.versions else "HEAD"
         if ref not in self._releases:
             self._releases[ref] = Release(ref, self._read_config(ref))
         return self._releases[ref]

@@ -1,34 +1,52 @@
-"""Where the template comes from: the release history shipped inside the package.
+"""Where the template comes from: the release history shipped inside the package, or another.
 
 The wheel carries ``template.bundle``, a git bundle with every template release tag. The
 answers file of a project records :data:`CANONICAL_URL`, so that a user without mlopsify
 can still run ``copier update``; while mlopsify runs, git rewrites that URL to the bundle
 (``url.<bundle>.insteadOf``), so ``new`` and ``update`` work offline and an update can
 three-way merge from the exact release a project was made with.
+
+A template of the user's choice (``--template``: a mirror, a fork) is recorded as given; an
+update from it stands in for the source the project recorded before, by the same rewrite.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import TemplateVersionError
+
 CANONICAL_URL = "https://github.com/mlopsify/mlopsify.git"
 BUNDLE_PATH = Path(__file__).parent / "_template" / "template.bundle"
 # Another release history to use instead of the shipped one (a mirror, or the benchmarks'
 # bundle with an extra release); the answers file still records CANONICAL_URL.
 BUNDLE_ENV = "MLOPSIFY_TEMPLATE_BUNDLE"
+# What git takes as a remote URL (scheme://, user@host:path, Copier's gh: and gl:) rather than a path.
+_URL = re.compile(r"^([a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:|gh:|gl:)", re.IGNORECASE)
+
+
+def is_url(location: str) -> bool:
+    """Whether ``location`` is a git URL rather than a local path."""
+    return _URL.match(location) is not None
 
 
 @dataclass(frozen=True)
 class TemplateSource:
-    """A template location (URL or path) and, when it is not a real place, the git bundle behind it."""
+    """A template location (URL or path) and, when it is not a real place, the git bundle behind it.
+
+    ``stands_in_for`` lists other locations git resolves to this one while it is active: the
+    template a project recorded before an update from this one.
+    """
 
     url: str
     bundle: Path | None = None
+    stands_in_for: tuple[str, ...] = ()
 
     @classmethod
     def shipped(cls) -> TemplateSource:
@@ -38,19 +56,54 @@ class TemplateSource:
 
     @classmethod
     def at(cls, location: str | Path) -> TemplateSource:
-        """A template at a path or URL of the user's choice (a git repository for updates)."""
-        return cls(url=str(location))
+        """A template at a path or URL of the user's choice (a git repository for updates).
+
+        A local path is made absolute, so that the answers file records a place that does not
+        depend on the directory the command ran in.
+        """
+        text = str(location)
+        if is_url(text):
+            return cls(url=text)
+        return cls(url=str(Path(text).expanduser().absolute()))
+
+    @classmethod
+    def given(cls, location: str) -> TemplateSource:
+        """The template of a ``--template`` option: a git URL, a directory or a git bundle
+        (``*.bundle``, as mlopsify ships its history) that exists; the canonical URL is the
+        shipped history."""
+        if location == CANONICAL_URL:
+            return cls.shipped()
+        source = cls.at(location)
+        path = Path(source.url)
+        if not (is_url(location) or path.is_dir() or (path.is_file() and path.suffix == ".bundle")):
+            raise TemplateVersionError(
+                f"template {location} is neither a directory nor a git URL: give the path or URL"
+                " of a Copier template repository"
+            )
+        return source
+
+    @property
+    def location(self) -> str:
+        """Where git reads the template: the bundle, else ``url`` itself."""
+        return str(self.bundle or self.url)
+
+    def standing_in_for(self, recorded: str) -> TemplateSource:
+        """This template, also answering for ``recorded`` (the source a project names)."""
+        return TemplateSource(self.url, self.bundle, (*self.stands_in_for, recorded))
 
     def git_env(self) -> dict[str, str]:
-        """Git configuration, as environment variables, that resolves ``url`` to the bundle."""
-        if self.bundle is None:
+        """Git configuration, as environment variables, that resolves ``url`` (when a bundle
+        stands behind it) and ``stands_in_for`` to :attr:`location`."""
+        aliases = [self.url] if self.bundle is not None else []
+        aliases += [alias for alias in self.stands_in_for if alias != self.location]
+        if not aliases:
             return {}
         start = int(os.environ.get("GIT_CONFIG_COUNT", "0"))
-        return {
-            "GIT_CONFIG_COUNT": str(start + 1),
-            f"GIT_CONFIG_KEY_{start}": f"url.{self.bundle}.insteadOf",
-            f"GIT_CONFIG_VALUE_{start}": self.url,
-        }
+        env = {"GIT_CONFIG_COUNT": str(start + len(aliases))}
+        for index, alias in enumerate(aliases, start):
+            env[f"GIT_CONFIG_KEY_{index}"] = f"url.{self.location}.insteadOf"
+            env[f"GIT_CONFIG_VALUE_{index}"] = alias
+        return env
 
     @classmethod
     def recorded(cls, src_path: str) -> TemplateSource:
@@ -71,12 +124,19 @@ class TemplateSource:
 
     def versions(self) -> list[str]:
         """Release tags, oldest first (:func:`release_order`)."""
-        listing = subprocess.run(
-            ["git", "ls-remote", "--tags", str(self.bundle or self.url)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
+        listed = subprocess.run(
+            ["git", "ls-remote", "--tags", self.location], capture_output=True, text=True
+        )
+        if listed.returncode != 0:
+            reason = next(
+                (line.removeprefix("fatal: ") for line in listed.stderr.splitlines() if line),
+                f"git ls-remote exited with {listed.returncode}",
+            )
+            raise TemplateVersionError(
+                f"cannot read the template at {self.url} ({reason}): check the path or URL and"
+                " that git can reach it"
+            )
+        listing = listed.stdout
         return release_order(
             line.rsplit("refs/tags/", 1)[1].removesuffix("^{}") for line in listing.splitlines()
         )
@@ -97,3 +157,27 @@ def release_order(tags: Iterable[str]) -> list[str]:
         except InvalidVersion:
             continue
     return sorted(parsed, key=parsed.__getitem__)
+
+
+def newest_release(tags: list[str], *, prereleases: bool = False) -> str | None:
+    """The newest of ``tags`` (in :func:`release_order`): a final release unless
+    ``prereleases`` or there is none, as Copier chooses when given no version."""
+    from packaging.version import Version
+
+    final = [tag for tag in tags if not Version(tag).is_prerelease]
+    chosen = tags if prereleases or not final else final
+    return chosen[-1] if chosen else None
+
+
+def same_release(tags: list[str], requested: str) -> str | None:
+    """The tag of ``tags`` that names release ``requested``: the same text, or the same PEP 440
+    version (``0.4.0rc1``, ``v0.4.0-rc1`` and ``0.4.0-rc1`` are one release)."""
+    from packaging.version import InvalidVersion, Version
+
+    if requested in tags:
+        return requested
+    try:
+        wanted = Version(requested)
+    except InvalidVersion:
+        return None
+    return next((tag for tag in tags if Version(tag) == wanted), None)

@@ -15,15 +15,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from . import _git
-from .answers import read_project_answers
+from .answers import ANSWERS_FILE, read_project_answers
 from .changes import FileChange, UpdateResult
-from .errors import TemplateVersionError, UpdateConflictError
+from .errors import InvalidAnswerError, TemplateVersionError, UpdateConflictError
 from .machinery import replacement
 from .rendering import Conflict, copy_template, update_template
 from .repository import check_clean, check_git_directory
 from .template import Template, template_for
-from .template_source import TemplateSource
+from .template_source import TemplateSource, is_url, same_release
 
 __all__ = ["Conflict", "FileChange", "UpdateResult", "check_updatable", "update_project"]
 
@@ -44,34 +46,42 @@ def check_updatable(project: Path) -> dict[str, Any]:
 
 
 def resolve_version(template: Template, requested: str | None, current: str) -> str:
-    """The release tag to update to: ``requested`` (with or without its ``v``) or the newest."""
+    """The release tag to update to: ``requested`` (any spelling of its PEP 440 version) or the
+    newest final release (pre-releases too when the project is at one)."""
     available = template.versions
     if not available:
         raise TemplateVersionError(
             f"the template at {template.source.url} has no release tags to update to"
         )
+    found = same_release(available, requested) if requested is not None else None
     if requested is None:
-        target = available[-1]
-    elif requested in available:
-        target = requested
-    elif f"v{requested}" in available:
-        target = f"v{requested}"
+        target = template.newest(prereleases=_is_prerelease(current))
+    elif found is not None:
+        target = found
     elif requested == current:
         target = current  # an untagged release the project already has: change answers only
     else:
-        raise TemplateVersionError(
-            f"template version {requested} does not exist: available versions are {', '.join(available)}"
-        )
+        raise template.unknown_version(requested)
     if current not in available and not _DESCRIBED.match(current):
         raise TemplateVersionError(
             f"the project was made with template {current}, which is not in the release history "
-            f"({', '.join(available)}): install the mlopsify that ships it"
+            f"({', '.join(available)}): install the mlopsify that ships it, or give the template "
+            "that has it with --template PATH_OR_URL"
         )
     if current in available and available.index(current) > available.index(target):
         raise TemplateVersionError(
             f"the project is at template {current}, newer than {target}: downgrades are not supported"
         )
     return target
+
+
+def _is_prerelease(tag: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(tag).is_prerelease
+    except InvalidVersion:
+        return False
 
 
 def update_project(
@@ -95,17 +105,31 @@ def update_project(
     """
     project = project.expanduser().absolute()
     answers = check_updatable(project)
-    source = template or TemplateSource.recorded(str(answers["_src_path"]))
     return update_checked(
         project,
         answers,
-        template_for(source),
+        template_for(source_for(answers, template)),
         to=to,
         data=data or {},
         conflict=conflict,
         pretend=pretend,
         trust=trust,
     )
+
+
+def source_for(answers: Mapping[str, Any], template: TemplateSource | None) -> TemplateSource:
+    """The template an update reads: ``template`` when given, standing in for the source the
+    answers file records (Copier renders the project's old release from there), else that one."""
+    recorded = str(answers["_src_path"])
+    if not is_url(recorded) and not Path(recorded).exists():
+        # Copier takes a path that does not exist for a plain directory, not for a git remote
+        # that git could rewrite: only the answers file can point elsewhere.
+        raise TemplateVersionError(
+            f"the project's template {recorded} (_src_path in {ANSWERS_FILE}) is not on this machine:"
+            " set _src_path to its path or URL, commit, and update again"
+        )
+    source = template or TemplateSource.recorded(recorded)
+    return source if source.url == recorded else source.standing_in_for(recorded)
 
 
 def update_checked(
@@ -126,6 +150,14 @@ def update_checked(
     target = resolve_version(known, to, current)
     if new_answers:
         known.release(target).check_answers(new_answers)
+    kept_answers = [key for key in answers if key not in new_answers]
+    refused = known.release(target).refusal({**answers, **new_answers}, checked=kept_answers)
+    if refused:
+        name, message = refused
+        raise InvalidAnswerError(
+            f"template {target} refuses the project's {name}: {message}; give another on the"
+            f" way with --data {name}=VALUE"
+        )
     if target == current and not new_answers:
         return UpdateResult(
             project=project, from_version=current, to_version=target, pretend=pretend
@@ -141,6 +173,7 @@ def update_checked(
             update_template(
                 work, template, vcs_ref=target, data=new_answers, conflict=conflict, trusted=trusted
             )
+            record_source(work, template, answers)
             kept = keep_edited_removals(work, template, answers)
             found = changed_files(work)
         result = UpdateResult(
@@ -154,6 +187,7 @@ def update_checked(
     update_template(
         project, template, vcs_ref=target, data=new_answers, conflict=conflict, trusted=trusted
     )
+    record_source(project, template, answers)
     kept = keep_edited_removals(project, template, answers)
     found = changed_files(project)
     result = UpdateResult(project, current, target, found, notes=_notes(found, answers))
@@ -171,6 +205,20 @@ def _notes(changes: list[FileChange], answers: Mapping[str, Any]) -> dict[str, s
         if change.status == "conflict"
     }
     return {path: note for path, note in notes.items() if note is not None}
+
+
+def record_source(project: Path, template: TemplateSource, answers: Mapping[str, Any]) -> None:
+    """Record in the answers file the template the update came from, when it is not the one
+    recorded before (Copier keeps that one), so the next update, by anyone, reads the same."""
+    if template.url == answers["_src_path"]:
+        return
+    path = project / ANSWERS_FILE
+    recorded = yaml.safe_dump({"_src_path": template.url}, default_flow_style=False)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text(
+        "".join(recorded if line.startswith("_src_path:") else line for line in lines),
+        encoding="utf-8",
+    )
 
 
 def _conflict_error(
