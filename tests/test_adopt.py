@@ -49,6 +49,15 @@ def repository(tmp_path: Path) -> Path:
     return root
 
 
+def assert_kept(repository: Path) -> None:
+    """The repository's files are as they were; its .gitignore only gained lines at the end."""
+    for name, text in EXISTING.items():
+        if name == ".gitignore":
+            assert (repository / name).read_text().startswith(text), name
+        else:
+            assert (repository / name).read_text() == text, name
+
+
 def adopt(repository: Path, template: TemplateRepo, **answers: object):
     return adopt_repository(
         repository, data=answers, defaults=True, template=TemplateSource.at(template.path)
@@ -59,8 +68,7 @@ def test_adopt_overwrites_nothing_and_proposes_the_template_version_beside(
     repository: Path, template: TemplateRepo
 ):
     result = adopt(repository, template)
-    for name, text in EXISTING.items():
-        assert (repository / name).read_text() == text, name
+    assert_kept(repository)
     assert result.proposed == {
         ".gitlab-ci.yml": ".gitlab-ci.yml.mlopsify",
         "Dockerfile": "Dockerfile.mlopsify",
@@ -94,8 +102,7 @@ def test_adopt_writes_answers_that_make_updates_work(repository: Path, tmp_path:
     update = update_project(repository)
     assert (update.from_version, update.to_version) == ("v1", "v2")
     assert (repository / "docs/model_card.md").read_text() == "# Model card\n\n## Owners\n"
-    for name, text in EXISTING.items():
-        assert (repository / name).read_text() == text, name
+    assert_kept(repository)
 
 
 def test_assess_levels_rise_after_adopt(repository: Path, template: TemplateRepo):
@@ -184,8 +191,7 @@ def test_cli_adopt_from_the_shipped_release(repository: Path):
     newest = TemplateSource.shipped().versions()[-1]
     assert answers["_src_path"] == CANONICAL_URL
     assert answers["_commit"] == newest
-    for name, text in EXISTING.items():
-        assert (repository / name).read_text() == text, name
+    assert_kept(repository)
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"Adopted {repository} into template {newest}: ")
     assert "  kept      README.md  (template version in README.md.mlopsify)" in lines

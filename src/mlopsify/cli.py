@@ -303,6 +303,18 @@ def adopt(
         typer.echo(f"  kept      {existing}  (template version in {beside})")
     for beside, why in result.held.values():
         typer.echo(f"  proposed  {beside}  ({why})")
+    for merged, gained in result.merged.items():
+        typer.echo(f"  merged    {merged}  (added {', '.join(gained)})")
+    for adapted, why in result.adapted.items():
+        typer.echo(f"  adapted   {adapted}  ({why})")
+    if result.own_dependencies:
+        files = result.own_dependencies
+        were = "file {} was" if len(files) == 1 else "files {} were"
+        typer.echo(
+            f"note: your dependency {were.format(', '.join(files))} not taken over: the template's"
+            " environment is pyproject.toml (make setup); add what your code needs to its"
+            " dependencies"
+        )
     if result.lint_warning:
         typer.echo(f"warning: {result.lint_warning}")
     typer.echo("Everything is staged, nothing committed. Next steps:")
