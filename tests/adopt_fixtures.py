@@ -17,10 +17,7 @@ from pathlib import Path
 
 from template_repos import git
 
-APP = (
-    "def predict(row: dict[str, float]) -> float:\n"
-    "    return sum(row.values())\n"
-)
+APP = "def predict(row: dict[str, float]) -> float:\n    return sum(row.values())\n"
 PASSING = "from app import predict\n\n\ndef test_predict() -> None:\n    assert predict({'a': 1.0}) == 1.0\n"
 FAILING = "from app import predict\n\n\ndef test_predict() -> None:\n    assert predict({'a': 1.0}) == 2.0\n"
 
@@ -59,7 +56,13 @@ DVC_CONFIG = "[core]\n    remote = store\n['remote \"store\"']\n    url = /srv/d
 
 
 def _notebook(source: str) -> str:
-    cell = {"cell_type": "code", "metadata": {}, "source": [source], "outputs": [], "execution_count": None}
+    cell = {
+        "cell_type": "code",
+        "metadata": {},
+        "source": [source],
+        "outputs": [],
+        "execution_count": None,
+    }
     return json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}) + "\n"
 
 
@@ -118,7 +121,9 @@ def notebooks(root: Path) -> Path:
         {
             "README.md": "# Exploring churn\n",
             "notebooks/explore.ipynb": _notebook("import pandas as pd\n"),
-            "notebooks/train.ipynb": _notebook("from sklearn.linear_model import LogisticRegression\n"),
+            "notebooks/train.ipynb": _notebook(
+                "from sklearn.linear_model import LogisticRegression\n"
+            ),
             "requirements.txt": "pandas\nscikit-learn\n",
         },
     )

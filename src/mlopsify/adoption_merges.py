@@ -58,7 +58,7 @@ def merge_params(theirs: str, template: str) -> Merge:
     """
 
     def conflicts(key: str, own: Any, needed: Any) -> str | None:
-        if isinstance(needed, dict) != isinstance(own, dict):
+        if _kind(needed) != _kind(own):
             return f"{key} (a {_kind(needed)} in the template; yours is a {_kind(own)})"
         if isinstance(needed, dict):
             unknown = sorted(str(k) for k in set(own) - set(needed))
@@ -161,7 +161,13 @@ def _load_mapping(name: str, text: str) -> dict[str, Any]:
 
 
 def _kind(value: Any) -> str:
-    return "mapping" if isinstance(value, dict) else type(value).__name__
+    return (
+        "mapping"
+        if isinstance(value, dict)
+        else "list"
+        if isinstance(value, list)
+        else "single value"
+    )
 
 
 def _stage_outs(stages: Any) -> dict[str, str]:
@@ -321,6 +327,8 @@ def import_siblings_relatively(source: str) -> str | None:
         for node in siblings
     ]
     kept = [line for number, line in enumerate(lines[:last], start=1) if number not in dropped]
+    while kept and not kept[-1].strip():
+        kept.pop()
     return "".join([*kept, "\n", *relative, *lines[last:]])
 
 
