@@ -328,11 +328,21 @@ def assess(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the report as JSON (docs/assess.md).")
     ] = False,
+    run_tests: Annotated[
+        bool,
+        typer.Option(
+            "--run", help="Collect and run the repository's tests with pytest (a copy of HEAD)."
+        ),
+    ] = False,
 ) -> None:
-    """Report the MLOps maturity of any repository, area by area, with the commands that close gaps."""
+    """Report the MLOps maturity of any repository, area by area, with the commands that close gaps.
+
+    Levels are earned by evidence that runs (the CI file passes its provider's checker, the
+    pipeline parses, the image runs as non-root...), read from the commit at HEAD.
+    """
     from .assessment import assess_repository
 
-    report = assess_repository(path)
+    report = assess_repository(path, run_tests=run_tests)
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=2))
         return
@@ -344,7 +354,7 @@ def assess(
     typer.echo(f"MLOps maturity of {report.path} ({kind}): {report.score}/{report.max_score}")
     typer.echo(f"{'area':<24} {'level':<11} {'evidence':<34} next")
     for area in report.areas:
-        shown = [e.path for e in area.evidence if e.level <= area.level]
+        shown = [e.path for e in area.evidence if e.earned and e.level <= area.level]
         evidence = shown[0] if shown else "-"
         following = "; ".join(area.commands) or area.next_step or "-"
         typer.echo(
