@@ -61,7 +61,7 @@ CI_FILES = (
 PYTHON = ("*.py",)
 YAML = ("*.yml", "*.yaml")
 DOCKERFILES = ("Dockerfile", "*/Dockerfile", "Containerfile", "*.Dockerfile", "*.dockerfile")
-TEST_FILES = ("tests/*.py", "*/tests/*.py", "test/*.py", "*_test.py", "test_*.py")
+TEST_FILES = ("test_*.py", "*_test.py")
 
 
 @dataclass(frozen=True)

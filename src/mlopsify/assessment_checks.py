@@ -104,10 +104,8 @@ Check = Callable[[Context, str], Verdict]
 
 
 def _tool(name: str) -> str | None:
-    """A checker on PATH, or installed beside the running Python (mlopsify's own environment)."""
-    found = shutil.which(name)
-    beside = Path(sys.executable).parent / name
-    return found or (str(beside) if beside.is_file() else None)
+    """A checker on PATH (where the team's own CI would find it)."""
+    return shutil.which(name)
 
 
 def _run(args: list[str], cwd: Path, timeout: int = TOOL_TIMEOUT) -> tuple[int, str]:
@@ -237,7 +235,7 @@ def dvc_pipeline(context: Context, path: str) -> Verdict:
     if problem:
         return failed(f"{problem} (dvc not installed: dvc.yaml read by mlopsify)")
     return passed(
-        f"{count} stages, no cycle or output written twice (dvc not installed: dvc.yaml read by mlopsify)"
+        f"{count} stage{'s' if count != 1 else ''}, no cycle or output written twice (dvc not installed: dvc.yaml read by mlopsify)"
     )
 
 
@@ -490,7 +488,7 @@ def logged_runs(context: Context, path: str) -> Verdict:
     except sqlite3.Error as error:
         return failed(f"mlflow.db has no runs ({error})")
     return (
-        passed(f"{runs} runs with parameters and metrics")
+        passed(f"{runs} run{'s' if runs != 1 else ''} with parameters and metrics")
         if runs
         else failed("no run logged parameters and metrics")
     )
