@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import ROOT
+from helpers import ROOT, require_tool
 from template_repos import TemplateRepo, git, mlops_files
 from typer.testing import CliRunner
 
@@ -106,6 +106,8 @@ def test_adopt_writes_answers_that_make_updates_work(repository: Path, tmp_path:
 
 
 def test_assess_levels_rise_once_adopt_is_committed(repository: Path, template: TemplateRepo):
+    for checker in ("check-jsonschema", "kubectl", "promtool"):  # the evidence's checks
+        require_tool(checker)
     before = {a.key: a.level for a in assess_repository(repository).areas}
     adopt(repository, template)
     # Staged is not committed: assess reads HEAD, so nothing has changed yet.

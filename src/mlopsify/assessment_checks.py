@@ -221,13 +221,8 @@ def jenkinsfile_structure(text: str) -> Verdict:
 
 def dvc_pipeline(context: Context, path: str) -> Verdict:
     """The pipeline parses: `dvc dag`, or without DVC its stages' graph read from dvc.yaml."""
-    dvc = _tool("dvc")
-    directory = (context.tree / path).parent
-    if dvc is not None:
-        if not (directory / ".git").exists():
-            _git.git("init", "--quiet", cwd=directory)  # DVC wants a git repository around it
-        code, output = _run([dvc, "dag"], directory)
-        return passed("dvc dag") if code == 0 else failed(f"dvc dag: {_last_line(output)}")
+    if _tool("dvc") is not None:
+        return cached(context, "dvc-dag", "", _dvc_dag)
     loaded, error = context.yaml(path)
     if error:
         return failed(f"not valid YAML ({error})")
@@ -237,6 +232,15 @@ def dvc_pipeline(context: Context, path: str) -> Verdict:
     return passed(
         f"{count} stage{'s' if count != 1 else ''}, no cycle or output written twice (dvc not installed: dvc.yaml read by mlopsify)"
     )
+
+
+def _dvc_dag(context: Context, _: str) -> Verdict:
+    """`dvc dag` at the top of the committed files: every dvc.yaml of the repository at once."""
+    if context.tree != context.root and not (context.tree / ".git").exists():
+        # DVC wants a git repository around it; only ever in the scratch copy of HEAD.
+        _git.git("init", "--quiet", cwd=context.tree)
+    code, output = _run([str(_tool("dvc")), "dag"], context.tree)
+    return passed("dvc dag") if code == 0 else failed(f"dvc dag: {_last_line(output)}")
 
 
 def stage_graph_problem(loaded: Any) -> tuple[str | None, int]:
