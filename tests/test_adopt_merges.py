@@ -74,12 +74,23 @@ def test_service_gitignore_gains_the_template_lines_and_every_proposal_is_staged
     assert git("status", "--porcelain", cwd=repo) == ""
 
 
-def test_reset_hard_takes_back_all_of_adopt(tmp_path: Path):
+def test_a_held_workflow_proposal_is_staged_and_reset_hard_takes_back_all_of_adopt(tmp_path: Path):
     repo = adopt_fixtures.service(tmp_path / "shop")
-    assert adopt(repo, "ci_provider=github").exit_code == 0
+    git("rm", "--quiet", ".github/workflows/ci.yml", cwd=repo)  # only their deploy.yml is left
+    git("commit", "--quiet", "--no-verify", "-m", "no ci", cwd=repo)
+    result = adopt(repo, "ci_provider=github", "use_kubernetes=true")
+    assert result.exit_code == 0, result.output
+    assert (
+        "  proposed  .github/workflows/ci.yml.mlopsify  (it calls .github/workflows/deploy.yml as a"
+        " reusable workflow, and yours has no workflow_call trigger)"
+    ) in result.stdout.splitlines()
+    status = git("status", "--porcelain", "--untracked-files=all", cwd=repo).splitlines()
+    assert "A  .github/workflows/ci.yml.mlopsify" in status
+    assert [line for line in status if not line.startswith(("A ", "M "))] == []
     git("reset", "--quiet", "--hard", cwd=repo)
     assert git("status", "--porcelain", "--untracked-files=all", cwd=repo) == ""
-    again = adopt(repo, "ci_provider=github")
+    assert (repo / ".gitignore").read_text() == adopt_fixtures.SERVICE_GITIGNORE
+    again = adopt(repo, "ci_provider=github", "use_kubernetes=true")
     assert again.exit_code == 0, again.output
 
 
