@@ -214,6 +214,8 @@ def test_a_checker_that_is_not_installed_earns_nothing(
     only_git_on_path(tmp_path, monkeypatch)
     report = assess(repo)
     assert area(report, "ci_cd")["level"] == 0
+    # The repository's provider is still the one suggested.
+    assert area(report, "ci_cd")["commands"] == ["mlopsify adopt --data ci_provider=github"]
     assert evidence(report, "ci_cd") == [
         (path, "GitHub Actions workflow", 1, "not checked: check-jsonschema not installed", False)
         for path in (".github/workflows/ci.yml", ".github/workflows/deploy.yml")

@@ -504,7 +504,8 @@ def assess_repository(path: Path, *, run_tests: bool = False) -> Assessment:
             paths = sorted([*paths, ".git"])
         runtime = [name for name in ("mlflow.db",) if (root / name).is_file()]
         context = Context(tree=tree, root=root, paths=paths, run_tests=run_tests)
-        reports = [_assess_area(area, context, _Contents(tree), runtime, advice) for area in AREAS]
+        contents = _Contents(tree)
+        reports = [_assess_area(area, context, contents, runtime, advice) for area in AREAS]
     version = advice.answers["_commit"] if advice.answers else None
     return Assessment(
         root,
@@ -528,7 +529,8 @@ def _assess_area(
                 continue
             found = verdict(context, rule.check, candidate)
             evidence.append(Evidence(candidate, rule.finding, rule.level, found.note, found.earned))
-            if found.earned and rule.service and service == area.service:
+            # The provider a repository uses, even when its file fails the checker.
+            if rule.service and service == area.service:
                 service = rule.service
     evidence = sorted(set(evidence), key=lambda e: (-e.level, not e.earned, e.path, e.finding))
     # Each level builds on the one below: CI that runs pytest is no "managed" tests area when

@@ -70,8 +70,10 @@ def committed_tree(root: Path) -> Iterator[tuple[Path, bool]]:
             ["git", "archive", "--format=tar", treeish], cwd=top, capture_output=True, check=False
         )
         if archive.returncode == 0:  # no commit yet, or nothing committed under root: empty
+            # The "tar" filter (Python 3.10.12+) keeps members inside the scratch directory.
+            safe: dict[str, Any] = {"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}
             with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-                tar.extractall(tree, filter="tar")
+                tar.extractall(tree, **safe)
         yield tree, True
 
 
