@@ -332,3 +332,20 @@ def test_registry_level_comes_from_the_mlflow_database(
             True,
         )
     ]
+
+
+@pytest.mark.usefixtures("checkers")
+def test_a_prometheus_rule_manifest_is_checked_by_its_spec(tmp_path: Path):
+    manifest = (
+        "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: model\n"
+        "spec:\n  groups:\n    - name: model\n      rules:\n        - alert: Down\n          expr: up == 0\n"
+    )
+    repo = adopt_fixtures.commit(tmp_path / "svc", {"deploy/rules.yaml": manifest})
+    report = assess(repo)
+    assert evidence(report, "monitoring")[0] == (
+        "deploy/rules.yaml",
+        "alerting rules",
+        2,
+        "passed: promtool check rules (the PrometheusRule's spec)",
+        True,
+    )

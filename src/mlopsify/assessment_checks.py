@@ -130,6 +130,10 @@ def _last_line(output: str) -> str:
     return lines[-1] if lines else "no output"
 
 
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
+
+
 def committed(context: Context, path: str) -> Verdict:
     return passed("committed")
 
@@ -159,7 +163,7 @@ def pre_commit_config(context: Context, path: str) -> Verdict:
     loaded, error = context.yaml(path)
     if error or not isinstance(loaded, dict) or not isinstance(loaded.get("repos"), list):
         return failed(error or "no list of repos")
-    return passed(f"{len(loaded['repos'])} hook repositories")
+    return passed(_count(len(loaded["repos"]), "hook repository", "hook repositories"))
 
 
 # CI file -> the builtin schema check-jsonschema validates it against.
@@ -232,7 +236,8 @@ def dvc_pipeline(context: Context, path: str) -> Verdict:
     if problem:
         return failed(f"{problem} (dvc not installed: dvc.yaml read by mlopsify)")
     return passed(
-        f"{count} stage{'s' if count != 1 else ''}, no cycle or output written twice (dvc not installed: dvc.yaml read by mlopsify)"
+        f"{_count(count, 'stage', 'stages')}, no cycle or output written twice"
+        " (dvc not installed: dvc.yaml read by mlopsify)"
     )
 
 
@@ -392,9 +397,20 @@ def helm_chart(context: Context, path: str) -> Verdict:
 
 
 def alert_rules(context: Context, path: str) -> Verdict:
+    """promtool checks the rules: a rule file, or the spec of a Kubernetes PrometheusRule."""
     promtool = _tool("promtool")
     if promtool is None:
         return not_installed("promtool")
+    loaded, _ = context.yaml(path)
+    if isinstance(loaded, dict) and loaded.get("kind") == "PrometheusRule":
+        import yaml
+
+        with tempfile.TemporaryDirectory(prefix="mlopsify-rules-") as scratch:
+            spec = Path(scratch) / "rules.yml"
+            spec.write_text(yaml.safe_dump(loaded.get("spec") or {}), encoding="utf-8")
+            code, output = _run([promtool, "check", "rules", str(spec)], context.tree)
+        kept = "promtool check rules (the PrometheusRule's spec)"
+        return passed(kept) if code == 0 else failed(f"{kept}: {_last_line(output)}")
     code, output = _run([promtool, "check", "rules", path], context.tree)
     if code == 0:
         return passed("promtool check rules")
@@ -494,7 +510,7 @@ def logged_runs(context: Context, path: str) -> Verdict:
     except sqlite3.Error as error:
         return failed(f"mlflow.db has no runs ({error})")
     return (
-        passed(f"{runs} run{'s' if runs != 1 else ''} with parameters and metrics")
+        passed(f"{_count(runs, 'run', 'runs')} with parameters and metrics")
         if runs
         else failed("no run logged parameters and metrics")
     )
