@@ -34,70 +34,88 @@ def write_repository(root: Path, files: dict[str, str], *, git_init: bool = True
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
-    if git_init:
+    if git_init:  # assess reads the commit at HEAD
         git("init", "--quiet", "--initial-branch=main", cwd=root)
+        git("add", "--all", cwd=root)
+        git("commit", "--quiet", "--no-verify", "-m", "their code", cwd=root)
     return root
 
 
-def area(key: str, level: int, evidence: list[tuple[str, str, int]], commands: list[str]) -> dict:
+def area(
+    key: str, level: int, evidence: list[tuple[str, str, int, str]], commands: list[str]
+) -> dict:
+    """An area of the report; each evidence is (path, finding, level, check): earned if passed."""
     spec = next(a for a in AREAS if a.key == key)
     return {
         "id": key,
         "title": spec.title,
         "level": level,
         "level_name": ["none", "partial", "managed"][level],
-        "evidence": [{"path": p, "finding": f, "level": n} for p, f, n in evidence],
+        "evidence": [
+            {"path": p, "finding": f, "level": n, "check": c, "earned": c.startswith("passed: ")}
+            for p, f, n, c in evidence
+        ],
         "next_step": None if level == 2 else spec.goal,
         "commands": commands,
     }
 
 
-def test_json_of_a_devops_repository_field_by_field(tmp_path: Path):
-    root = write_repository(tmp_path / "scoring", JENKINS_REPO)
-    report = assess_repository(root).to_json()
-    assert report == {
+JENKINS_OK = "passed: declarative structure (pipeline, agent, stages, steps)"
+NOT_RUN = "not checked: the tests were not run (assess --run runs them)"
+
+
+def jenkins_report(root: Path, *, tests: dict, score: int, tests_run: bool = False) -> dict:
+    head = git("rev-parse", "--short", "HEAD", cwd=root)
+    return {
         "schema_version": SCHEMA_VERSION,
         "path": str(root),
         "mlopsify_project": False,
         "template_version": None,
-        "score": 12,
+        "committed_only": True,
+        "tests_run": tests_run,
+        "score": score,
         "max_score": 26,
         "areas": [
-            area("version_control", 1, [(".git", "a git repository", 1)], ["mlopsify adopt"]),
+            area(
+                "version_control",
+                1,
+                [(".git", "a git repository", 1, f"passed: HEAD is {head}")],
+                ["mlopsify adopt"],
+            ),
             area(
                 "ci_cd",
                 1,
-                [("Jenkinsfile", "Jenkins pipeline", 1)],
+                [("Jenkinsfile", "Jenkins pipeline", 1, JENKINS_OK)],
                 ["mlopsify adopt --data ci_provider=jenkins"],
             ),
-            area(
-                "tests",
-                2,
-                [("Jenkinsfile", "CI runs the tests", 2), ("tests/test_score.py", "tests", 1)],
-                [],
-            ),
+            tests,
             area(
                 "containers",
                 2,
                 [
-                    ("Dockerfile", "image runs as a non-root user", 2),
-                    ("Dockerfile", "container build", 1),
+                    (
+                        "Dockerfile",
+                        "image runs as a non-root user",
+                        2,
+                        "passed: the service's image runs as 1000",
+                    ),
+                    ("Dockerfile", "container build", 1, "passed: the service's image"),
                 ],
                 [],
             ),
             area(
                 "deployment",
                 1,
-                [("k8s/deployment.yaml", "Kubernetes manifests", 1)],
+                [("k8s/deployment.yaml", "Kubernetes manifests", 1, "passed: Deployment")],
                 ["mlopsify adopt"],
             ),
             area(
                 "data_versioning",
                 2,
                 [
-                    (".dvc/config", "DVC remote configured", 2),
-                    (".dvc", "data tracked by DVC", 1),
-                    ("data/train.csv.dvc", "data tracked by DVC", 1),
+                    (".dvc/config", "DVC remote configured", 2, "passed: remotes: store"),
+                    (".dvc", "a DVC repository", 1, "passed: remotes: store"),
+                    ("data/train.csv.dvc", "data tracked by DVC", 1, "passed: tracks train.csv"),
                 ],
                 [],
             ),
@@ -105,7 +123,7 @@ def test_json_of_a_devops_repository_field_by_field(tmp_path: Path):
             area(
                 "experiment_tracking",
                 1,
-                [("train.py", "experiment tracking library", 1)],
+                [("train.py", "experiment tracking library", 1, "passed: parses as Python")],
                 ["mlopsify adopt"],
             ),
             area("model_registry", 0, [], ["mlopsify adopt"]),
@@ -114,12 +132,56 @@ def test_json_of_a_devops_repository_field_by_field(tmp_path: Path):
             area(
                 "security_compliance",
                 1,
-                [("SECURITY.md", "security policy or scanning", 1)],
+                [("SECURITY.md", "security policy or scanning", 1, "passed: committed")],
                 ["mlopsify adopt --data compliance=gdpr"],
             ),
-            area("docs_ownership", 1, [("README.md", "documentation", 1)], ["mlopsify adopt"]),
+            area(
+                "docs_ownership",
+                1,
+                [("README.md", "documentation", 1, "passed: committed")],
+                ["mlopsify adopt"],
+            ),
         ],
     }
+
+
+def test_json_of_a_devops_repository_field_by_field(tmp_path: Path):
+    root = write_repository(tmp_path / "scoring", JENKINS_REPO)
+    report = assess_repository(root).to_json()
+    # Without --run the tests are read, not run: the Jenkinsfile runs pytest, yet the tests
+    # area stays partial.
+    tests = area(
+        "tests",
+        1,
+        [
+            ("Jenkinsfile", "CI runs the tests", 2, JENKINS_OK),
+            ("tests", "the tests pass", 2, NOT_RUN),
+            (
+                "tests/test_score.py",
+                "tests",
+                1,
+                "passed: 1 test function parses (assess --run collects and runs them)",
+            ),
+        ],
+        ["mlopsify adopt"],
+    )
+    assert report == jenkins_report(root, tests=tests, score=11)
+
+
+def test_run_collects_and_runs_the_tests(tmp_path: Path):
+    root = write_repository(tmp_path / "scoring", JENKINS_REPO)
+    report = assess_repository(root, run_tests=True).to_json()
+    tests = area(
+        "tests",
+        2,
+        [
+            ("Jenkinsfile", "CI runs the tests", 2, JENKINS_OK),
+            ("tests", "the tests pass", 2, "passed: pytest: 1 passed"),
+            ("tests/test_score.py", "tests", 1, "passed: pytest --collect-only: 1 test collected"),
+        ],
+        [],
+    )
+    assert report == jenkins_report(root, tests=tests, score=12, tests_run=True)
 
 
 def test_empty_directory_is_level_zero_everywhere(tmp_path: Path):
@@ -145,6 +207,8 @@ def test_a_level_needs_the_levels_below(tmp_path: Path):
 
 
 def test_a_generated_project_gets_add_commands_for_what_is_off(tmp_path: Path):
+    for checker in ("check-jsonschema", "kubectl"):  # the evidence's checks
+        require_tool(checker)
     template = TemplateRepo(tmp_path / "template")
     template.release("v1", mlops_files((ROOT / "copier.yml").read_text()))
     project = new_project(
@@ -166,17 +230,32 @@ def test_a_generated_project_gets_add_commands_for_what_is_off(tmp_path: Path):
     assert managed == {
         "version_control",
         "ci_cd",
-        "tests",
         "containers",
-        "deployment",
         "data_versioning",
         "data_validation",
-        "experiment_tracking",
-        "model_registry",
         "model_validation",
         "docs_ownership",
     }
     assert all(by_id[key]["commands"] == [] for key in managed)
+
+    # Files are not behaviour: the tests have not run, no run is tracked, no model holds the
+    # alias, and this small template's overlay does not build (its base has no kustomization).
+    def level_two(key: str) -> list[tuple[str, str]]:
+        return [(e["path"], e["check"]) for e in by_id[key]["evidence"] if e["level"] == 2]
+
+    assert level_two("tests") == [
+        (".gitlab-ci.yml", "passed: check-jsonschema vendor.gitlab-ci"),
+        ("tests", "not checked: the tests were not run (assess --run runs them)"),
+    ]
+    [(overlay, built)] = level_two("deployment")
+    assert overlay == "deploy/k8s/overlays/prod/kustomization.yaml"
+    assert built.startswith("failed: kubectl kustomize deploy/k8s/overlays/prod: ")
+    assert "unable to find one of 'kustomization.yaml'" in built
+    assert level_two("experiment_tracking") == level_two("model_registry") == []
+    assert {
+        by_id[key]["level"]
+        for key in ("tests", "deployment", "experiment_tracking", "model_registry")
+    } == {1}
 
 
 def test_not_a_directory_is_refused(tmp_path: Path):
@@ -202,7 +281,7 @@ def test_cli_assess_table(tmp_path: Path):
     result = runner.invoke(app, ["assess", str(root)])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == f"MLOps maturity of {root} (not made with mlopsify): 12/26"
+    assert lines[0] == f"MLOps maturity of {root} (not made with mlopsify): 11/26"
     assert lines[1].split() == ["area", "level", "evidence", "next"]
     assert lines[3].split() == [
         "CI/CD",
@@ -214,7 +293,8 @@ def test_cli_assess_table(tmp_path: Path):
         "--data",
         "ci_provider=jenkins",
     ]
-    assert lines[4].split() == ["Tests", "2", "managed", "Jenkinsfile", "-"]
+    # Not run (no --run): the tests are partial, whatever CI says it runs.
+    assert lines[4].split() == ["Tests", "1", "partial", "tests/test_score.py", "mlopsify", "adopt"]
     assert len(lines) == 2 + len(AREAS)
 
 

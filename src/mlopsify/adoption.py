@@ -2,9 +2,11 @@
 
 The template is rendered into a scratch directory with the answers given (as for ``new``).
 Files the repository lacks are copied in; for each file it already has with other content,
-the template's version is written beside it as ``NAME.mlopsify`` for review; the answers
-file records the template's canonical URL and release so that ``update`` and ``add`` work.
-Everything adopt writes is staged, not committed: the team reviews it as one change.
+the template's version is written beside it as ``NAME.mlopsify`` for review, except for
+``.gitignore``, ``params.yaml`` and ``dvc.yaml``, which gain what the template needs
+(adoption_merges.py). The answers file records the template's canonical URL and release so
+that ``update`` and ``add`` work. Everything adopt writes is staged, not committed (proposals
+included, so `git reset --hard` takes all of it back): the team reviews it as one change.
 """
 
 from __future__ import annotations
@@ -14,12 +16,20 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from . import _git
+from .adoption_merges import (
+    Merge,
+    import_siblings_relatively,
+    merge_dvc_pipeline,
+    merge_gitignore,
+    merge_params,
+    own_dependency_files,
+)
 from .answers import ANSWERS_FILE
 from .errors import RepositoryStateError
 from .rendering import render_answers
@@ -27,6 +37,12 @@ from .repository import check_clean, check_git_directory
 from .template_source import TemplateSource
 
 PROPOSAL_SUFFIX = ".mlopsify"
+# The repository's own file gains what the template needs instead of a proposal beside it.
+MERGED: dict[str, Callable[[str, str], Merge]] = {
+    ".gitignore": merge_gitignore,
+    "params.yaml": merge_params,
+    "dvc.yaml": merge_dvc_pipeline,
+}
 
 
 @dataclass(frozen=True)
@@ -41,7 +57,19 @@ class AdoptResult:
     # New files written as proposals instead, with the reason (e.g. a workflow that would call
     # the repository's own deploy.yml as a reusable workflow, which it is not).
     held: dict[str, tuple[str, str]] = field(default_factory=dict)  # path -> (proposal, why)
+    # The repository's own files that gained the template's lines, keys or stages -> what.
+    merged: dict[str, list[str]] = field(default_factory=dict)
+    # Template files changed to work in this repository -> why.
+    adapted: dict[str, str] = field(default_factory=dict)
+    # The repository's dependency files the template's environment (pyproject.toml) ignores.
+    own_dependencies: list[str] = field(default_factory=list)
     lint_warning: str | None = None
+
+    @property
+    def staged(self) -> list[str]:
+        """Every file adopt wrote: all of them are staged."""
+        held = [beside for beside, _ in self.held.values()]
+        return [*self.added, *self.proposed.values(), *held, *self.merged]
 
 
 def check_adoptable(project: Path) -> None:
@@ -85,11 +113,20 @@ def adopt_repository(
             template, rendered, data or {}, defaults=defaults, vcs_ref=vcs_ref, named_after=project
         ).version
         result = AdoptResult(project, version)
+        _adapt_to_tests_package(project, rendered, result)
         plan: list[tuple[Path, Path]] = []
+        merges: dict[Path, str] = {}
         for source in sorted(p for p in rendered.rglob("*") if p.is_file() or p.is_symlink()):
             relative = source.relative_to(rendered).as_posix()
             target = project / relative
-            if not target.exists() and not target.is_symlink():
+            if relative in MERGED and target.is_file() and not target.is_symlink():
+                merge = MERGED[relative](_text(target), _text(source))
+                if merge.added:
+                    merges[target] = merge.text
+                    result.merged[relative] = merge.added
+                else:
+                    result.identical.append(relative)
+            elif not target.exists() and not target.is_symlink():
                 plan.append((source, target))
                 result.added.append(relative)
             elif target.is_file() and filecmp.cmp(source, target, shallow=False):
@@ -103,11 +140,31 @@ def adopt_repository(
         for source, target in plan:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target, follow_symlinks=False)
-    written = [*result.added, *result.proposed.values()]
-    if written:
+        for target, text in merges.items():
+            target.write_text(text, encoding="utf-8")
+    if result.staged:
         # --force: the repository's own .gitignore may hide a template file; adopt means it.
-        _git.git("add", "--force", "--", *written, cwd=project)
-    return replace(result, lint_warning=first_lint_job_verdict(project))
+        _git.git("add", "--force", "--", *result.staged, cwd=project)
+    return replace(
+        result,
+        own_dependencies=own_dependency_files(project, set(result.added)),
+        lint_warning=first_lint_job_verdict(project),
+    )
+
+
+def _adapt_to_tests_package(project: Path, rendered: Path, result: AdoptResult) -> None:
+    """In a repository whose tests/ is a package, the template's tests import their siblings
+    within it: pytest does not put a package's directory on sys.path."""
+    if not (project / "tests" / "__init__.py").is_file():
+        return
+    for module in sorted((rendered / "tests").glob("*.py")):
+        adapted = import_siblings_relatively(module.read_text(encoding="utf-8"))
+        if adapted is not None:
+            module.write_text(adapted, encoding="utf-8")
+            result.adapted[module.relative_to(rendered).as_posix()] = (
+                "your tests/ is a package (tests/__init__.py): it imports its sibling test modules"
+                " relatively"
+            )
 
 
 def _free_proposal_name(project: Path, relative: str) -> str:

@@ -1,9 +1,13 @@
-"""``assess``: a maturity report for any repository, from the files it holds.
+"""``assess``: a maturity report for any repository, from what its commit holds and what runs.
 
-Each area has a few evidence rules: file patterns and, optionally, a regular expression the
-file must contain. An area's level is the highest level reached with evidence for it and for
-every level below: 0 none, 1 partial, 2 managed. Rules are data (``AREAS``); the report's
-JSON form is documented in docs/assess.md and versioned by :data:`SCHEMA_VERSION`.
+Each area has a few evidence rules: file patterns, optionally a regular expression the file
+must contain, and the check that must pass for the evidence to count (assessment_checks.py:
+the provider's CI checker, `dvc dag`, promtool, kubectl kustomize, the image's USER, pytest
+with ``--run``, the MLflow registry). Files are read from the commit at HEAD: staged or
+uncommitted files count for nothing. An area's level is the highest level reached with earned
+evidence for it and for every level below: 0 none, 1 partial, 2 managed. Rules are data
+(``AREAS``); the report's JSON form is documented in docs/assess.md and versioned by
+:data:`SCHEMA_VERSION`.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from .answers import ANSWERS_FILE
+from .assessment_checks import Context, committed_tree, verdict
 from .errors import MlopsifyError, RepositoryStateError
 from .template import Release, template_for
 from .template_source import TemplateSource
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 LEVEL_NAMES = ("none", "partial", "managed")
 MAX_LEVEL = len(LEVEL_NAMES) - 1
 # Directories that hold no evidence of practice, only tools, caches and data.
@@ -55,17 +60,24 @@ CI_FILES = (
 )
 PYTHON = ("*.py",)
 YAML = ("*.yml", "*.yaml")
+DOCKERFILES = ("Dockerfile", "*/Dockerfile", "Containerfile", "*.Dockerfile", "*.dockerfile")
+TEST_FILES = ("test_*.py", "*_test.py")
 
 
 @dataclass(frozen=True)
 class Rule:
-    """Evidence for ``level``: a file matching one of ``patterns`` (containing ``contains``)."""
+    """Evidence for ``level``: a file matching one of ``patterns`` (containing ``contains``) on
+    which ``check`` passes (assessment_checks.CHECKS; ``committed``: being in HEAD is the
+    evidence, as for a README)."""
 
     level: int
     finding: str
     patterns: tuple[str, ...]
     contains: str | None = None
     service: str | None = None  # the `mlopsify add` service this evidence points to
+    check: str = "committed"
+    # What a run leaves in the work tree and git ignores (mlflow.db): read there, not from HEAD.
+    runtime: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,9 @@ class Area:
     # A project whose answer to the service's question is `none` declined it (compliance:
     # data under no regulation), so no command is suggested for the area.
     declinable: bool = False
+    # Levels earned only when every finding of the level has earned evidence (tests: CI runs
+    # them and they pass), not any one of them.
+    all_of: frozenset[int] = frozenset()
 
 
 AREAS: tuple[Area, ...] = (
@@ -86,8 +101,8 @@ AREAS: tuple[Area, ...] = (
         "Version control",
         "enforce checks before each commit (pre-commit hooks)",
         (
-            Rule(1, "a git repository", (".git",)),
-            Rule(2, "pre-commit hooks", (".pre-commit-config.yaml",)),
+            Rule(1, "a git repository", (".git",), check="git-history"),
+            Rule(2, "pre-commit hooks", (".pre-commit-config.yaml",), check="pre-commit"),
         ),
     ),
     Area(
@@ -95,51 +110,50 @@ AREAS: tuple[Area, ...] = (
         "CI/CD",
         "make CI run the ML pipeline and its quality gate",
         (
-            Rule(1, "GitLab CI pipeline", (".gitlab-ci.yml",), service="gitlab"),
-            Rule(1, "Jenkins pipeline", ("Jenkinsfile",), service="jenkins"),
-            Rule(1, "GitHub Actions workflow", (".github/workflows/*.y*ml",), service="github"),
+            Rule(1, "GitLab CI pipeline", (".gitlab-ci.yml",), service="gitlab", check="ci"),
+            Rule(1, "Jenkins pipeline", ("Jenkinsfile",), service="jenkins", check="ci"),
+            Rule(
+                1,
+                "GitHub Actions workflow",
+                (".github/workflows/*.y*ml",),
+                service="github",
+                check="ci",
+            ),
             Rule(
                 1,
                 "CI pipeline",
                 ("azure-pipelines.yml", ".circleci/config.yml", "bitbucket-pipelines.yml"),
+                check="ci",
             ),
-            Rule(2, "CI runs the ML pipeline", CI_FILES, r"dvc repro|make (pipeline|gate|train)\b"),
+            Rule(
+                2,
+                "CI runs the ML pipeline",
+                CI_FILES,
+                r"dvc repro|make (pipeline|gate|train)\b",
+                check="ci",
+            ),
         ),
         service="gitlab",
     ),
     Area(
         "tests",
         "Tests",
-        "run the tests in CI",
+        "run the tests in CI, and make them pass",
         (
-            Rule(1, "tests", ("tests/*.py", "*/tests/*.py", "test/*.py", "*_test.py", "test_*.py")),
-            Rule(2, "CI runs the tests", CI_FILES, r"pytest|make test\b|\btox\b"),
+            Rule(1, "tests", TEST_FILES, check="test-functions"),
+            Rule(2, "CI runs the tests", CI_FILES, r"pytest|make test\b|\btox\b", check="ci"),
+            Rule(2, "the tests pass", ("tests", "test"), check="tests-pass"),
         ),
+        all_of=frozenset({2}),
     ),
     Area(
         "containers",
         "Containers",
         "build a hardened image that runs as a non-root user",
         (
-            Rule(
-                1,
-                "container build",
-                (
-                    "Dockerfile",
-                    "*/Dockerfile",
-                    "Containerfile",
-                    "*.Dockerfile",
-                    "*.dockerfile",
-                    "docker-compose.y*ml",
-                    "compose.y*ml",
-                ),
-            ),
-            Rule(
-                2,
-                "image runs as a non-root user",
-                ("Dockerfile", "*/Dockerfile", "Containerfile", "*.Dockerfile", "*.dockerfile"),
-                r"(?m)^\s*USER\s+(?!root\b|0\b)\S+",
-            ),
+            Rule(1, "container build", DOCKERFILES, check="service-image"),
+            Rule(1, "container build", ("docker-compose.y*ml", "compose.y*ml"), check="compose"),
+            Rule(2, "image runs as a non-root user", DOCKERFILES, check="service-image-user"),
         ),
     ),
     Area(
@@ -148,18 +162,19 @@ AREAS: tuple[Area, ...] = (
         "deploy per environment with kustomize overlays or Helm",
         (
             Rule(
-                1, "Kubernetes manifests", YAML, r"(?m)^kind:\s*(Deployment|StatefulSet|Service)\b"
+                1,
+                "Kubernetes manifests",
+                YAML,
+                r"(?m)^kind:\s*(Deployment|StatefulSet|Service)\b",
+                check="manifest",
             ),
             Rule(
                 2,
-                "environments as kustomize overlays or a Helm chart",
-                (
-                    "*/overlays/*/kustomization.y*ml",
-                    "overlays/*/kustomization.y*ml",
-                    "Chart.yaml",
-                    "*/Chart.yaml",
-                ),
+                "environments as kustomize overlays",
+                ("*/overlays/*/kustomization.y*ml", "overlays/*/kustomization.y*ml"),
+                check="kustomize",
             ),
+            Rule(2, "a Helm chart", ("Chart.yaml", "*/Chart.yaml"), check="helm"),
         ),
         service="kubernetes",
     ),
@@ -168,9 +183,13 @@ AREAS: tuple[Area, ...] = (
         "Data versioning",
         "version data with a DVC pipeline and a remote",
         (
-            Rule(1, "data tracked by DVC", ("*.dvc", ".dvc", "dvc.yaml")),
+            Rule(1, "data tracked by DVC", ("?*.dvc",), check="dvc-file"),
+            Rule(1, "a DVC repository", (".dvc",), check="dvc-config"),
+            Rule(1, "a DVC pipeline", ("dvc.yaml",), check="pipeline"),
             Rule(1, "data tracked by Git LFS", (".gitattributes",), r"filter=lfs"),
-            Rule(2, "DVC remote configured", (".dvc/config",), r"\[\s*'?remote"),
+            Rule(
+                2, "DVC remote configured", (".dvc/config",), r"\[\s*'?remote", check="dvc-config"
+            ),
         ),
     ),
     Area(
@@ -183,9 +202,10 @@ AREAS: tuple[Area, ...] = (
                 "data validation code",
                 PYTHON,
                 r"(?m)^\s*(import|from)\s+(pandera|great_expectations|deepchecks|pydantic)\b",
+                check="python",
             ),
-            Rule(1, "data validation code", ("*validat*.py",)),
-            Rule(2, "validation stage in the DVC pipeline", ("dvc.yaml",), r"(?m)^\s+validate\s*:"),
+            Rule(1, "data validation code", ("*validat*.py",), check="python"),
+            Rule(2, "validation stage in the DVC pipeline", ("dvc.yaml",), check="validate-stage"),
         ),
     ),
     Area(
@@ -198,12 +218,21 @@ AREAS: tuple[Area, ...] = (
                 "experiment tracking library",
                 PYTHON,
                 r"(?m)^\s*(import|from)\s+(mlflow|wandb|neptune|comet_ml)\b",
+                check="python",
+            ),
+            Rule(
+                1,
+                "code logs parameters and metrics",
+                PYTHON,
+                r"\bmlflow\.(log_params?|log_metrics?|autolog|start_run)\b|\bwandb\.log\b",
+                check="python",
             ),
             Rule(
                 2,
-                "runs log parameters and metrics",
-                PYTHON,
-                r"\bmlflow\.(log_params?|log_metrics?|autolog|start_run)\b|\bwandb\.log\b",
+                "runs logged parameters and metrics",
+                ("mlflow.db",),
+                check="logged-runs",
+                runtime=True,
             ),
         ),
     ),
@@ -212,12 +241,22 @@ AREAS: tuple[Area, ...] = (
         "Model registry",
         "promote registered models by alias",
         (
-            Rule(1, "models registered", PYTHON, r"\bregister_model\(|registered_model_name\s*="),
+            Rule(
+                1,
+                "code registers models",
+                PYTHON,
+                r"\bregister_model\(|registered_model_name\s*=",
+                check="python",
+            ),
+            Rule(
+                1, "models in the registry", ("mlflow.db",), check="registered-models", runtime=True
+            ),
             Rule(
                 2,
-                "promotion by alias or stage",
-                PYTHON,
-                r"\b(set_registered_model_alias|transition_model_version_stage)\(",
+                "a model holds the champion alias",
+                ("mlflow.db",),
+                check="champion-alias",
+                runtime=True,
             ),
         ),
     ),
@@ -226,13 +265,16 @@ AREAS: tuple[Area, ...] = (
         "Model validation",
         "fail the pipeline when the model misses its quality gate",
         (
-            Rule(1, "model evaluation code", ("*evaluat*.py",)),
-            Rule(1, "metrics tracked by DVC", ("dvc.yaml",), r"(?m)^\s+metrics\s*:"),
+            Rule(1, "model evaluation code", ("*evaluat*.py",), check="python"),
+            Rule(
+                1, "metrics tracked by DVC", ("dvc.yaml",), r"(?m)^\s+metrics\s*:", check="pipeline"
+            ),
             Rule(
                 2,
                 "quality gate thresholds",
                 ("params.y*ml",),
                 r"(?m)^(gate|quality_gate|thresholds?)\s*:",
+                check="gate",
             ),
         ),
     ),
@@ -246,13 +288,16 @@ AREAS: tuple[Area, ...] = (
                 "service metrics",
                 PYTHON,
                 r"(?m)^\s*(import|from)\s+(prometheus_client|prometheus_fastapi_instrumentator)\b",
+                check="python",
             ),
             Rule(
                 1,
                 "monitoring configuration",
-                ("prometheus*.y*ml", "*/prometheus*.y*ml", "*grafana*/*.json"),
+                ("prometheus*.y*ml", "*/prometheus*.y*ml"),
+                check="yaml",
             ),
-            Rule(2, "alerting rules", YAML, r"(?m)^\s*-?\s*alert\s*:"),
+            Rule(1, "monitoring configuration", ("*grafana*/*.json",)),
+            Rule(2, "alerting rules", YAML, r"(?m)^\s*-?\s*alert\s*:", check="alert-rules"),
         ),
         service="monitoring",
     ),
@@ -313,6 +358,8 @@ class Evidence:
     path: str
     finding: str
     level: int
+    check: str  # what the check found: "passed: ...", "failed: ...", "not checked: ..."
+    earned: bool  # whether the evidence counts toward the level
 
 
 @dataclass(frozen=True)
@@ -334,6 +381,8 @@ class Assessment:
     path: Path
     template_version: str | None  # None when the repository was not made or adopted with mlopsify
     areas: list[AreaReport]
+    committed_only: bool  # a git repository: only what HEAD holds was assessed
+    tests_run: bool  # --run: the tests were collected and run
 
     @property
     def score(self) -> int:
@@ -350,6 +399,8 @@ class Assessment:
             "path": str(self.path),
             "mlopsify_project": self.template_version is not None,
             "template_version": self.template_version,
+            "committed_only": self.committed_only,
+            "tests_run": self.tests_run,
             "score": self.score,
             "max_score": self.max_score,
             "areas": [
@@ -359,7 +410,13 @@ class Assessment:
                     "level": area.level,
                     "level_name": area.level_name,
                     "evidence": [
-                        {"path": e.path, "finding": e.finding, "level": e.level}
+                        {
+                            "path": e.path,
+                            "finding": e.finding,
+                            "level": e.level,
+                            "check": e.check,
+                            "earned": e.earned,
+                        }
                         for e in area.evidence
                     ],
                     "next_step": area.next_step,
@@ -431,43 +488,70 @@ def _adoptable(root: Path) -> bool:
     return _git.repository_top(root) == root.resolve()
 
 
-def assess_repository(path: Path) -> Assessment:
-    """Assess every area of the repository at ``path`` from its files."""
+def assess_repository(path: Path, *, run_tests: bool = False) -> Assessment:
+    """Assess every area of the repository at ``path`` from its commit at HEAD and what runs.
+
+    ``run_tests`` collects and runs the repository's tests with pytest (in a copy of HEAD, with
+    the repository's .venv when it has one): only then can the tests area be managed.
+    """
     root = path.expanduser().absolute()
     if not root.is_dir():
         raise RepositoryStateError(f"{root} is not a directory: give the path of a repository")
-    paths = repository_paths(root)
-    contents = _Contents(root)
     advice = _Advice(_project_answers(root), adoptable=_adoptable(root))
-    reports = []
-    for area in AREAS:
-        evidence: list[Evidence] = []
-        service = area.service
-        for rule in area.rules:
-            for candidate in paths:
-                if _matches(candidate, rule.patterns) and (
-                    rule.contains is None or contents.contains(candidate, rule.contains)
-                ):
-                    evidence.append(Evidence(candidate, rule.finding, rule.level))
-                    if rule.service and service == area.service:
-                        service = rule.service
-        evidence = sorted(set(evidence), key=lambda e: (-e.level, e.path, e.finding))
-        # Each level builds on the one below: CI that runs pytest is no "managed" tests area
-        # when the repository has no tests.
-        found = {e.level for e in evidence}
-        level = next(n for n in range(MAX_LEVEL + 1) if n + 1 not in found)
-        reports.append(
-            AreaReport(
-                key=area.key,
-                title=area.title,
-                level=level,
-                evidence=evidence,
-                next_step=None if level == MAX_LEVEL else area.goal,
-                commands=[] if level == MAX_LEVEL else advice.commands(service, area.declinable),
-            )
-        )
+    with committed_tree(root) as (tree, in_git):
+        paths = repository_paths(tree)
+        if (root / ".git").exists():
+            paths = sorted([*paths, ".git"])
+        runtime = [name for name in ("mlflow.db",) if (root / name).is_file()]
+        context = Context(tree=tree, root=root, paths=paths, run_tests=run_tests)
+        contents = _Contents(tree)
+        reports = [_assess_area(area, context, contents, runtime, advice) for area in AREAS]
     version = advice.answers["_commit"] if advice.answers else None
-    return Assessment(root, None if version is None else str(version), reports)
+    return Assessment(
+        root,
+        None if version is None else str(version),
+        reports,
+        committed_only=in_git,
+        tests_run=run_tests,
+    )
+
+
+def _assess_area(
+    area: Area, context: Context, contents: _Contents, runtime: list[str], advice: _Advice
+) -> AreaReport:
+    evidence: list[Evidence] = []
+    service = area.service
+    for rule in area.rules:
+        for candidate in runtime if rule.runtime else context.paths:
+            if not _matches(candidate, rule.patterns):
+                continue
+            if rule.contains is not None and not contents.contains(candidate, rule.contains):
+                continue
+            found = verdict(context, rule.check, candidate)
+            evidence.append(Evidence(candidate, rule.finding, rule.level, found.note, found.earned))
+            # The provider a repository uses, even when its file fails the checker.
+            if rule.service and service == area.service:
+                service = rule.service
+    evidence = sorted(set(evidence), key=lambda e: (-e.level, not e.earned, e.path, e.finding))
+    # Each level builds on the one below: CI that runs pytest is no "managed" tests area when
+    # the repository has no tests.
+    earned = {n for n in range(1, MAX_LEVEL + 1) if _earned(area, n, evidence)}
+    level = next(n for n in range(MAX_LEVEL + 1) if n + 1 not in earned)
+    return AreaReport(
+        key=area.key,
+        title=area.title,
+        level=level,
+        evidence=evidence,
+        next_step=None if level == MAX_LEVEL else area.goal,
+        commands=[] if level == MAX_LEVEL else advice.commands(service, area.declinable),
+    )
+
+
+def _earned(area: Area, level: int, evidence: list[Evidence]) -> bool:
+    earned = {e.finding for e in evidence if e.level == level and e.earned}
+    if level in area.all_of:
+        return bool(earned) and earned == {r.finding for r in area.rules if r.level == level}
+    return bool(earned)
 
 
 class _Advice:

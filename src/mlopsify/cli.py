@@ -368,6 +368,18 @@ def adopt(
         typer.echo(f"  kept      {existing}  (template version in {beside})")
     for beside, why in result.held.values():
         typer.echo(f"  proposed  {beside}  ({why})")
+    for merged, gained in result.merged.items():
+        typer.echo(f"  merged    {merged}  (added {', '.join(gained)})")
+    for adapted, why in result.adapted.items():
+        typer.echo(f"  adapted   {adapted}  ({why})")
+    if result.own_dependencies:
+        files = result.own_dependencies
+        were = "file {} was" if len(files) == 1 else "files {} were"
+        typer.echo(
+            f"note: your dependency {were.format(', '.join(files))} not taken over: the template's"
+            " environment is pyproject.toml (make setup); add what your code needs to its"
+            " dependencies"
+        )
     if result.lint_warning:
         typer.echo(f"warning: {result.lint_warning}")
     typer.echo("Everything is staged, nothing committed. Next steps:")
@@ -381,11 +393,21 @@ def assess(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the report as JSON (docs/assess.md).")
     ] = False,
+    run_tests: Annotated[
+        bool,
+        typer.Option(
+            "--run", help="Collect and run the repository's tests with pytest (a copy of HEAD)."
+        ),
+    ] = False,
 ) -> None:
-    """Report the MLOps maturity of any repository, area by area, with the commands that close gaps."""
+    """Report the MLOps maturity of any repository, area by area, with the commands that close gaps.
+
+    Levels are earned by evidence that runs (the CI file passes its provider's checker, the
+    pipeline parses, the image runs as non-root...), read from the commit at HEAD.
+    """
     from .assessment import assess_repository
 
-    report = assess_repository(path)
+    report = assess_repository(path, run_tests=run_tests)
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=2))
         return
@@ -397,7 +419,7 @@ def assess(
     typer.echo(f"MLOps maturity of {report.path} ({kind}): {report.score}/{report.max_score}")
     typer.echo(f"{'area':<24} {'level':<11} {'evidence':<34} next")
     for area in report.areas:
-        shown = [e.path for e in area.evidence if e.level <= area.level]
+        shown = [e.path for e in area.evidence if e.earned and e.level <= area.level]
         evidence = shown[0] if shown else "-"
         following = "; ".join(area.commands) or area.next_step or "-"
         typer.echo(
