@@ -47,8 +47,12 @@ def normalized(name: str) -> str:
 
 
 def template_dependencies() -> set[str]:
-    """Every distribution template/pyproject.toml.jinja requires, for any answers."""
-    text = (ROOT / "template" / "pyproject.toml.jinja").read_text(encoding="utf-8")
+    """Every distribution template/pyproject.toml.jinja requires, for any answers, with those
+    the runtime it pins brings in (runtime/pyproject.toml): a project imports them all."""
+    text = "".join(
+        (ROOT / path).read_text(encoding="utf-8")
+        for path in ("template/pyproject.toml.jinja", "runtime/pyproject.toml")
+    )
     quoted = re.findall(r'"([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*[<>=!~;]', text)
     return {name.lower() for name in quoted} | {"hatchling"}
 
