@@ -78,6 +78,16 @@ def run(
     return completed
 
 
+def makefile_paths(project: Path) -> list[Path]:
+    """The project's Makefile and the files of make/ it includes, one per concern."""
+    return [project / "Makefile", *sorted((project / "make").glob("*.mk"))]
+
+
+def makefile_text(project: Path) -> str:
+    """Every target and variable of the project's make: the Makefile and make/*.mk, joined."""
+    return "".join(path.read_text(encoding="utf-8") for path in makefile_paths(project))
+
+
 Render = Callable[..., Path]
 # The working tree's questions: an answer equal to its default is the same variant.
 _QUESTIONS = {

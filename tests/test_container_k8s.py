@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import ROOT, RenderedVariants, require_tool, run
+from helpers import ROOT, RenderedVariants, makefile_text, require_tool, run
 
 from mlopsify import InvalidAnswerError, TemplateSource, new_project
 
@@ -194,7 +194,7 @@ def kubernetes_variants() -> list[str]:
 def test_no_deploy_directory_without_kubernetes(projects: dict[str, Path]) -> None:
     project = projects["py313-no-k8s"]
     assert not (project / "deploy").exists()
-    makefile = (project / "Makefile").read_text()
+    makefile = makefile_text(project)
     assert "kubectl" not in makefile and "\nimage: " in makefile
 
 

@@ -83,7 +83,8 @@ def commands() -> dict[str, set[str]]:
 
 def make_targets() -> set[str]:
     targets: set[str] = set()
-    for makefile in (ROOT / "Makefile", ROOT / "template" / "Makefile.jinja"):
+    template_make = sorted((ROOT / "template" / "make").iterdir())  # one file per concern
+    for makefile in (ROOT / "Makefile", ROOT / "template" / "Makefile.jinja", *template_make):
         targets |= set(re.findall(r"^([a-z][a-z-]*):", makefile.read_text(), re.MULTILINE))
     return targets
 

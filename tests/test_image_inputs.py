@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import RenderedVariants
+from helpers import RenderedVariants, makefile_text
 from test_ci_providers import (
     github_workflow,
     gitlab_jobs,
@@ -73,7 +73,7 @@ def checkout(project: Path) -> set[str]:
 
 
 def recipe(project: Path, target: str) -> list[str]:
-    lines = (project / "Makefile").read_text().splitlines()
+    lines = makefile_text(project).splitlines()
     start = next(i for i, line in enumerate(lines) if re.match(rf"{re.escape(target)}:", line))
     body = []
     for line in lines[start + 1 :]:
@@ -238,7 +238,7 @@ def test_the_check_fails_when_a_job_drops_what_the_image_needs(
     """The gate without the monitoring reference (0.1.0), or an artifact list without models/."""
     project = projects["gitlab"]
     assert in_workspace("models/monitoring.json", gitlab_image_workspace(project))
-    makefile = project / "Makefile"
+    makefile = project / "make" / "pipeline.mk"  # the gate's recipe
     original = makefile.read_text()
     try:
         makefile.write_text(original.replace("dvc repro evaluate reference", "dvc repro evaluate"))

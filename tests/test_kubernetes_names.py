@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import RenderedVariants, require_tool, run
+from helpers import RenderedVariants, makefile_text, require_tool, run
 from test_render_matrix import check_project
 
 # k8s.io/apimachinery/pkg/util/validation/validation.go
@@ -167,5 +167,5 @@ def test_every_overlay_names_only_what_kubernetes_accepts(
     # a Job made by `make retrain` from the CronJob: its name is also its job-name label
     job = f"{answers['k8s_namespace']}-train-{9_999_999_999}"
     assert is_dns1123_label(job), job
-    makefile = (project / "Makefile").read_text()
+    makefile = makefile_text(project)
     assert f"{answers['k8s_namespace']}-train-$$(date -u +%s)" in makefile

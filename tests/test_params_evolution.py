@@ -31,10 +31,10 @@ START = {
 # Switching the orchestrator changes no parameter; each engine needs its own extra and a
 # full orchestrated run, which tests/test_orchestrators.py and test_orchestrator_switch.py do.
 ORCHESTRATORS = {"dvc", "kubeflow", "airflow"}
-# What the generated tests read: code, tests, parameters, schema, the Makefile. Not
+# What the generated tests read: code, tests, parameters, schema, the Makefile and make/. Not
 # pyproject.toml: the shared environment is set up once, so a changed dependency list
 # (dvc[s3] for s3) cannot change the run.
-TESTS_READ = re.compile(r"^(src/|tests/|data/|monitoring/|params\.yaml|dvc\.yaml|Makefile)")
+TESTS_READ = re.compile(r"^(src/|tests/|data/|monitoring/|params\.yaml|dvc\.yaml|Makefile|make/)")
 LISTED = re.compile(r"^  (?P<name>\S+)\s+(?P<question>\w+)=(?P<value>\S+)(?P<on>\s+\(on\))?$")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import ROOT, Render, RenderedVariants, run
+from helpers import ROOT, Render, RenderedVariants, makefile_text, run
 
 COPIER = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
 # A Jinja opener (`{{`, `{%`, `{#`); GitHub Actions' `${{ ... }}` is not Jinja, nor are the Go
@@ -103,7 +103,6 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         ".secrets.baseline",
         ".yamllint.yaml",
         "CODEOWNERS",
-        "Makefile",
         "README.md",
         "data/schema.yaml",
         "data/external/README.md",
@@ -144,7 +143,20 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
             files |= {f"deploy/k8s/components/monitoring/{name}" for name in MONITORING_COMPONENT}
     files |= ci_files(answers)
     files |= orchestrator_files(answers)
+    files |= makefile_files(answers)
     return files
+
+
+def makefile_files(answers: Mapping[str, Any]) -> set[str]:
+    """The Makefile and make/: one included file per concern, those of an answer only with it."""
+    concerns = {"pipeline", "release", "supply-chain"}
+    if answers["orchestrator"] != "dvc":
+        concerns.add("orchestration")
+    if answers["use_kubernetes"]:
+        concerns.add("deploy")
+    if answers["use_monitoring"]:
+        concerns.add("monitoring")
+    return {"Makefile"} | {f"make/{concern}.mk" for concern in concerns}
 
 
 def orchestrator_files(answers: Mapping[str, Any]) -> set[str]:
@@ -301,7 +313,7 @@ def test_kubernetes_choice_renders(rendered: RenderedVariants, use_kubernetes: b
     project = rendered({"use_kubernetes": use_kubernetes})
     answers = check_project(project)
     assert answers["use_kubernetes"] is use_kubernetes
-    makefile = (project / "Makefile").read_text(encoding="utf-8")
+    makefile = makefile_text(project)
     assert ("\ndeploy: " in makefile) is use_kubernetes
     assert "\nserve: " in makefile and "\nimage: " in makefile and "\npush: " in makefile
 
@@ -311,7 +323,7 @@ def test_orchestrator_choice_renders(render: Render, orchestrator: str) -> None:
     project = render("orchestrated", orchestrator=orchestrator)
     answers = check_project(project)
     assert answers["orchestrator"] == orchestrator
-    makefile = (project / "Makefile").read_text(encoding="utf-8")
+    makefile = makefile_text(project)
     extras = "dev" if orchestrator == "dvc" else f"dev,{orchestrator}"
     assert f"EXTRAS ?= {extras}\n" in makefile
     assert ("\norchestrate: " in makefile) is (orchestrator != "dvc")

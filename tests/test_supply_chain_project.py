@@ -305,8 +305,8 @@ def test_make_audit_deps_stops_in_one_line_without_the_advisory_service(project:
     assert done.returncode == 2
     first, *rest = done.stderr.splitlines()
     assert first == unreachable_line(project)
-    assert [re.sub(r"Makefile:\d+", "Makefile:N", line) for line in rest] == [
-        "make: *** [Makefile:N: audit-deps] Error 3"
+    assert [re.sub(r"\.mk:\d+", ".mk:N", line) for line in rest] == [
+        "make: *** [make/supply-chain.mk:N: audit-deps] Error 3"
     ]
     assert "pip-audit" not in done.stdout  # stopped before auditing anything
 
