@@ -50,7 +50,7 @@ def image_tag(model_name: str, environment: str, built: str) -> str:
     from mlflow import MlflowClient
 
     version = aliased_version(model_name, "staging")
-    tag = MlflowClient().get_model_version(model_name, version).tags.get("promotion.staging.image_tag")
+    tag: str | None = MlflowClient().get_model_version(model_name, version).tags.get("promotion.staging.image_tag")
     if not tag:
         raise PipelineError(
             f"version {version} of '{model_name}' has no staging image tag: promote it to staging first"
