@@ -87,7 +87,7 @@ def hook_label(name: str) -> str:
     return f"{name} ({module.__name__}.{name})" if module is not None else name
 
 
-def call_hook(name: str, *args: Any) -> Any | None:
+def call_hook(name: str, *args: object) -> object:
     """The result of the project's hook ``name`` called with ``args``; None when it defines none.
 
     Anything the hook raises becomes a one-line ``HookError`` naming it: the team's code broke,
