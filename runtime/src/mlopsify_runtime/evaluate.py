@@ -31,7 +31,7 @@ from .config import (
     run_step,
     tracking_uri,
 )
-from .metrics import Model, compute_metrics
+from .metrics import Model, gate_metrics
 from .plots import write_gate_plot, write_model_plots
 from .provenance import actor, utc_now
 from .slices import noisy_metrics, slice_failures, slice_metrics
@@ -92,7 +92,7 @@ def champion_metrics(model_name: str, version: str, test: pd.DataFrame, spec: Sp
     model = mlflow.sklearn.load_model(f"models:/{model_name}/{version}")
     try:
         matrix = model_input(test, spec)
-        return compute_metrics(model, matrix, test[params.data.target].to_numpy(), params.task_type)
+        return gate_metrics(model, matrix, test[params.data.target].to_numpy(), params.task_type)
     except (KeyError, ValueError) as error:
         raise PipelineError(
             f"the champion, {model_name} version {version}, cannot score this test data ({error}): "
@@ -153,7 +153,7 @@ def main() -> None:
     model = mlflow.sklearn.load_model(str(MODEL_DIR))
     test = read_frame(TEST_DATA)
     matrix, actual = model_input(test, spec), test[params.data.target].to_numpy()
-    metrics = compute_metrics(model, matrix, actual, params.task_type)
+    metrics = gate_metrics(model, matrix, actual, params.task_type)
     write_metrics(metrics, METRICS_FILE)
     write_model_plots(model, matrix, actual, params.task_type)
     log_test_metrics(registration["run_id"], metrics)

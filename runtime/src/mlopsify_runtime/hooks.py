@@ -9,15 +9,26 @@ The runtime reads that module once and calls the functions it defines; a functio
 define keeps the runtime's behaviour. The hooks, with the signature each must have:
 
 - ``gate_metrics(y_true, y_pred, scores, task_type) -> dict[str, float]``: more metrics for the
-  quality gate, judged by params.yaml ``gate.min``/``gate.max`` like the built-in ones.
+  quality gate, judged by params.yaml ``gate.min``/``gate.max``/``gate.tolerance`` like the
+  built-in ones and written to metrics/metrics.json. ``y_true`` and ``y_pred`` are arrays of the
+  test labels or numbers; ``scores`` is a classifier's probabilities (one row per test row, one
+  column per class in sorted order), None for a regressor or a classifier without them. A name
+  must not be a built-in metric's, and each value must be a finite number.
 - ``drift_statistic(reference, live) -> float``: replaces the drift score of a number feature
   (reference and live are sequences of floats; 0 is no drift).
 - ``preprocess(record) -> record``: the service applies it to each validated record before
   the model sees it (a dict of feature name to value).
 - ``postprocess(record, answer) -> answer``: the service applies it to each answer (a dict)
   before it is returned.
-- ``promotion_rule(decision) -> str | None``: called before an alias moves, with the gate's
-  decision (a dict); a string refuses the promotion and is the reason shown.
+- ``promotion_rule(decision) -> str | None``: called by `make promote` before it deploys and again
+  before it moves an environment's alias, with a dict: ``model_name``, ``version``,
+  ``environment`` (staging or production), ``from_alias``, ``image_tag``, ``reason``, ``by`` and
+  ``gate``, the gate's decision on that version (its ``gate.*`` tags: ``result``,
+  ``challenger_metrics``, ``champion_version``...). A string refuses the promotion and is the
+  reason shown; None lets it go on.
+
+A hook that raises, or returns something else than its signature says, stops the step with one
+line naming the hook (a ``HookError``, which the pipeline's steps print like any ``PipelineError``).
 
 Entry points are the Python packaging standard for plug-ins (pytest and Kedro find theirs the
 same way): they work in the editable environment of `make setup` and in the serving image,
@@ -33,12 +44,14 @@ from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Any
 
+from .config import PipelineError
+
 GROUP = "mlopsify.hooks"
 HOOK_NAMES = ("gate_metrics", "drift_statistic", "preprocess", "postprocess", "promotion_rule")
 
 
-class HookError(Exception):
-    """The project's hooks module is missing or does not import: the message says which."""
+class HookError(PipelineError):
+    """The project's hooks module does not import, or one of its hooks fails: the message says which."""
 
 
 @cache
@@ -66,3 +79,25 @@ def hook(name: str) -> Callable[..., Any] | None:
     if found is not None and not callable(found):
         raise HookError(f"{module.__name__ if module else ''}.{name} is not a function: define it with def")
     return found
+
+
+def hook_label(name: str) -> str:
+    """How messages name a hook: ``gate_metrics (credit_risk.hooks.gate_metrics)``."""
+    module = hooks_module()
+    return f"{name} ({module.__name__}.{name})" if module is not None else name
+
+
+def call_hook(name: str, *args: object) -> object:
+    """The result of the project's hook ``name`` called with ``args``; None when it defines none.
+
+    Anything the hook raises becomes a one-line ``HookError`` naming it: the team's code broke,
+    not the runtime, and the message says where to look.
+    """
+    function = hook(name)
+    if function is None:
+        return None
+    try:
+        return function(*args)
+    except Exception as error:
+        detail = " ".join(str(error).split()) or "no message"
+        raise HookError(f"the project's hook {hook_label(name)} failed: {type(error).__name__}: {detail}") from error

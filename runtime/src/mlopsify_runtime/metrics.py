@@ -3,7 +3,8 @@
 Classification with two classes: accuracy, f1 of the positive class (the last of the sorted
 classes) and ROC AUC of its probability. With more classes: accuracy, f1 averaged over the
 classes (macro) and ROC AUC one-vs-rest, macro-averaged. The gate thresholds keep their meaning
-for both. Regression: r2, rmse, mae. No pandas here, and scikit-learn's metrics are imported
+for both. Regression: r2, rmse, mae. The gate also judges the metrics of the project's
+``gate_metrics`` hook (hooks.py), which `gate_metrics` adds. No pandas here, and scikit-learn's metrics are imported
 when first computed: the service imports this module, and answers liveness before it loads any
 machine-learning library.
 """
@@ -11,7 +12,7 @@ machine-learning library.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -64,11 +65,60 @@ def regression_metrics(actual: Values, predicted: Values) -> dict[str, float]:
     }
 
 
+def predictions(model: Model, matrix: object, task_type: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """The model's predictions and, for a classifier that has them, its class probabilities."""
+    predict_proba = getattr(model, "predict_proba", None) if task_type == "classification" else None
+    return model.predict(matrix), (predict_proba(matrix) if predict_proba is not None else None)
+
+
+def builtin_metrics(
+    model: Model, actual: Values, predicted: np.ndarray, probabilities: np.ndarray | None, task_type: str
+) -> dict[str, float]:
+    if task_type == "classification":
+        classes = getattr(model, "classes_").tolist()  # noqa: B009 (not in the Protocol: regressors lack it)
+        return classification_metrics(actual, predicted, classes, probabilities)
+    return regression_metrics(actual, predicted)
+
+
 def compute_metrics(model: Model, matrix: object, actual: Values, task_type: str) -> dict[str, float]:
     """The metrics of a fitted model on `matrix` (rows in feature order: an array or a frame) against `actual`."""
-    if task_type == "classification":
-        predict_proba = getattr(model, "predict_proba", None)
-        probabilities = predict_proba(matrix) if predict_proba is not None else None
-        classes = getattr(model, "classes_").tolist()  # noqa: B009 (not in the Protocol: regressors lack it)
-        return classification_metrics(actual, model.predict(matrix), classes, probabilities)
-    return regression_metrics(actual, model.predict(matrix))
+    predicted, probabilities = predictions(model, matrix, task_type)
+    return builtin_metrics(model, actual, predicted, probabilities, task_type)
+
+
+def gate_metrics(model: Model, matrix: object, actual: Values, task_type: str) -> dict[str, float]:
+    """What the quality gate judges: the built-in metrics and those of the project's ``gate_metrics`` hook."""
+    predicted, probabilities = predictions(model, matrix, task_type)
+    metrics = builtin_metrics(model, actual, predicted, probabilities, task_type)
+    return {**metrics, **hook_metrics(np.asarray(actual), predicted, probabilities, task_type)}
+
+
+def hook_metrics(
+    actual: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray | None, task_type: str
+) -> dict[str, float]:
+    """The project's own gate metrics (hooks.py), checked: names of their own, finite numbers."""
+    from .hooks import HookError, call_hook, hook_label
+
+    found = call_hook("gate_metrics", actual, predicted, probabilities, task_type)
+    if found is None:
+        return {}
+    label = hook_label("gate_metrics")
+    if not isinstance(found, Mapping):
+        raise HookError(f"the project's hook {label} returned {type(found).__name__}: return a dict of name to number")
+    builtin = set(CLASSIFICATION_METRICS) | set(REGRESSION_METRICS)
+    checked = {}
+    for name, value in found.items():
+        if not isinstance(name, str) or not name:
+            raise HookError(f"the project's hook {label} returned the metric name {name!r}: names are strings")
+        if name in builtin:
+            raise HookError(f"the project's hook {label} returned '{name}', a built-in metric: give it another name")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number) or isinstance(value, bool):
+            raise HookError(
+                f"the project's hook {label} returned {name} = {value!r}: each value must be a finite number"
+            )
+        checked[name] = number
+    return checked

@@ -4,15 +4,20 @@
 ``production`` takes exactly the version and the image tag that staging runs, never a rebuilt
 one: the staging promotion records the tag on the model version and production reads it back.
 `make promote ENV=...` deploys that tag, then moves the alias; who, when, why and which image
-are tags on the version (promotion.<env>.*), which `make audit` lists.
+are tags on the version (promotion.<env>.*), which `make audit` lists. A project's
+``promotion_rule`` hook (hooks.py) may refuse a promotion: it is asked before the deployment
+(``image-tag``) and again before the alias moves (``move``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from typing import Any
 
 from .config import PipelineError, load_params, run_step, tracking_uri
+from .hooks import HookError, call_hook, hook_label
 from .provenance import actor, ci_run, utc_now
 
 # Each environment and the alias it is promoted from: the gate's alias for staging.
@@ -45,12 +50,60 @@ def image_tag(model_name: str, environment: str, built: str) -> str:
     from mlflow import MlflowClient
 
     version = aliased_version(model_name, "staging")
-    tag = MlflowClient().get_model_version(model_name, version).tags.get("promotion.staging.image_tag")
+    tag: str | None = MlflowClient().get_model_version(model_name, version).tags.get("promotion.staging.image_tag")
     if not tag:
         raise PipelineError(
             f"version {version} of '{model_name}' has no staging image tag: promote it to staging first"
         )
     return tag
+
+
+def gate_decision(tags: dict[str, str]) -> dict[str, Any]:
+    """The gate's decision on a version from its ``gate.*`` tags (challenger.py), JSON values parsed."""
+    decision: dict[str, Any] = {}
+    for key, value in tags.items():
+        if key.startswith("gate."):
+            try:
+                parsed = json.loads(value) if value[:1] in "{[" else value
+            except json.JSONDecodeError:  # a value cut at the registry's limit stays text
+                parsed = value
+            decision[key.removeprefix("gate.")] = parsed
+    return decision
+
+
+def promotion_decision(
+    model_name: str, environment: str, champion_alias: str, tag: str, reason: str, by: str
+) -> dict[str, Any]:
+    """What the ``promotion_rule`` hook decides from (hooks.py documents the keys)."""
+    from mlflow import MlflowClient
+
+    source = source_alias(environment, champion_alias)
+    version = aliased_version(model_name, source)
+    tags = dict(MlflowClient().get_model_version(model_name, version).tags)
+    return {
+        "model_name": model_name,
+        "version": version,
+        "environment": environment,
+        "from_alias": source,
+        "image_tag": tag,
+        "reason": reason,
+        "by": by,
+        "gate": gate_decision(tags),
+    }
+
+
+def check_rule(decision: dict[str, Any]) -> None:
+    """Raise a `PipelineError` with the reason when the project's ``promotion_rule`` refuses."""
+    refusal = call_hook("promotion_rule", decision)
+    if refusal is None:
+        return
+    if not isinstance(refusal, str) or not refusal.strip():
+        raise HookError(
+            f"the project's hook {hook_label('promotion_rule')} returned {refusal!r}: "
+            "return None to allow the promotion, or the reason to refuse it"
+        )
+    where = f"{decision['model_name']} version {decision['version']} to {decision['environment']}"
+    raise PipelineError(f"promotion of {where} refused by the project's promotion_rule: {' '.join(refusal.split())}")
 
 
 def promote(model_name: str, champion_alias: str, environment: str, tag: str, reason: str, by: str) -> str:
@@ -83,12 +136,15 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params()
     mlflow.set_tracking_uri(tracking_uri())
     name = params.mlflow.model_name
-    if args.action == "image-tag":
-        print(image_tag(name, args.environment, args.image_tag))
-        return
     run = ci_run()
     reason = args.reason.strip() or (f"CI run {run}" if run else "no reason given")
     by = actor("PROMOTE_BY")
+    if args.action == "image-tag":
+        tag = image_tag(name, args.environment, args.image_tag)
+        check_rule(promotion_decision(name, args.environment, params.mlflow.alias, tag, reason, by))
+        print(tag)
+        return
+    check_rule(promotion_decision(name, args.environment, params.mlflow.alias, args.image_tag, reason, by))
     version = promote(name, params.mlflow.alias, args.environment, args.image_tag, reason, by)
     moved = f"alias '{args.environment}' of {name} -> version {version}, image {args.image_tag}"
     print(f"promote: {moved} (by {by}: {reason})")

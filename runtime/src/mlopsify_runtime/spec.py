@@ -79,7 +79,8 @@ def to_matrix(frame: pd.DataFrame, spec: Spec) -> np.ndarray:
     """The rows of `frame` as the service hands them to the model (see the module docstring)."""
     features = spec["features"]
     if not category_indices(spec):
-        return frame[features].to_numpy(dtype=np.float64)
+        numbers: np.ndarray = frame[features].to_numpy(dtype=np.float64)
+        return numbers
     matrix = np.empty((len(frame), len(features)), dtype=object)
     for i, name in enumerate(features):
         values = frame[name]

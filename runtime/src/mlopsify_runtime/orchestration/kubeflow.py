@@ -18,7 +18,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kfp import compiler, dsl
 
@@ -41,7 +41,7 @@ def _component(image: str) -> Callable[..., Any]:
 
         run_stage(stage, run_id, root=Path(project))
 
-    return dvc_stage
+    return cast("Callable[..., Any]", dvc_stage)
 
 
 def build_pipeline(root: Path = ROOT, cluster: bool = True) -> Callable[..., Any]:
@@ -66,7 +66,7 @@ def build_pipeline(root: Path = ROOT, cluster: bool = True) -> Callable[..., Any
                 task.set_env_variable(name, value)
             tasks[stage.name] = task
 
-    return pipeline
+    return cast("Callable[..., Any]", pipeline)
 
 
 def compile_pipeline(output: Path = COMPILED, root: Path = ROOT) -> Path:

@@ -1,30 +1,31 @@
 """Batch inference: the champion model scores a file of records into Parquet with its version and row ids."""
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from {{ package_name }} import batch, evaluate, features, ingest, train
-from {{ package_name }}.config import REGISTRATION_FILE, TEST_DATA, load_params
-from {{ package_name }}.spec import read_frame
-
-ROOT = Path(__file__).resolve().parent.parent
+from mlopsify_runtime import batch, evaluate
+from mlopsify_runtime.config import REGISTRATION_FILE, TEST_DATA, load_params
+from mlopsify_runtime.spec import read_frame
 
 
-def test_batch_stage_stays_out_of_the_training_pipeline() -> None:
-    training = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
-    inference = yaml.safe_load((ROOT / "inference" / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+def test_batch_stage_stays_out_of_the_training_pipeline(rendered_project: Path) -> None:
+    training = yaml.safe_load((rendered_project / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    inference = yaml.safe_load(
+        (rendered_project / "inference" / "dvc.yaml").read_text(encoding="utf-8")
+    )["stages"]
     assert "batch" not in training
-    assert inference["batch"]["cmd"] == "python -m {{ package_name }}.batch"
+    assert inference["batch"]["cmd"] == "python -m mlopsify_runtime.batch"
 
 
-def test_batch_scores_with_the_champion_and_names_missing_features(project: Path) -> None:
-    ingest.main()
-    features.main()
-    train.main()
+def test_batch_scores_with_the_champion_and_names_missing_features(
+    project: Path, train: Callable[[], None]
+) -> None:
+    train()
     evaluate.main()
     version = json.loads((project / REGISTRATION_FILE).read_text())["version"]
     records = read_frame(TEST_DATA).drop(columns=[load_params().data.target])

@@ -1,11 +1,14 @@
+"""The quality gate: thresholds, and the champion alias that moves only when every one holds."""
+
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
-from {{ package_name }} import evaluate, features, ingest, train
-from {{ package_name }}.config import METRICS_FILE, GateParams, load_params
+from mlopsify_runtime import evaluate
+from mlopsify_runtime.config import METRICS_FILE, GateParams, load_params
 
 
 def test_gate_passes_when_every_threshold_holds() -> None:
@@ -34,13 +37,13 @@ def raise_gate_above_reach(params_file: Path) -> str:
     return metric
 
 
-def test_alias_moves_only_when_the_gate_passes(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_alias_moves_only_when_the_gate_passes(
+    project: Path, train: Callable[[], None], capsys: pytest.CaptureFixture[str]
+) -> None:
     from mlflow import MlflowClient
 
     params = load_params()
-    ingest.main()
-    features.main()
-    train.main()
+    train()
     evaluate.main()
     client = MlflowClient()
     name, alias = params.mlflow.model_name, params.mlflow.alias
@@ -48,7 +51,7 @@ def test_alias_moves_only_when_the_gate_passes(project: Path, capsys: pytest.Cap
     assert set(json.loads((project / METRICS_FILE).read_text())) >= set(params.gate.minimum)
 
     metric = raise_gate_above_reach(project / "params.yaml")
-    train.main()
+    train()
     with pytest.raises(SystemExit) as exit_info:
         evaluate.main()
     assert exit_info.value.code == 1

@@ -1,14 +1,23 @@
-from {{ package_name }}.challenger import Decision, comparison_failures
+"""The gate's comparison of a challenger with the champion, and the decision it records."""
+
+from mlopsify_runtime.challenger import Decision, comparison_failures
 
 
 def test_a_challenger_within_tolerance_passes() -> None:
     champion = {"accuracy": 0.95, "rmse": 50.0}
-    assert comparison_failures({"accuracy": 0.945, "rmse": 50.4}, champion, {"accuracy": 0.01, "rmse": 0.5}) == []
+    assert (
+        comparison_failures(
+            {"accuracy": 0.945, "rmse": 50.4}, champion, {"accuracy": 0.01, "rmse": 0.5}
+        )
+        == []
+    )
 
 
 def test_a_worse_challenger_names_the_metric_and_the_tolerance() -> None:
     failures = comparison_failures(
-        {"accuracy": 0.90, "rmse": 52.0}, {"accuracy": 0.95, "rmse": 50.0}, {"accuracy": 0.01, "rmse": 0.5}
+        {"accuracy": 0.90, "rmse": 52.0},
+        {"accuracy": 0.95, "rmse": 50.0},
+        {"accuracy": 0.01, "rmse": 0.5},
     )
     assert failures == [
         "accuracy = 0.9000 is worse than the champion's 0.9500 by 0.0500, more than the tolerance 0.01 "
@@ -38,6 +47,13 @@ def test_the_decision_is_tagged_with_both_versions_and_metrics() -> None:
         at="2026-01-01T00:00:00Z",
     )
     tags = decision.tags()
-    assert (tags["quality_gate"], tags["gate.result"], tags["gate.champion_version"]) == ("failed", "rejected", "1")
-    assert (tags["gate.challenger_metrics"], tags["gate.champion_metrics"]) == ('{"f1": 0.9}', '{"f1": 0.95}')
+    assert (tags["quality_gate"], tags["gate.result"], tags["gate.champion_version"]) == (
+        "failed",
+        "rejected",
+        "1",
+    )
+    assert (tags["gate.challenger_metrics"], tags["gate.champion_metrics"]) == (
+        '{"f1": 0.9}',
+        '{"f1": 0.95}',
+    )
     assert "| f1 | 0.9000 | 0.9500 | 0.01 |" in decision.markdown().splitlines()

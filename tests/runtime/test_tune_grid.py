@@ -1,10 +1,18 @@
+"""`make tune`: the grid of parameters, its combinations, and the choice of the best experiment."""
+
 import re
 from typing import Any
 
 import pytest
 
-from {{ package_name }}.config import PipelineError
-from {{ package_name }}.tune import best_experiment, check_grid, combinations, grid_example, parse_grid
+from mlopsify_runtime.config import PipelineError
+from mlopsify_runtime.tune import (
+    best_experiment,
+    check_grid,
+    combinations,
+    grid_example,
+    parse_grid,
+)
 
 PARAMS = {"model": {"C": 1.0, "max_iter": 1000}, "gate": {"min": {"roc_auc": 0.9}}}
 
@@ -50,5 +58,7 @@ def test_the_best_experiment_is_the_largest_or_for_errors_the_smallest() -> None
 def test_the_error_example_names_the_models_own_parameter() -> None:
     example = grid_example({"model": {"alpha": 1.0}})
     assert example == 'make tune GRID="model.alpha=0.1,1,10"'
-    with pytest.raises(PipelineError, match=re.escape('(e.g. make tune GRID="model.alpha=0.1,1,10")')):
+    with pytest.raises(
+        PipelineError, match=re.escape('(e.g. make tune GRID="model.alpha=0.1,1,10")')
+    ):
         check_grid(parse_grid("model.C=1,2", example), {"model": {"alpha": 1.0}}, example)
