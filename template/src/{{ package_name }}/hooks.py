@@ -2,10 +2,11 @@
 
 The runtime (mlopsify-runtime) calls the functions defined here; a name left undefined keeps
 its behaviour. pyproject.toml declares this module (`[project.entry-points."mlopsify.hooks"]`).
-The hooks, with an example of each (docs/architecture.md has the full contract):
+Each hook's full contract is the docstring of `mlopsify_runtime.hooks`. An example of each:
 
     def gate_metrics(y_true, y_pred, scores, task_type) -> dict[str, float]:
-        # more metrics for the quality gate, judged by params.yaml gate.min / gate.max
+        # more metrics for the quality gate, judged by params.yaml gate.min / gate.max / tolerance;
+        # scores: a classifier's probabilities (a column per class), None for a regressor
         return {"positive_rate": float((y_pred == 1).mean())}
 
     def drift_statistic(reference, live) -> float:
@@ -21,6 +22,8 @@ The hooks, with an example of each (docs/architecture.md has the full contract):
         return answer
 
     def promotion_rule(decision: dict) -> str | None:
+        # asked by `make promote` before it deploys and before it moves the alias, with
+        # model_name, version, environment, image_tag, reason, by and the gate's decision;
         # a string refuses the promotion and is the reason shown
         return None
 """
