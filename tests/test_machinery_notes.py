@@ -70,3 +70,19 @@ def test_notes_name_the_hook_that_replaces_an_edit():
     assert "drift_statistic() of" in str(replacement(f"src/{PACKAGE}/serving/drift.py", PACKAGE))
     assert "promotion_rule() of" in str(replacement(f"src/{PACKAGE}/promotion.py", PACKAGE))
     assert replacement("README.md", PACKAGE) is None
+
+
+def test_pages_about_the_machinery_point_to_the_page_that_links_the_runtime_docs():
+    """0.4.0 moved the pages that explained the machinery to mlopsify's docs/runtime/; an edited
+    copy conflicts in an update, and its note names the project's page that links them."""
+    linked = "the runtime's documentation, linked from docs/operations.md at the runtime's version"
+    assert replacement("docs/serving.md", PACKAGE) == f"docs/serving.md is now {linked}"
+    assert replacement("docs/monitoring.md", PACKAGE) == (
+        f"docs/monitoring.md is now {linked}; the dashboard and the alerts are docs/runbooks.md"
+    )
+    assert replacement("docs/runbooks/ModelStale.md", PACKAGE) == (
+        "docs/runbooks/ModelStale.md is now a section of docs/runbooks.md, one per alert"
+    )
+    # the team's own pages, and the orchestrator's page that Kubeflow and Airflow projects keep
+    assert replacement("docs/security.md", PACKAGE) is None
+    assert replacement("docs/orchestration.md", PACKAGE) is None

@@ -20,6 +20,17 @@ COPIER = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
 # templates of Prometheus alerts, which start with a variable (`{{ $labels.job }}`, `{{ $value }}`).
 # Closers are left out: `%}` is legal Python (f"{share:.1%}").
 JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{(?! ?\$)|\{%|\{#")
+# Links in the project's Markdown: to its own files and headings, or to mlopsify's docs (the
+# runtime's pages in docs/runtime/) at the tag of the runtime version the project pins.
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+FENCE = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
+HEADING = re.compile(r"^#+ (.+)$", re.MULTILINE)
+RUNTIME_DOCS = COPIER["runtime_docs"]["default"].replace(
+    "{{ runtime_version }}", COPIER["runtime_version"]["default"]
+)
+MLOPSIFY_DOCS = RUNTIME_DOCS.removesuffix("runtime")
+# Written by `make pipeline` and committed by the team: not in a project just rendered.
+PIPELINE_OUTPUTS = {"docs/openapi.json"}
 PIPELINE_MODULES = (
     # the team's own code; the machinery is the runtime's (runtime/, tests/runtime/)
     "__init__",
@@ -38,18 +49,8 @@ GENERATED_TESTS = (
 )
 
 # monitoring (use_monitoring): rules, dashboard, runbooks, and the kustomize component
-ALERTS = (
-    "ModelFeatureDrift",
-    "ModelHighErrorRate",
-    "ModelLatencySLOBreach",
-    "ModelLiveQualityBelowGate",
-    "ModelNoPredictions",
-    "ModelStale",
-    "ModelTargetDown",
-)
 MONITORING_FILES = {
-    "docs/monitoring.md",
-    "docs/runbooks/README.md",
+    "docs/runbooks.md",
     "monitoring/grafana/dashboards/model-service.json",
     "monitoring/grafana/provisioning/dashboards/dashboards.yml",
     "monitoring/grafana/provisioning/datasources/prometheus.yml",
@@ -108,11 +109,11 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         "data/external/README.md",
         "docs/compliance.md",
         "docs/data-card.md",
-        "docs/experiments.md",
         "docs/model-card.md",
         "docs/objectives.md",
-        "docs/orchestration.md",
-        "docs/promotion.md",
+        # the project's names, environments and secrets; the machinery's pages are the
+        # runtime's (mlopsify's docs/runtime/), which it links at the runtime's version
+        "docs/operations.md",
         "docs/security.md",
         "dvc.yaml",
         "inference/dvc.yaml",
@@ -124,9 +125,7 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
     files |= {"Dockerfile", ".dockerignore", "keys/README.md"}
     # the runtime's wheel that the template release carries (docs/architecture.md)
     files.add(f"vendor/mlopsify_runtime-{COPIER['runtime_version']['default']}-py3-none-any.whl")
-    files.add("docs/serving.md")
     if answers["use_kubernetes"]:
-        files.add("docs/deployment.md")
         files |= {f"deploy/k8s/base/{name}.yaml" for name in K8S_BASE}
         for env, patches in K8S_OVERLAYS.items():
             files |= {
@@ -138,7 +137,7 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         files |= {"deploy/k8s/tracking/kustomization.yaml", "deploy/k8s/tracking/namespace.yaml"}
         files.add("deploy/tracking/Dockerfile")
     if answers["use_monitoring"]:
-        files |= MONITORING_FILES | {f"docs/runbooks/{alert}.md" for alert in ALERTS}
+        files |= MONITORING_FILES
         if answers["use_kubernetes"]:
             files |= {f"deploy/k8s/components/monitoring/{name}" for name in MONITORING_COMPONENT}
     files |= ci_files(answers)
@@ -165,7 +164,7 @@ def orchestrator_files(answers: Mapping[str, Any]) -> set[str]:
     if orchestrator == "dvc":
         return set()
     # the graph, the task runner and the Kubeflow module are the runtime's
-    files = {"orchestration.yaml"}
+    files = {"orchestration.yaml", "docs/orchestration.md"}
     if orchestrator == "airflow":
         files.add("dags/pipeline.py")
     return files
@@ -219,6 +218,33 @@ def gate_in_objectives(project: Path) -> dict[str, dict[str, float]]:
     return gate
 
 
+def anchors(page: Path) -> set[str]:
+    """The anchors of a Markdown page's headings, as GitHub, GitLab and mkdocs make them."""
+    headings = HEADING.findall(FENCE.sub("", page.read_text(encoding="utf-8")))
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+def broken_links(project: Path, files: set[str]) -> list[str]:
+    """Every link of the project's Markdown whose file or heading does not exist."""
+    broken = []
+    for name in sorted(f for f in files if f.endswith(".md")):
+        page = project / name
+        for target in LINK.findall(FENCE.sub("", page.read_text(encoding="utf-8"))):
+            path, _, anchor = target.partition("#")
+            if path.startswith(MLOPSIFY_DOCS):
+                found = ROOT / "docs" / path.removeprefix(MLOPSIFY_DOCS)
+            elif "://" in path:
+                continue
+            else:
+                found = (page.parent / path).resolve() if path else page
+                relative = found.relative_to(project.resolve()).as_posix()
+                if relative in PIPELINE_OUTPUTS:
+                    continue
+            if not found.is_file() or (anchor and anchor not in anchors(found)):
+                broken.append(f"{name} -> {target}")
+    return broken
+
+
 def check_project(project: Path) -> dict[str, Any]:
     """What every variant must satisfy; returns the recorded answers for variant checks."""
     answers = recorded_answers(project)
@@ -238,6 +264,7 @@ def check_project(project: Path) -> dict[str, Any]:
             list(yaml.safe_load_all(text))
         if name.endswith(".py"):
             compile(text, name, "exec")
+    assert broken_links(project, files) == []
     params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
     assert params["task_type"] == answers["task_type"]
     assert params["mlflow"]["model_name"] == answers["project_name"]

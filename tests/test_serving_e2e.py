@@ -301,7 +301,7 @@ def test_the_pipeline_writes_the_openapi_snapshot_of_the_served_model(
         live["components"]["schemas"]["BatchRequest"]["properties"]["records"]["maxItems"]
         == MAX_BATCH
     )
-    assert "[docs/openapi.json](openapi.json)" in (project / "docs" / "serving.md").read_text()
+    assert "[docs/openapi.json](openapi.json)" in (project / "docs" / "operations.md").read_text()
 
 
 @pytest.mark.parametrize("with_token", [True, False], ids=["token", "no-token"])

@@ -21,7 +21,7 @@ _REPLACEMENTS: tuple[tuple[str, str], ...] = (
     ),
     (
         "serving/*",
-        f"mlopsify_runtime.serving: change requests and answers in preprocess()/postprocess() of {HOOKS}; limits and paths are environment settings (docs/serving.md)",
+        f"mlopsify_runtime.serving: change requests and answers in preprocess()/postprocess() of {HOOKS}; limits and paths are environment settings (docs/operations.md)",
     ),
     (
         "evaluate.py",
@@ -56,12 +56,29 @@ _SCRIPTS = {
     "scripts/check_advisory_service.py": "mlopsify_runtime.advisory_service (make audit-deps)",
 }
 
+# The pages that explained the machinery are the runtime's documentation now, versioned with it;
+# what stays the project's (its names, environments, secrets) is docs/operations.md.
+_RUNTIME_DOCS = (
+    "the runtime's documentation, linked from docs/operations.md at the runtime's version"
+)
+_DOCS = {
+    "docs/serving.md": _RUNTIME_DOCS,
+    "docs/monitoring.md": f"{_RUNTIME_DOCS}; the dashboard and the alerts are docs/runbooks.md",
+    "docs/promotion.md": _RUNTIME_DOCS,
+    "docs/deployment.md": f"{_RUNTIME_DOCS}; this project's deploy and rollback are docs/operations.md",
+    "docs/experiments.md": _RUNTIME_DOCS,
+}
+
 
 def replacement(path: str, package: str) -> str | None:
     """One line saying what replaces ``path``, a file of the project's that 0.4.0 removed; None
     for a file that was never machinery."""
     if path in _SCRIPTS:
         return f"{path} is now {_SCRIPTS[path]}"
+    if path in _DOCS:
+        return f"{path} is now {_DOCS[path]}"
+    if path.startswith("docs/runbooks/"):
+        return f"{path} is now a section of docs/runbooks.md, one per alert"
     prefix = _PREFIX.format(package=package)
     if not path.startswith(prefix) or not path.endswith(".py"):
         return None

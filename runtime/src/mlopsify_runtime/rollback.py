@@ -1,8 +1,8 @@
 """Rollback of the model registry: move the alias back to the previous version that passed the gate.
 
-The ``production`` alias (docs/promotion.md) moves back with it when it was on the same version.
+The ``production`` alias (docs/runtime/promotion.md) moves back with it when it was on the same version.
 
-`make rollback` runs it after `kubectl rollout undo` (docs/deployment.md). Who, when and why
+`make rollback` runs it after `kubectl rollout undo` (docs/runtime/deployment.md). Who, when and why
 are recorded as tags on both versions, so the registry keeps the history: the version rolled
 back from is tagged ``rollback.status = rolled back`` and is skipped by the next rollback.
 """

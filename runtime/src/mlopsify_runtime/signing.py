@@ -1,5 +1,5 @@
 """Sign the model directory with OpenSSF model-signing, so that the service can refuse a model
-that anyone changed after training (docs/security.md).
+that anyone changed after training (docs/runtime/security.md).
 
 The private key comes from `MODEL_SIGNING_KEY` (the PEM text, or a file's path: a CI secret) or from
 `keys/model-signing.key` (`make keys`, a development key that git ignores). Without a key the

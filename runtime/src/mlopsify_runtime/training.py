@@ -43,7 +43,7 @@ from .spec import Spec, category_indices, describe, model_input, read_frame, to_
 RUNTIME_PACKAGES = ("mlflow-skinny", "scikit-learn", "numpy", "pandas", "scipy")
 # Plain pickle, which the service loads with the standard library: loading skops imports every
 # scikit-learn estimator first, which took longer than the rest of the service's start. A model
-# is only ever loaded from this project's own registry or models/ (docs/serving.md).
+# is only ever loaded from this project's own registry or models/ (docs/runtime/serving.md).
 SERIALIZATION_FORMAT = "pickle"
 # The Pipeline selects columns by position: an array without the names (the service's, MLflow's
 # example of mixed features) is as good as a frame.

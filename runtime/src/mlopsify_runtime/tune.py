@@ -5,7 +5,7 @@ workers (`dvc exp run --run-all --jobs N`), each in a copy of the project under 
 whose training run logs to the project's MLflow with the experiment's name as a tag (config.py).
 The experiment with the best ``tune.metric`` in metrics/metrics.json is applied to the workspace
 (`dvc exp apply`) and evaluated again as the challenger: a best of the grid that is worse than
-the champion is refused like any other model (docs/experiments.md).
+the champion is refused like any other model (docs/runtime/experiments.md).
 
 The grid is params.yaml ``tune.grid`` (``model.C: "0.1,1,10"``: a string, which `dvc exp run -S`
 keeps as written when it rewrites params.yaml) or ``--grid "model.C=0.1,1,10 model.max_iter=500,1000"``.

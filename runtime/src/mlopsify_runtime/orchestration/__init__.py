@@ -1,1 +1,1 @@
-"""Run the DVC pipeline's stages as tasks of Kubeflow Pipelines or Airflow (docs/orchestration.md)."""
+"""Run the DVC pipeline's stages as tasks of Kubeflow Pipelines or Airflow (docs/runtime/orchestration.md)."""

@@ -1,7 +1,7 @@
 """`python -m <package>.serving`: one uvicorn worker on HOST:PORT (default 127.0.0.1:8000).
 
 One worker a container, scaled by replicas: with more workers uvicorn was slower (see
-docs/serving.md). ACCESS_LOG=1 turns on access logs; metrics already count every request.
+docs/runtime/serving.md). ACCESS_LOG=1 turns on access logs; metrics already count every request.
 """
 
 from __future__ import annotations

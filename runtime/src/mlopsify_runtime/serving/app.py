@@ -346,7 +346,7 @@ def create_app(
         add_route(app, path, endpoint, method)
     monitoring_file = getattr(settings, "monitoring_file", None)  # a setting of monitored projects only
     if monitoring_file is not None:
-        from .monitoring import install  # drift, live quality and /feedback (docs/monitoring.md)
+        from .monitoring import install  # drift, quality, /feedback: docs/runtime/monitoring.md
 
         install(app, state, monitoring_file)
         state.monitored = True

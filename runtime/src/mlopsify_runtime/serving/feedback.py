@@ -9,7 +9,7 @@ there are `monitoring.quality.min_samples` of them.
 
 The store is in memory, per replica: with several replicas, send the feedback to the replica
 that predicted, or join predictions and ground truth from the prediction logs instead
-(docs/monitoring.md).
+(docs/runtime/monitoring.md).
 """
 
 from __future__ import annotations

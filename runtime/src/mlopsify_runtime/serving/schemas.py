@@ -7,7 +7,7 @@ NaN and Infinity are refused: out-of-range values would overflow the model); a c
 feature takes a string of at most `max_string_length` characters (an unknown category is
 accepted: the model's encoder handles it); a nullable feature also takes null. The body must
 be UTF-8 JSON with no duplicate keys. Every refusal is an `InputError` with the one error
-shape of the service (docs/serving.md).
+shape of the service (docs/runtime/serving.md).
 """
 
 from __future__ import annotations

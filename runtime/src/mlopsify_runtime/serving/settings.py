@@ -80,7 +80,7 @@ class Settings:
     model_dir: Path = Path("models/model")
     features_path: Path = Path("models/features.json")
     registration_path: Path = Path("models/registration.json")
-    # With this key the model must carry a valid signature (serving/signature.py, docs/security.md).
+    # With this key the model must carry a valid signature (serving/signature.py, docs/runtime/security.md).
     signing_public_key: Path = Path("keys/model-signing.pub")
     model_uri: str = ""
     model_name: str = DEFAULT_MODEL_NAME
@@ -100,7 +100,7 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        """Settings from `MODEL_DIR`, `MODEL_URI`, `API_TOKEN`, ... (docs/serving.md)."""
+        """Settings from `MODEL_DIR`, `MODEL_URI`, `API_TOKEN`, ... (docs/runtime/serving.md)."""
         env, default = os.environ, cls()
         return cls(
             model_dir=_path("MODEL_DIR", default.model_dir),

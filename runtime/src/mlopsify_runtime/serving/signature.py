@@ -1,4 +1,4 @@
-"""Check the model's signature at start-up, before the service reports ready (docs/security.md).
+"""Check the model's signature at start-up, before the service reports ready (docs/runtime/security.md).
 
 With a public key (`MODEL_SIGNING_PUBLIC_KEY`, default keys/model-signing.pub) the model
 directory must carry a valid `model.sig`: an unsigned or changed model never becomes ready.
