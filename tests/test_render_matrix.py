@@ -322,7 +322,10 @@ def test_dvc_remote_kind_renders(rendered: RenderedVariants, kind: str) -> None:
         assert (project / ".dvc" / url[1]).resolve() == (
             project / answers["dvc_remote_url"]
         ).resolve()
-        assert '"dvc>=' in (project / "pyproject.toml").read_text(encoding="utf-8")
+        # DVC itself comes with the runtime's pipeline extra; a local remote needs no DVC extra
+        pyproject = (project / "pyproject.toml").read_text(encoding="utf-8")
+        assert '"mlopsify-runtime[pipeline]==' in pyproject and '"dvc[' not in pyproject
+        assert '"dvc>=' in (ROOT / "runtime" / "pyproject.toml").read_text(encoding="utf-8")
     else:
         assert url[1] == answers["dvc_remote_url"]
         extra = {"gcs": "gs"}.get(kind, kind)
