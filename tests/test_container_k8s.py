@@ -246,8 +246,36 @@ def test_overlay_builds_with_its_namespace_tag_replicas_and_resources(
         "prod": (3, 10),
     }[env]
     assert "replicas" not in by_kind["Deployment"]["spec"], "the HPA owns the replica count"
-    memory = {"dev": "512Mi", "staging": "512Mi", "prod": "1Gi"}[env]
-    assert container["resources"]["limits"]["memory"] == memory
+    # the overlay's inline patches: the serving container's resources, prod's spread over nodes
+    assert (
+        container["resources"]
+        == {
+            "dev": {
+                "requests": {"cpu": "100m", "memory": "256Mi"},
+                "limits": {"cpu": "500m", "memory": "512Mi"},
+            },
+            "staging": {
+                "requests": {"cpu": "250m", "memory": "256Mi"},
+                "limits": {"cpu": "1", "memory": "512Mi"},
+            },
+            "prod": {
+                "requests": {"cpu": "500m", "memory": "512Mi"},
+                "limits": {"cpu": "1", "memory": "1Gi"},
+            },
+        }[env]
+    )
+    spread = {
+        "maxSkew": 1,
+        "topologyKey": "kubernetes.io/hostname",
+        "whenUnsatisfiable": "ScheduleAnyway",
+        "labelSelector": {
+            "matchLabels": {
+                "app.kubernetes.io/name": name,
+                "app.kubernetes.io/component": "serving",
+            }
+        },
+    }
+    assert pod.get("topologySpreadConstraints") == ([spread] if env == "prod" else None)
     # security: what the issue asks of the Deployment
     assert pod["automountServiceAccountToken"] is False
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -271,8 +299,11 @@ def test_overlay_builds_with_its_namespace_tag_replicas_and_resources(
     assert {"configMapRef": {"name": by_kind["ConfigMap"]["metadata"]["name"]}} in container[
         "envFrom"
     ]
-    for cronjob in (doc for doc in docs if doc["kind"] == "CronJob"):
-        assert cronjob["spec"].get("suspend", False) is (env == "dev")
+    # dev suspends both schedules (retraining and batch inference); the others run them
+    cronjobs = {doc["metadata"]["name"]: doc["spec"] for doc in docs if doc["kind"] == "CronJob"}
+    assert set(cronjobs) == {f"{name}-retrain", f"{name}-batch"}
+    for spec in cronjobs.values():
+        assert spec.get("suspend", False) is (env == "dev")
 
 
 @pytest.mark.checkers
