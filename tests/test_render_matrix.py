@@ -131,10 +131,14 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
             for env in K8S_ENVIRONMENTS
             for name in ("kustomization", "namespace")
         }
-        # the shared MLflow tracking server: its component, its kustomization, its image
-        files |= {f"deploy/k8s/components/tracking/{name}.yaml" for name in TRACKING_COMPONENT}
-        files |= {"deploy/k8s/tracking/kustomization.yaml", "deploy/k8s/tracking/namespace.yaml"}
-        files.add("deploy/tracking/Dockerfile")
+        if answers["use_tracking_server"]:
+            # the shared MLflow tracking server: its component, its kustomization, its image
+            files |= {f"deploy/k8s/components/tracking/{n}.yaml" for n in TRACKING_COMPONENT}
+            files |= {
+                "deploy/k8s/tracking/kustomization.yaml",
+                "deploy/k8s/tracking/namespace.yaml",
+            }
+            files.add("deploy/tracking/Dockerfile")
     if answers["use_monitoring"]:
         files |= MONITORING_FILES | {f"docs/runbooks/{alert}.md" for alert in ALERTS}
         if answers["use_kubernetes"]:
