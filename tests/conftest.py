@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import REAL_CACHES, Render, RenderedVariants, copy_template
+from template_repos import git
 
 from mlopsify import TemplateSource, new_project
 
@@ -39,6 +41,19 @@ def template_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The working tree's copier.yml and template/ as a plain directory (fast, no git clone),
     with the runtime's wheel that a release carries."""
     return copy_template(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture(scope="session")
+def tagged_template(template_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The working tree's template committed and tagged v9.0.0 in a scratch repository, so that
+    `add` updates a project the way it would from a shipped release."""
+    repo = tmp_path_factory.mktemp("release") / "template"
+    shutil.copytree(template_dir, repo)
+    git("init", "--quiet", "--initial-branch=main", cwd=repo)
+    git("add", "--all", cwd=repo)
+    git("commit", "--quiet", "-m", "release", cwd=repo)
+    git("tag", "v9.0.0", cwd=repo)
+    return repo
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,9 @@ FILES = {
     "template/{% if use_kubernetes %}deploy{% endif %}/kustomization.yaml.jinja": (
         "namespace: {{ k8s_namespace }}\n"
     ),
+    "template/{% if use_kubernetes %}deploy{% endif %}/{% if use_tracking_server %}tracking{% endif %}/Dockerfile": (
+        "FROM mlflow\n"
+    ),
     "template/.dvc/config.jinja": "['remote \"storage\"']\n    url = {{ dvc_remote_url }}\n",
 }
 
@@ -76,6 +79,7 @@ def expected_services() -> list[tuple[str, str, object]]:
         "ci_provider",
         "use_kubernetes",
         "use_monitoring",
+        "use_tracking_server",
         "dvc_remote_kind",
         "compliance",
         "orchestrator",
@@ -101,6 +105,7 @@ def test_services_are_the_choices_and_switches_of_copier_yml():
         "github",
         "kubernetes",
         "monitoring",
+        "tracking_server",
         "s3",
         "gcs",
         "azure",
@@ -154,6 +159,24 @@ def test_add_kubernetes_asks_nothing_and_takes_the_dependent_default(project: Pa
     assert (project / "deploy/kustomization.yaml").read_text() == "namespace: shop-model\n"
     assert answers(project)["use_kubernetes"] is True
     assert answers(project)["k8s_namespace"] == "shop-model"
+
+
+def test_add_tracking_server_needs_kubernetes_first(project: Path):
+    with pytest.raises(InvalidAnswerError) as raised:
+        add_service(project, "tracking_server")
+    assert raised.value.exit_code == 3
+    assert str(raised.value) == (
+        "use_tracking_server needs use_kubernetes: the tracking server runs in the cluster;"
+        " add Kubernetes first (mlopsify add kubernetes)"
+    )
+    assert git("status", "--porcelain", cwd=project) == ""
+    add_service(project, "kubernetes")
+    assert answers(project)["use_tracking_server"] is False
+    assert not (project / "deploy/tracking").exists()
+    commit(project)
+    add_service(project, "tracking_server")
+    assert answers(project)["use_tracking_server"] is True
+    assert (project / "deploy/tracking/Dockerfile").read_text() == "FROM mlflow\n"
 
 
 def test_add_a_dvc_remote_moves_a_default_url_along(project: Path):

@@ -23,11 +23,6 @@ from helpers import ROOT, RenderedVariants, makefile_text, require_tool, run
 from mlopsify import InvalidAnswerError, TemplateSource, new_project
 
 ENVIRONMENTS = ("dev", "staging", "prod")
-# What the checkers read: every environment's overlay and the shared MLflow tracking server.
-KUSTOMIZATIONS = {
-    **{env: f"deploy/k8s/overlays/{env}" for env in ENVIRONMENTS},
-    "tracking": "deploy/k8s/tracking",
-}
 K8S_VERSIONS = ("1.29.0", "1.30.0", "1.31.0", "1.32.0", "1.33.0")
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {"project_name": "churn-model"},
@@ -37,6 +32,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "task_type": "regression",
         "container_registry": "ghcr.example.org/team/ml",
         "k8s_namespace": "pricing",
+        "use_tracking_server": True,
         "dvc_remote_kind": "s3",  # the tracking server keeps artifacts in its bucket
     },
     "py313-no-k8s": {"python_version": "3.13", "use_kubernetes": False},
@@ -52,6 +48,15 @@ def projects(rendered: RenderedVariants) -> dict[str, Path]:
 def answers_of(project: Path) -> dict[str, Any]:
     loaded: dict[str, Any] = yaml.safe_load((project / ".copier-answers.yml").read_text())
     return loaded
+
+
+def kustomizations(project: Path) -> dict[str, str]:
+    """What the checkers read: every environment's overlay, and the shared MLflow tracking
+    server when the project has one (use_tracking_server)."""
+    found = {env: f"deploy/k8s/overlays/{env}" for env in ENVIRONMENTS}
+    if answers_of(project).get("use_tracking_server"):
+        found["tracking"] = "deploy/k8s/tracking"
+    return found
 
 
 def build_overlay(project: Path, env: str) -> list[dict[str, Any]]:
@@ -94,9 +99,11 @@ def checkov(target: Path, *frameworks: str) -> dict[str, dict[str, int]]:
 
 
 def dockerfiles(project: Path) -> list[str]:
-    """The project's Dockerfiles: the service's, and the tracking server's with Kubernetes."""
-    tracking = "deploy/tracking/Dockerfile"
-    return ["Dockerfile", *([tracking] if (project / tracking).is_file() else [])]
+    """The project's Dockerfiles: the service's, and the tracking server's when it has one."""
+    tracking = (
+        ["deploy/tracking/Dockerfile"] if answers_of(project).get("use_tracking_server") else []
+    )
+    return ["Dockerfile", *tracking]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -246,8 +253,36 @@ def test_overlay_builds_with_its_namespace_tag_replicas_and_resources(
         "prod": (3, 10),
     }[env]
     assert "replicas" not in by_kind["Deployment"]["spec"], "the HPA owns the replica count"
-    memory = {"dev": "512Mi", "staging": "512Mi", "prod": "1Gi"}[env]
-    assert container["resources"]["limits"]["memory"] == memory
+    # the overlay's inline patches: the serving container's resources, prod's spread over nodes
+    assert (
+        container["resources"]
+        == {
+            "dev": {
+                "requests": {"cpu": "100m", "memory": "256Mi"},
+                "limits": {"cpu": "500m", "memory": "512Mi"},
+            },
+            "staging": {
+                "requests": {"cpu": "250m", "memory": "256Mi"},
+                "limits": {"cpu": "1", "memory": "512Mi"},
+            },
+            "prod": {
+                "requests": {"cpu": "500m", "memory": "512Mi"},
+                "limits": {"cpu": "1", "memory": "1Gi"},
+            },
+        }[env]
+    )
+    spread = {
+        "maxSkew": 1,
+        "topologyKey": "kubernetes.io/hostname",
+        "whenUnsatisfiable": "ScheduleAnyway",
+        "labelSelector": {
+            "matchLabels": {
+                "app.kubernetes.io/name": name,
+                "app.kubernetes.io/component": "serving",
+            }
+        },
+    }
+    assert pod.get("topologySpreadConstraints") == ([spread] if env == "prod" else None)
     # security: what the issue asks of the Deployment
     assert pod["automountServiceAccountToken"] is False
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -271,8 +306,11 @@ def test_overlay_builds_with_its_namespace_tag_replicas_and_resources(
     assert {"configMapRef": {"name": by_kind["ConfigMap"]["metadata"]["name"]}} in container[
         "envFrom"
     ]
-    for cronjob in (doc for doc in docs if doc["kind"] == "CronJob"):
-        assert cronjob["spec"].get("suspend", False) is (env == "dev")
+    # dev suspends both schedules (retraining and batch inference); the others run them
+    cronjobs = {doc["metadata"]["name"]: doc["spec"] for doc in docs if doc["kind"] == "CronJob"}
+    assert set(cronjobs) == {f"{name}-retrain", f"{name}-batch"}
+    for spec in cronjobs.values():
+        assert spec.get("suspend", False) is (env == "dev")
 
 
 @pytest.mark.checkers
@@ -282,7 +320,7 @@ def test_overlays_validate_strictly_for_kubernetes_1_29_to_1_33(
 ) -> None:
     validator = require_tool("kubernetes-validate")
     project = projects[variant]
-    for name, kustomization in KUSTOMIZATIONS.items():
+    for name, kustomization in kustomizations(project).items():
         built = tmp_path / f"{name}.yaml"
         built.write_text(
             run(require_tool("kubectl"), "kustomize", kustomization, cwd=project).stdout
@@ -298,7 +336,7 @@ def test_overlays_pass_checkov_with_reasoned_skips_only(
     projects: dict[str, Path], variant: str, tmp_path: Path
 ) -> None:
     project = projects[variant]
-    for name, kustomization in KUSTOMIZATIONS.items():
+    for name, kustomization in kustomizations(project).items():
         (tmp_path / f"{name}.yaml").write_text(
             run(require_tool("kubectl"), "kustomize", kustomization, cwd=project).stdout
         )
@@ -339,6 +377,44 @@ def test_checkov_catches_an_insecure_deployment(projects: dict[str, Path], tmp_p
         check["check_id"] for check in json.loads(completed.stdout)["results"]["failed_checks"]
     }
     assert {"CKV_K8S_20", "CKV_K8S_22"} <= failed
+
+
+def test_the_tracking_server_is_there_only_when_asked_for(projects: dict[str, Path]) -> None:
+    """use_tracking_server (default no): its component, kustomization, image and make target."""
+    parts = (
+        "deploy/k8s/components/tracking",
+        "deploy/k8s/tracking",
+        "deploy/tracking/Dockerfile",
+    )
+    without = projects["default"]
+    assert answers_of(without)["use_tracking_server"] is False
+    assert [part for part in parts if (without / part).exists()] == []
+    makefile = (without / "Makefile").read_text()
+    assert "tracking-image" not in makefile and "deploy/tracking" not in makefile
+    promotion = (without / "docs" / "promotion.md").read_text()
+    assert "with `mlopsify add tracking_server`" in promotion
+    assert "kubectl apply -k deploy/k8s/tracking" not in promotion
+    with_server = projects["py310-regression"]
+    assert all((with_server / part).exists() for part in parts)
+    registry = answers_of(with_server)["container_registry"]
+    dry = run("make", "--dry-run", "tracking-image", cwd=with_server).stdout
+    assert f"--file deploy/tracking/Dockerfile --tag {registry}/house-prices-mlflow:0.1.0 ." in dry
+    assert f"docker push {registry}/house-prices-mlflow:0.1.0" in dry
+    assert "kubectl apply -k deploy/k8s/tracking" in (with_server / "docs/promotion.md").read_text()
+
+
+def test_the_tracking_server_needs_kubernetes(template_dir: Path, tmp_path: Path) -> None:
+    message = (
+        "use_tracking_server needs use_kubernetes: the tracking server runs in the cluster;"
+        " add Kubernetes first (mlopsify add kubernetes)"
+    )
+    with pytest.raises(InvalidAnswerError, match=re.escape(message)):
+        new_project(
+            tmp_path / "p",
+            data={"use_kubernetes": False, "use_tracking_server": True},
+            defaults=True,
+            template=TemplateSource.at(template_dir),
+        )
 
 
 def test_make_manifests_sets_the_image_tag_and_refuses_unknown_environments(

@@ -99,7 +99,11 @@ def label_maps(node: Any) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def projects(rendered: RenderedVariants) -> dict[str, Path]:
-    return {directory: rendered(answers, name=directory) for directory, answers in NAMES.items()}
+    # with the tracking server (use_tracking_server), whose names come from the project's too
+    return {
+        directory: rendered({"use_tracking_server": True, **answers}, name=directory)
+        for directory, answers in NAMES.items()
+    }
 
 
 def test_the_rules_accept_and_refuse_what_kubernetes_does() -> None:

@@ -1,12 +1,11 @@
 """`mlopsify add kubeflow|airflow|dvc` switches a real project's orchestrator at its release.
 
-The working tree's template is committed and tagged in a scratch repository, so `add` updates
-the project the way it would from a shipped release.
+The working tree's template is committed and tagged in a scratch repository (the
+``tagged_template`` fixture), so `add` updates the project the way it would from a shipped release.
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,22 +17,11 @@ from mlopsify import TemplateSource, new_project
 from mlopsify.services import add_service
 
 
-@pytest.fixture(scope="module")
-def release(template_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo = tmp_path_factory.mktemp("release") / "template"
-    shutil.copytree(template_dir, repo)
-    git("init", "--quiet", "--initial-branch=main", cwd=repo)
-    git("add", "--all", cwd=repo)
-    git("commit", "--quiet", "-m", "release", cwd=repo)
-    git("tag", "v9.0.0", cwd=repo)
-    return repo
-
-
 @pytest.mark.slow
 def test_switching_the_orchestrator_adds_and_removes_its_files(
-    release: Path, tmp_path: Path
+    tagged_template: Path, tmp_path: Path
 ) -> None:
-    template = TemplateSource.at(release)
+    template = TemplateSource.at(tagged_template)
     project = new_project(
         tmp_path / "switch-me", defaults=True, template=template, vcs_ref="v9.0.0"
     )

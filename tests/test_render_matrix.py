@@ -73,11 +73,8 @@ K8S_BASE = (
     "batch-cronjob",
 )
 TRACKING_COMPONENT = ("kustomization", "serviceaccount", "postgres", "mlflow", "networkpolicy")
-K8S_OVERLAYS = {
-    "dev": ("patch-deployment", "patch-hpa", "patch-cronjob"),
-    "staging": ("patch-deployment", "patch-hpa"),
-    "prod": ("patch-deployment", "patch-hpa"),
-}
+# Each overlay is its kustomization (its patches inline) and its namespace.
+K8S_ENVIRONMENTS = ("dev", "staging", "prod")
 
 
 def choices(question: str) -> list[str]:
@@ -127,15 +124,19 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
     files.add(f"vendor/mlopsify_runtime-{COPIER['runtime_version']['default']}-py3-none-any.whl")
     if answers["use_kubernetes"]:
         files |= {f"deploy/k8s/base/{name}.yaml" for name in K8S_BASE}
-        for env, patches in K8S_OVERLAYS.items():
+        files |= {
+            f"deploy/k8s/overlays/{env}/{name}.yaml"
+            for env in K8S_ENVIRONMENTS
+            for name in ("kustomization", "namespace")
+        }
+        if answers["use_tracking_server"]:
+            # the shared MLflow tracking server: its component, its kustomization, its image
+            files |= {f"deploy/k8s/components/tracking/{n}.yaml" for n in TRACKING_COMPONENT}
             files |= {
-                f"deploy/k8s/overlays/{env}/{name}.yaml"
-                for name in ("kustomization", "namespace", *patches)
+                "deploy/k8s/tracking/kustomization.yaml",
+                "deploy/k8s/tracking/namespace.yaml",
             }
-        # the shared MLflow tracking server: its component, its kustomization, its image
-        files |= {f"deploy/k8s/components/tracking/{name}.yaml" for name in TRACKING_COMPONENT}
-        files |= {"deploy/k8s/tracking/kustomization.yaml", "deploy/k8s/tracking/namespace.yaml"}
-        files.add("deploy/tracking/Dockerfile")
+            files.add("deploy/tracking/Dockerfile")
     if answers["use_monitoring"]:
         files |= MONITORING_FILES
         if answers["use_kubernetes"]:

@@ -10,6 +10,9 @@ MLFLOW_TRACKING_URI pointing at the server, as CI does when the variable is set.
 pipeline's gate must find the first one's champion in the server's registry and compare
 against it. Artifacts go to a local directory (`--artifacts-destination`), proxied by the
 server as in the cluster: there is no cloud bucket here.
+
+The component is opt-in (use_tracking_server): the last test adds it to a default project
+with `mlopsify add tracking_server`.
 """
 
 from __future__ import annotations
@@ -36,8 +39,11 @@ from helpers import (
     wait_for,
 )
 from test_monitoring_e2e import stop
+from test_render_matrix import TRACKING_COMPONENT, check_project
+from typer.testing import CliRunner
 
 from mlopsify import TemplateSource, new_project
+from mlopsify.cli import app
 
 pytestmark = pytest.mark.slow
 
@@ -232,8 +238,11 @@ def test_second_pipeline_gates_against_the_first_pipelines_champion(
 ) -> None:
     started = time.monotonic()
     with isolated_home(tmp_path) as home:
-        origin = new_project(
-            tmp_path / "origin" / NAME, defaults=True, template=TemplateSource.at(template_dir)
+        origin = new_project(  # with the tracking component this test sets up by hand
+            tmp_path / "origin" / NAME,
+            data={"use_tracking_server": True},
+            defaults=True,
+            template=TemplateSource.at(template_dir),
         )
     workspaces = [tmp_path / "ci-1" / NAME, tmp_path / "ci-2" / NAME]
     for workspace in workspaces:  # two CI jobs' clean checkouts: no mlflow.db in either
@@ -269,3 +278,42 @@ def test_second_pipeline_gates_against_the_first_pipelines_champion(
     # both models' files went through the server to its artifact store
     assert len(list(artifacts.rglob("MLmodel"))) >= 2, sorted(artifacts.rglob("*"))[:20]
     print(f"two pipelines against one tracking server: {time.monotonic() - started:.0f} s")
+
+
+def test_add_tracking_server_to_a_default_project(tagged_template: Path, tmp_path: Path) -> None:
+    """`mlopsify add tracking_server` on a project made with the default answers gives it the
+    files a project made with the server has, byte for byte, and the kustomization builds."""
+    template = TemplateSource.at(tagged_template)
+    project = new_project(
+        tmp_path / "added" / NAME, defaults=True, template=template, vcs_ref="v9.0.0"
+    )
+    made = new_project(
+        tmp_path / "made" / NAME,
+        data={"use_tracking_server": True},
+        defaults=True,
+        template=template,
+        vcs_ref="v9.0.0",
+    )
+    assert not (project / "deploy/k8s/tracking").exists()
+    result = CliRunner().invoke(app, ["add", "tracking_server", str(project)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Added tracking_server: use_tracking_server false -> true"
+    changed = {line.split()[1] for line in lines[1:-1]}
+    tracking = {
+        "deploy/tracking/Dockerfile",
+        "deploy/k8s/tracking/kustomization.yaml",
+        "deploy/k8s/tracking/namespace.yaml",
+        *(f"deploy/k8s/components/tracking/{name}.yaml" for name in TRACKING_COMPONENT),
+    }
+    assert changed == tracking | {
+        ".copier-answers.yml",
+        "Makefile",
+        "docs/deployment.md",
+        "docs/promotion.md",
+    }
+    assert check_project(project)["use_tracking_server"] is True  # exactly the expected files
+    for name in sorted(changed - {".copier-answers.yml"}):
+        assert (project / name).read_bytes() == (made / name).read_bytes(), name
+    built = run(require_tool("kubectl"), "kustomize", "deploy/k8s/tracking", cwd=project).stdout
+    assert "name: mlflow-postgres" in built and "namespace: mlflow" in built

@@ -29,6 +29,7 @@ SERVICE_QUESTIONS = (
     "ci_provider",
     "use_kubernetes",
     "use_monitoring",
+    "use_tracking_server",
     "dvc_remote_kind",
     "compliance",
     "orchestrator",
