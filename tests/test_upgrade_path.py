@@ -109,6 +109,12 @@ def assert_clean_update(workspace: Workspace, project: Path, base: str) -> None:
     assert workspace.run("git", "diff", "--name-only", "--diff-filter=U", cwd=project).stdout == ""
     assert not list(project.rglob("*.rej"))
     assert f"_commit: {newest}" in (project / ".copier-answers.yml").read_text()
+    # 0.4.0 made the tracking server opt-in: a Kubernetes project of an older release keeps its
+    # own (migrations/set_answers.py), one without Kubernetes never gets one
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    kubernetes = bool(answers["use_kubernetes"])
+    assert answers.get("use_tracking_server", False) is kubernetes
+    assert (project / "deploy" / "k8s" / "tracking" / "kustomization.yaml").is_file() is kubernetes
 
 
 def lint(workspace: Workspace, project: Path) -> None:
