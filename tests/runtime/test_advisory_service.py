@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
 from mlopsify_runtime import advisory_service
 
 HASH = "    --hash=sha256:" + "0" * 64
