@@ -15,7 +15,8 @@ JSON API, after asking that API for each pin. From these machines that API canno
 resolve), so the real audit cannot run: the tests prove the target and GitLab's audit-deps
 job warn in one line that the advisory service could not be asked and pass, so that an
 unreachable service never stops training (the probe's other answers, against a stand-in:
-tests/runtime/test_advisory_service.py). They make the service unreachable on purpose
+tests/runtime/test_advisory_service.py). With a stand-in that answers the probe, the real
+pip-audit gets the listed pins without the unpublished runtime, and its failure fails the audit. They make the service unreachable on purpose
 (HTTPS_PROXY on a closed port) so that they give the same verdict on a machine that can reach
 pypi.org.
 
@@ -28,12 +29,14 @@ About 2 minutes: one `make setup` (uv, shared cache) and one `make gate` (the pi
 from __future__ import annotations
 
 import contextlib
+import http.server
 import json
 import os
 import re
 import shutil
 import signal
 import subprocess
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -46,7 +49,7 @@ from jsonschema import Draft7Validator
 from referencing import Registry, Resource
 from test_ci_providers import gitlab_ci_local
 
-from mlopsify import TemplateSource, new_project
+from mlopsify import TemplateSource, __version__, new_project
 
 pytestmark = pytest.mark.slow
 
@@ -331,3 +334,64 @@ def test_gitlab_ci_local_runs_the_audit_deps_job_to_a_warning(project: Path) -> 
     commands = [line for line in done.stdout.splitlines() if line.startswith("audit-deps $ ")]
     assert commands == ["audit-deps $ make setup", "audit-deps $ make audit-deps"]
     assert unreachable_line(project) in log
+
+
+@contextlib.contextmanager
+def _advisory_stand_in(unlisted: str) -> Iterator[str]:
+    """PyPI's JSON API as the probe sees it, on 127.0.0.1: every pin listed but ``unlisted``."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(404 if self.path.startswith(f"/pypi/{unlisted}/") else 200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_pip_audit_gets_the_listed_pins_and_its_failure_fails_the_audit(project: Path) -> None:
+    """With a service that answers the probe, pip-audit runs on the filtered locks; it cannot
+    reach its own service here (the closed proxy), and that failure is the audit's."""
+    requirements = ["requirements-serve.lock.txt", "requirements-dev.lock.txt"]
+    first = re.search(
+        r"^([A-Za-z0-9._-]+)==([^ ;\\]+)", (project / requirements[0]).read_text(), re.M
+    )
+    assert first is not None
+    with _advisory_stand_in("mlopsify-runtime") as url:
+        done = run(
+            ".venv/bin/python",
+            "-m",
+            "mlopsify_runtime.advisory_service",
+            "--service",
+            url,
+            *requirements,
+            cwd=project,
+            env={**UNREACHABLE, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"},
+            check=False,
+            timeout=900,
+        )
+
+    assert done.returncode == 1, done.stdout + done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    wheel = f"./vendor/mlopsify_runtime-{__version__}-py3-none-any.whl"
+    # The runtime is not published: its pin (serving lock) and its wheel's path (dev lock).
+    assert lines[0] == (
+        f"audit-deps: not audited, {url} does not list them: mlopsify-runtime=={__version__}, "
+        f"{wheel}"
+    )
+    assert re.fullmatch(
+        rf"audit-deps: pip-audit audits the \d+ listed pins of {' '.join(requirements)}", lines[1]
+    )
+    # pip-audit asked pypi.org for the serving lock's first pin: the vendored wheel was left out.
+    assert f"/pypi/{first[1]}/{first[2]}/json" in done.stderr
+    assert "/pypi/mlopsify-runtime/" not in done.stderr
