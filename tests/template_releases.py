@@ -115,8 +115,8 @@ class Workspace:
             self.mlopsify("update", cwd=newest)
         tracked = self.run("git", "ls-files", cwd=project).stdout.splitlines()
         for path in sorted(set(tracked) - {".copier-answers.yml"}):
-            if not (newest / path).is_file():
-                continue
+            if not (newest / path).is_file() or path.endswith(".whl"):
+                continue  # removed by the newest release, or the runtime's wheel (not text)
             new_lines = set((newest / path).read_text().splitlines())
             for line in (project / path).read_text().splitlines():
                 if line.strip() and line not in new_lines:
