@@ -23,6 +23,8 @@ class UpdateResult:
     to_version: str
     changes: list[FileChange] = field(default_factory=list)
     pretend: bool = False
+    # One line about an interrupted earlier update that this run rolled back first, if any.
+    recovered: str | None = None
 
     @property
     def conflicts(self) -> list[str]:

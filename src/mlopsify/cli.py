@@ -18,7 +18,12 @@ import typer
 from typer.core import TyperGroup
 
 from ._version import __version__
-from .errors import InvalidAnswerError, MlopsifyError, UpdateConflictError
+from .errors import (
+    InvalidAnswerError,
+    MlopsifyError,
+    UpdateConflictError,
+    UpdateInterruptedError,
+)
 
 if TYPE_CHECKING:
     from .changes import UpdateResult
@@ -28,6 +33,7 @@ def fail(error: MlopsifyError) -> NoReturn:
     """One red line on stderr and the error's exit code; an update's changes first, if any."""
     if isinstance(error, UpdateConflictError) and error.result is not None:
         result = error.result
+        _note_recovery(result.recovered)
         verb = "Would update" if result.pretend else "Updated"
         typer.echo(
             f"{verb} {result.project} from {result.from_version} to {result.to_version} with conflicts:"
@@ -46,6 +52,10 @@ class _Commands(TyperGroup):
             return super().invoke(ctx)
         except MlopsifyError as error:
             fail(error)
+        except KeyboardInterrupt:
+            # Typer would exit 130 without a word; `update` and `add` say more (UpdateInterruptedError).
+            typer.secho("error: interrupted", err=True, fg=typer.colors.RED)
+            raise typer.Exit(code=UpdateInterruptedError.exit_code) from None
 
 
 app = typer.Typer(
@@ -184,12 +194,19 @@ TrustOption = Annotated[
 ]
 
 
+def _note_recovery(recovered: str | None) -> None:
+    """Say, on stderr, that an interrupted earlier update was rolled back before this one."""
+    if recovered:
+        typer.echo(f"note: {recovered}", err=True)
+
+
 def _print_changes(result: UpdateResult) -> None:
     for change in result.changes:
         typer.echo(f"  {change.status:<9} {change.path}")
 
 
 def _report_update(result: UpdateResult) -> None:
+    _note_recovery(result.recovered)
     if not result.changes and result.from_version == result.to_version:
         typer.echo(f"{result.project} is at template {result.to_version}: nothing to update")
         return
@@ -266,6 +283,7 @@ def add(
         data=parse_data(data or []),
         trust=trust,
     )
+    _note_recovery(added.recovered)
     name, question = added.service.name, added.service.question
     if added.update is None:
         typer.echo(

@@ -1,0 +1,337 @@
+"""`mlopsify update` killed or interrupted at many points: a project is never half updated.
+
+A real ``mlopsify update`` process runs on a project that ``mlopsify new`` made from release
+v1 of a tiny template (tests/template_repos.py, shipped as a bundle as the wheel ships the
+real one) and that its team then changed and committed; the newer mlopsify ships v2. The
+test stops the process with SIGKILL, or with SIGINT sent to its process group as Ctrl-C in
+a terminal does, at delays spread over one measured uninterrupted run and at the moments
+its scratch clone, its journal and the finished journal appear on disk. After each stop it
+waits for the lock that the command (and the helper that writes the update) holds, then
+asserts that the project is exactly as committed (template v1) or exactly what the
+uninterrupted update makes (template v2 with the team's edits merged), that a Ctrl-C said
+which in one line (exit 130), and that a second ``mlopsify update`` completes or prints the
+line that says what to do. The last test does the same, at two points, on the real shipped
+template.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from template_repos import V1, V2, V2_REMOVED, TemplateRepo, git
+
+MLOPSIFY = Path(sys.executable).parent / "mlopsify"
+TEAM_LINE = "# Team: run `make setup` once after cloning.\n"
+TEAM_TARGET = "\n# Team: our own target.\nreport:\n\techo report\n"
+
+
+@dataclass(frozen=True)
+class State:
+    """What a project holds: every file outside .git, `git status`, and the index's stages."""
+
+    files: dict[str, bytes]
+    status: str
+    stages: str
+
+    @property
+    def release(self) -> str:
+        return str(yaml.safe_load(self.files[".copier-answers.yml"])["_commit"])
+
+
+def state(project: Path) -> State:
+    files = {
+        path.relative_to(project).as_posix(): path.read_bytes()
+        for path in sorted(project.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(project).parts
+    }
+    status = git("status", "--porcelain", "--untracked-files=all", cwd=project)
+    return State(files, status, git("ls-files", "--stage", cwd=project))
+
+
+@dataclass
+class Outcome:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Setting:
+    """Where a module's runs happen: their environment and the team's committed project."""
+
+    root: Path
+    env: dict[str, str]
+    base: Path
+
+    def copy(self, name: str) -> Path:
+        target = self.root / "points" / name
+        shutil.copytree(self.base, target, symlinks=True)
+        return target
+
+    def run(self, project: Path) -> Outcome:
+        done = subprocess.run(
+            [MLOPSIFY, "update", str(project)],
+            env=self.env,
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        return Outcome(done.returncode, done.stdout, done.stderr)
+
+    def stopped_run(
+        self, project: Path, sig: signal.Signals, when: Callable[[float], bool], *, tmpdir: Path
+    ) -> Outcome:
+        """Start ``mlopsify update`` and send ``sig`` to its process group once ``when(seconds
+        since it took its lock)`` holds; the run ends by itself if it finishes first."""
+        lock = project / ".git" / "mlopsify.lock"
+        process = subprocess.Popen(
+            [MLOPSIFY, "update", str(project)],
+            env={**self.env, "TMPDIR": str(tmpdir)},
+            cwd=project,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its own group, as a terminal's foreground job
+        )
+        locked_at: float | None = None
+        while process.poll() is None:
+            if locked_at is None and lock.exists():
+                locked_at = time.monotonic()
+            if locked_at is not None and when(time.monotonic() - locked_at):
+                with contextlib.suppress(ProcessLookupError):  # it finished in between
+                    os.killpg(process.pid, sig)
+                break
+            time.sleep(0.0005)
+        stdout, stderr = process.communicate(timeout=300)
+        wait_for_writer(project)
+        return Outcome(process.returncode, stdout, stderr)
+
+
+def wait_for_writer(project: Path) -> None:
+    """Wait until no process holds the project's update lock (the helper may still be writing)."""
+    lock = project / ".git" / "mlopsify.lock"
+    if not lock.exists():
+        return
+    with lock.open() as held:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                assert time.monotonic() < deadline, "the update's helper never finished"
+                time.sleep(0.01)
+        fcntl.flock(held, fcntl.LOCK_UN)
+
+
+def settle_env(root: Path, bundle: Path) -> dict[str, str]:
+    home = root / "home"
+    home.mkdir(parents=True)
+    (home / ".gitconfig").write_text(
+        "[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n"
+    )
+    return {
+        **os.environ,
+        "HOME": str(home),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "MLOPSIFY_TEMPLATE_BUNDLE": str(bundle),
+        "COPIER_CACHE_DIR": str(root / "copier-cache"),
+    }
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Setting:
+    """A team project made by `mlopsify new` from v1, edited and committed; v2 is shipped."""
+    root = tmp_path_factory.mktemp("interrupted")
+    repo = TemplateRepo(root / "template")
+    repo.release("v1", V1)
+    old_bundle = repo.bundle(root / "v1.bundle")
+    repo.release("v2", V2, removed=V2_REMOVED)
+    env = settle_env(root, repo.bundle(root / "v2.bundle"))
+    base = root / "team-project"
+    made = subprocess.run(
+        [MLOPSIFY, "new", str(base), "--defaults"],
+        env={**env, "MLOPSIFY_TEMPLATE_BUNDLE": str(old_bundle)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    edit_as_the_team(base)
+    return Setting(root, env, base)
+
+
+def edit_as_the_team(project: Path) -> None:
+    """Edits that merge with v2: the Makefile's top (v2 adds a target at its end), a key of
+    settings.cfg far from the one v2 changes, a doc v2 leaves alone, and a new module."""
+    makefile = project / "Makefile"
+    makefile.write_text(TEAM_LINE + makefile.read_text())
+    settings = project / "settings.cfg"
+    settings.write_text(settings.read_text().replace("key19 = 19\n", "key19 = ours\n"))
+    (project / "docs" / "guide.md").write_text("# Guide\n\nStep one.\nStep two, our way.\n")
+    (project / "src").mkdir()
+    (project / "src" / "model.py").write_text("WEIGHTS = [1, 2, 3]\n")
+    git("add", "--all", cwd=project)
+    git("commit", "--quiet", "-m", "Our changes", cwd=project)
+
+
+def has_team_edits(files: dict[str, bytes]) -> bool:
+    return (
+        files["Makefile"].decode().startswith(TEAM_LINE)
+        and b"key19 = ours\n" in files["settings.cfg"]
+        and files["docs/guide.md"] == b"# Guide\n\nStep one.\nStep two, our way.\n"
+        and files["src/model.py"] == b"WEIGHTS = [1, 2, 3]\n"
+    )
+
+
+def not_committed_line(project: Path) -> str:
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    changed = [line[3:] for line in status.splitlines()]
+    shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+    return (
+        f"error: {project} holds an update to template v2 that is not committed yet ({shown}): "
+        "review it with `git diff` and commit it, or drop it with "
+        "`git reset --hard && git clean -fd`; nothing was written\n"
+    )
+
+
+@dataclass
+class Reference:
+    old: State
+    new: State
+    stdout: str
+    seconds: float
+
+    def printed(self, project: Path) -> str:
+        return self.stdout.replace("{project}", str(project))
+
+
+@pytest.fixture(scope="module")
+def reference(tiny: Setting) -> Reference:
+    """One uninterrupted update: the state it makes, what it prints, and how long it takes."""
+    project = tiny.copy("reference")
+    old = state(project)
+    started = time.monotonic()
+    outcome = tiny.run(project)
+    seconds = time.monotonic() - started
+    assert outcome.code == 0, outcome.stderr
+    new = state(project)
+    assert (old.release, new.release) == ("v1", "v2")
+    assert has_team_edits(old.files) and has_team_edits(new.files)
+    assert new.files["Makefile"].decode() == TEAM_LINE + V2["template/Makefile"]
+    assert old.status == "" and new.status != ""
+    # The command names the project: keep a placeholder for each copy's path.
+    return Reference(old, new, outcome.stdout.replace(str(project), "{project}"), seconds)
+
+
+def check_point(
+    tiny: Setting, reference: Reference, project: Path, sig: signal.Signals, outcome: Outcome
+) -> str:
+    """Assert the invariant after one stop and that a second update finishes; return which state."""
+    after = state(project)
+    assert has_team_edits(after.files), f"the team's edits are gone: {outcome}"
+    journal = project / ".git" / "mlopsify-update"
+    if after == reference.old:
+        assert after.release == "v1"
+        if sig == signal.SIGINT:
+            assert (outcome.code, outcome.stdout) == (130, ""), outcome
+            assert outcome.stderr == (
+                f"error: interrupted: {project} was left as it was (nothing was written)\n"
+            )
+        again = tiny.run(project)
+        assert (again.code, again.stdout) == (0, reference.printed(project)), again
+        if journal.exists():  # killed after the journal was complete, before its helper ran
+            assert again.stderr.startswith(
+                f"note: an earlier update of {project} to v2 was interrupted"
+            )
+        else:
+            assert again.stderr == ""
+        assert state(project) == reference.new
+        which = "old"
+    else:
+        assert after == reference.new, f"neither the old nor the new project: {outcome}"
+        assert after.release == "v2"
+        if sig == signal.SIGINT and outcome.code == 130:
+            assert outcome.stderr == (
+                f"error: interrupted after the update was written into {project}: "
+                "review it with `git diff`, then commit\n"
+            )
+        elif sig == signal.SIGINT:
+            assert (outcome.code, outcome.stdout) == (0, reference.printed(project)), outcome
+        again = tiny.run(project)
+        assert (again.code, again.stdout) == (5, ""), again
+        assert again.stderr == not_committed_line(project)
+        assert state(project) == reference.new
+        which = "new"
+    assert not journal.exists() and not (project / ".git" / "mlopsify-update.new").exists()
+    return which
+
+
+def appeared(path: Path, pattern: str) -> Callable[[float], bool]:
+    """A stop condition: a file matching ``pattern`` exists under ``path``."""
+    return lambda _seconds: any(path.glob(pattern))
+
+
+def after(seconds: float) -> Callable[[float], bool]:
+    return lambda elapsed: elapsed >= seconds
+
+
+def stop_and_check(
+    tiny: Setting, reference: Reference, sig: signal.Signals, number: int, point: str
+) -> str:
+    project = tiny.copy(f"{sig.name}-{number}")
+    scratch = project.parent / f"{project.name}-tmp"
+    scratch.mkdir()
+    conditions = {
+        # The merge's scratch clone exists; its journal is being written; it is complete.
+        "scratch clone made": appeared(scratch, "mlopsify-update-*/*/.git/HEAD"),
+        "journal being written": appeared(project / ".git", "mlopsify-update.new"),
+        "journal complete": appeared(project / ".git", "mlopsify-update"),
+    }
+    if point in conditions:
+        condition = conditions[point]
+    else:
+        condition = after(float(point) * reference.seconds)
+    outcome = tiny.stopped_run(project, sig, condition, tmpdir=scratch)
+    return check_point(tiny, reference, project, sig, outcome)
+
+
+# Fractions of one measured uninterrupted run (counted from when it takes its lock), and the
+# moments around the one step that writes the update.
+POINTS = [
+    *("0", "0.15", "0.3", "0.45", "0.6", "0.75", "0.9"),
+    *("scratch clone made", "journal being written", "journal complete"),
+]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def test_an_update_stopped_at_any_point_leaves_the_old_or_the_whole_new_project(
+    tiny: Setting, reference: Reference, sig: signal.Signals
+):
+    # Two at a time: each run waits on git and Copier as much as it computes.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        seen = list(
+            pool.map(lambda item: stop_and_check(tiny, reference, sig, *item), enumerate(POINTS))
+        )
+    # The points reach both sides of the one step that writes the update.
+    assert {"old", "new"} <= set(seen), dict(zip(POINTS, seen, strict=True))
