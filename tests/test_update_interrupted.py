@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from template_releases import SHIPPED_BUNDLE, Workspace, release_versions
 from template_repos import V1, V2, V2_REMOVED, TemplateRepo, git
 
 MLOPSIFY = Path(sys.executable).parent / "mlopsify"
@@ -75,6 +76,7 @@ class Setting:
     root: Path
     env: dict[str, str]
     base: Path
+    has_team_edits: Callable[[dict[str, bytes]], bool]
 
     def copy(self, name: str) -> Path:
         target = self.root / "points" / name
@@ -172,7 +174,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Setting:
     )
     assert made.returncode == 0, made.stderr
     edit_as_the_team(base)
-    return Setting(root, env, base)
+    return Setting(root, env, base, has_team_edits)
 
 
 def edit_as_the_team(project: Path) -> None:
@@ -198,7 +200,7 @@ def has_team_edits(files: dict[str, bytes]) -> bool:
     )
 
 
-def not_committed_line(project: Path) -> str:
+def not_committed_line(project: Path, release: str) -> str:
     status = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=all"],
         cwd=project,
@@ -209,7 +211,7 @@ def not_committed_line(project: Path) -> str:
     changed = [line[3:] for line in status.splitlines()]
     shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
     return (
-        f"error: {project} holds an update to template v2 that is not committed yet ({shown}): "
+        f"error: {project} holds an update to template {release} that is not committed yet ({shown}): "
         "review it with `git diff` and commit it, or drop it with "
         "`git reset --hard && git clean -fd`; nothing was written\n"
     )
@@ -226,22 +228,27 @@ class Reference:
         return self.stdout.replace("{project}", str(project))
 
 
-@pytest.fixture(scope="module")
-def reference(tiny: Setting) -> Reference:
+def measure(setting: Setting) -> Reference:
     """One uninterrupted update: the state it makes, what it prints, and how long it takes."""
-    project = tiny.copy("reference")
+    project = setting.copy("reference")
     old = state(project)
     started = time.monotonic()
-    outcome = tiny.run(project)
+    outcome = setting.run(project)
     seconds = time.monotonic() - started
     assert outcome.code == 0, outcome.stderr
     new = state(project)
-    assert (old.release, new.release) == ("v1", "v2")
-    assert has_team_edits(old.files) and has_team_edits(new.files)
-    assert new.files["Makefile"].decode() == TEAM_LINE + V2["template/Makefile"]
+    assert setting.has_team_edits(old.files) and setting.has_team_edits(new.files)
     assert old.status == "" and new.status != ""
     # The command names the project: keep a placeholder for each copy's path.
     return Reference(old, new, outcome.stdout.replace(str(project), "{project}"), seconds)
+
+
+@pytest.fixture(scope="module")
+def reference(tiny: Setting) -> Reference:
+    measured = measure(tiny)
+    assert (measured.old.release, measured.new.release) == ("v1", "v2")
+    assert measured.new.files["Makefile"].decode() == TEAM_LINE + V2["template/Makefile"]
+    return measured
 
 
 def check_point(
@@ -249,10 +256,10 @@ def check_point(
 ) -> str:
     """Assert the invariant after one stop and that a second update finishes; return which state."""
     after = state(project)
-    assert has_team_edits(after.files), f"the team's edits are gone: {outcome}"
+    assert tiny.has_team_edits(after.files), f"the team's edits are gone: {outcome}"
     journal = project / ".git" / "mlopsify-update"
     if after == reference.old:
-        assert after.release == "v1"
+        assert after.release == reference.old.release
         if sig == signal.SIGINT:
             assert (outcome.code, outcome.stdout) == (130, ""), outcome
             assert outcome.stderr == (
@@ -270,7 +277,7 @@ def check_point(
         which = "old"
     else:
         assert after == reference.new, f"neither the old nor the new project: {outcome}"
-        assert after.release == "v2"
+        assert after.release == reference.new.release
         if sig == signal.SIGINT and outcome.code == 130:
             assert outcome.stderr == (
                 f"error: interrupted after the update was written into {project}: "
@@ -280,7 +287,7 @@ def check_point(
             assert (outcome.code, outcome.stdout) == (0, reference.printed(project)), outcome
         again = tiny.run(project)
         assert (again.code, again.stdout) == (5, ""), again
-        assert again.stderr == not_committed_line(project)
+        assert again.stderr == not_committed_line(project, reference.new.release)
         assert state(project) == reference.new
         which = "new"
     assert not journal.exists() and not (project / ".git" / "mlopsify-update.new").exists()
@@ -335,3 +342,26 @@ def test_an_update_stopped_at_any_point_leaves_the_old_or_the_whole_new_project(
         )
     # The points reach both sides of the one step that writes the update.
     assert {"old", "new"} <= set(seen), dict(zip(POINTS, seen, strict=True))
+
+
+def test_an_update_of_the_shipped_template_stopped_at_two_points(tmp_path: Path):
+    """The real template: the previous shipped release, the Makefile changed by its team."""
+    previous = release_versions(SHIPPED_BUNDLE)[-2]
+    workspace = Workspace(tmp_path, SHIPPED_BUNDLE)
+    base = workspace.new_project_at(previous, "credit-risk", {})
+    makefile = base / "Makefile"
+    makefile.write_text(makefile.read_text() + TEAM_TARGET)
+    workspace.commit(base, "Our report target")
+
+    def has_target(files: dict[str, bytes]) -> bool:
+        return files["Makefile"].decode().endswith(TEAM_TARGET)
+
+    env = {**os.environ, **workspace.env, "COPIER_CACHE_DIR": str(tmp_path / "copier-cache")}
+    setting = Setting(tmp_path, env, base, has_target)
+    measured = measure(setting)
+    assert measured.old.release == previous
+    assert measured.new.release == release_versions(SHIPPED_BUNDLE)[-1]
+    # Killed once its journal is complete: the helper writes the update (or, killed before the
+    # helper started, the next run rolls the journal back). Ctrl-C halfway: still merging.
+    stop_and_check(setting, measured, signal.SIGKILL, 0, "journal complete")
+    assert stop_and_check(setting, measured, signal.SIGINT, 1, "0.5") == "old"

@@ -9,6 +9,7 @@ else is a bug and keeps its traceback. The command line's answers (``--data KEY=
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 def fail(error: MlopsifyError) -> NoReturn:
     """One red line on stderr and the error's exit code; an update's changes first, if any."""
     if isinstance(error, UpdateConflictError) and error.result is not None:
+        _ignore_interrupts()
         result = error.result
         _note_recovery(result.recovered)
         verb = "Would update" if result.pretend else "Updated"
@@ -194,6 +196,14 @@ TrustOption = Annotated[
 ]
 
 
+def _ignore_interrupts() -> None:
+    """The update is written (or was not needed): a Ctrl-C now would change nothing, so the
+    report is printed whole and the exit code stays the command's. Only the console script
+    changes the process's signal handling; in-process callers (CliRunner) keep theirs."""
+    if _ConsoleScript.running:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _note_recovery(recovered: str | None) -> None:
     """Say, on stderr, that an interrupted earlier update was rolled back before this one."""
     if recovered:
@@ -251,6 +261,7 @@ def update(
         data=parse_data(data or []),
         trust=trust,
     )
+    _ignore_interrupts()
     _report_update(result)
 
 
@@ -283,6 +294,7 @@ def add(
         data=parse_data(data or []),
         trust=trust,
     )
+    _ignore_interrupts()
     _note_recovery(added.recovered)
     name, question = added.service.name, added.service.question
     if added.update is None:
@@ -358,6 +370,13 @@ def assess(
         )
 
 
+class _ConsoleScript:
+    """Whether this process runs as the `mlopsify` command (set by :func:`main`)."""
+
+    running = False
+
+
 def main() -> None:
     """Console-script entry point."""
+    _ConsoleScript.running = True
     app()
