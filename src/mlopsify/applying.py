@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -67,26 +68,24 @@ class UpdateSession:
         staged = self.git_dir / f"{JOURNAL}.new"
         write_journal(staged, clone_top, self.top, from_version=from_version, to_version=to_version)
         # From the journal's rename to the helper's start a Ctrl-C would leave a journal with
-        # nobody applying it: hold SIGINT back until the helper runs (it is then delivered).
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            staged.rename(self.journal)
-            errors = tempfile.TemporaryFile()  # noqa: SIM115 (read after the helper ends)
-            helper = subprocess.Popen(
-                [sys.executable, "-m", "mlopsify.applying", str(self.journal)],
-                start_new_session=True,
-                pass_fds=(self.lock,),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=errors,
-            )
-        except BaseException:
-            if self.journal.exists():
-                roll_back(self.journal)
-            raise
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-        interrupted = False
+        # nobody applying it: hold it back until the helper runs, then wait for the helper.
+        with held_interrupts() as held:
+            try:
+                staged.rename(self.journal)
+                errors = tempfile.TemporaryFile()  # noqa: SIM115 (read after the helper ends)
+                helper = subprocess.Popen(
+                    [sys.executable, "-m", "mlopsify.applying", str(self.journal)],
+                    start_new_session=True,
+                    pass_fds=(self.lock,),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=errors,
+                )
+            except BaseException:
+                if self.journal.exists():
+                    roll_back(self.journal)
+                raise
+        interrupted = held.caught
         while True:
             try:
                 code = helper.wait()
@@ -103,6 +102,36 @@ class UpdateSession:
         self.written = True
         if interrupted:
             raise KeyboardInterrupt
+
+
+@dataclass
+class HeldInterrupts:
+    """Whether a Ctrl-C came while :func:`held_interrupts` held it back."""
+
+    caught: bool = False
+
+
+@contextmanager
+def held_interrupts() -> Iterator[HeldInterrupts]:
+    """Record a Ctrl-C instead of raising it, for statements that must run together.
+
+    A signal mask would not do: SIGINT goes to any thread that does not block it, and
+    libraries start threads. Outside the main thread Python delivers no signal anyway.
+    """
+    held = HeldInterrupts()
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+
+    def hold(_signum: int, _frame: object) -> None:
+        held.caught = True
+
+    previous = signal.signal(signal.SIGINT, hold)
+    try:
+        yield held
+    finally:
+        # None: a handler not set from Python; the interpreter's default raises KeyboardInterrupt.
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
 
 
 @contextmanager
