@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from . import _git
 from .errors import RepositoryStateError, UpdateInterruptedError
@@ -73,14 +73,7 @@ class UpdateSession:
             try:
                 staged.rename(self.journal)
                 errors = tempfile.TemporaryFile()  # noqa: SIM115 (read after the helper ends)
-                helper = subprocess.Popen(
-                    [sys.executable, "-m", "mlopsify.applying", str(self.journal)],
-                    start_new_session=True,
-                    pass_fds=(self.lock,),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=errors,
-                )
+                helper = _start_helper(self.journal, self.lock, errors)
             except BaseException:
                 if self.journal.exists():
                     roll_back(self.journal)
@@ -102,6 +95,31 @@ class UpdateSession:
         self.written = True
         if interrupted:
             raise KeyboardInterrupt
+
+
+def _start_helper(journal: Path, lock: int, errors: IO[bytes]) -> subprocess.Popen[bytes]:
+    """Start the helper that applies ``journal``, in a session of its own, sharing ``lock``.
+
+    It starts with SIGINT ignored (an ignored signal stays ignored through exec, and Python
+    keeps it so), so a Ctrl-C sent to our process group between its fork and its ``setsid``
+    cannot stop it either.
+    """
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "mlopsify.applying", str(journal)],
+            start_new_session=True,
+            pass_fds=(lock,),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+    finally:
+        if main:
+            signal.signal(
+                signal.SIGINT, signal.default_int_handler if previous is None else previous
+            )
 
 
 @dataclass
