@@ -271,8 +271,13 @@ def check_point(
         again = tiny.run(project)
         assert (again.code, again.stdout) == (0, reference.printed(project)), again
         if leftover:
-            assert again.stderr.startswith(
-                f"note: an earlier update of {project} to v2 was interrupted"
+            old, new = reference.old.files, reference.new.files
+            touched = {path for path in old.keys() | new.keys() if old.get(path) != new.get(path)}
+            head = git("rev-parse", "HEAD", cwd=project)[:7]
+            assert again.stderr == (
+                f"note: an earlier update of {project} to {reference.new.release} was interrupted "
+                f"while writing its files: mlopsify put back the {len(touched)} files it touched, "
+                f"as they were at template {reference.old.release} (commit {head})\n"
             )
         else:
             assert again.stderr == ""
