@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -33,6 +34,14 @@ import pytest
 import yaml
 from template_releases import SHIPPED_BUNDLE, Workspace, release_versions
 from template_repos import V1, V2, V2_REMOVED, TemplateRepo, git
+from typer.testing import CliRunner
+
+from mlopsify import TemplateSource, new_project
+from mlopsify.applying import scratch_clone, write_journal
+from mlopsify.cli import app
+from mlopsify.rendering import update_template
+
+runner = CliRunner()
 
 MLOPSIFY = Path(sys.executable).parent / "mlopsify"
 TEAM_LINE = "# Team: run `make setup` once after cloning.\n"
@@ -373,3 +382,68 @@ def test_an_update_of_the_shipped_template_stopped_at_two_points(tmp_path: Path)
     # helper started, the next run rolls the journal back). Ctrl-C halfway: still merging.
     stop_and_check(setting, measured, signal.SIGKILL, 0, "journal complete")
     assert stop_and_check(setting, measured, signal.SIGINT, 1, "0.5") == "old"
+
+
+# ------------------------------------------------- a journal left behind (the machine stopped)
+
+
+@pytest.fixture
+def half_written(tmp_path: Path) -> tuple[Path, Path]:
+    """A team project whose update stopped with one file of its journal written, as a machine
+    that stops mid-write leaves it: the journal is made by the real code from a real merge."""
+    repo = TemplateRepo(tmp_path / "template")
+    repo.release("v1", V1)
+    repo.release("v2", V2, removed=V2_REMOVED)
+    source = TemplateSource.at(repo.path)
+    project = new_project(tmp_path / "team-project", defaults=True, template=source, vcs_ref="v1")
+    edit_as_the_team(project)
+    journal = project / ".git" / "mlopsify-update"
+    with scratch_clone(project) as clone:
+        update_template(clone, source, vcs_ref="v2", data={}, conflict="inline", trusted=True)
+        write_journal(journal, clone, project, from_version="v1", to_version="v2")
+    (journal / "new" / "Makefile").replace(project / "Makefile")
+    assert (project / "Makefile").read_text() == TEAM_LINE + V2["template/Makefile"]
+    return project, journal
+
+
+def test_the_next_update_rolls_back_a_half_written_one_then_updates(half_written):
+    project, journal = half_written
+    head = git("rev-parse", "HEAD", cwd=project)
+    result = runner.invoke(app, ["update", str(project)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        f"note: an earlier update of {project} to v2 was interrupted while writing its files: "
+        f"mlopsify put back the 7 files it touched, as they were at template v1 (commit {head[:7]})\n"
+    )
+    assert result.stdout.splitlines()[0] == f"Updated {project} from v1 to v2: 7 files changed"
+    assert not journal.exists()
+    assert (project / "Makefile").read_text() == TEAM_LINE + V2["template/Makefile"]
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["_commit"] == "v2"
+
+
+def test_a_file_changed_after_the_interruption_is_never_overwritten(half_written):
+    project, journal = half_written
+    (project / "Makefile").write_text("ours, after the crash\n")
+    result = runner.invoke(app, ["update", str(project)])
+    assert result.exit_code == 5
+    assert result.stderr == (
+        f"error: an update of {project} to v2 was interrupted while writing its files, and "
+        f"Makefile changed since: {journal} holds the files as they were before the update; "
+        f"restore from it what you need, then delete {journal}\n"
+    )
+    assert (project / "Makefile").read_text() == "ours, after the crash\n"
+    assert (journal / "old" / "Makefile").read_text() == TEAM_LINE + V1["template/Makefile"]
+
+
+def test_a_journal_from_another_commit_is_left_for_a_person(half_written):
+    project, journal = half_written
+    git("commit", "--quiet", "--all", "-m", "committed half an update", cwd=project)
+    head = git("rev-parse", "HEAD", cwd=project)
+    result = runner.invoke(app, ["update", str(project)])
+    assert result.exit_code == 5
+    record = json.loads((journal / "journal.json").read_text())
+    assert result.stderr == (
+        f"error: an update of {project} to v2 was interrupted while writing its files, and HEAD "
+        f"moved since (from {record['head'][:7]} to {head[:7]}): {journal} holds the files as "
+        f"they were before the update; restore from it what you need, then delete {journal}\n"
+    )
