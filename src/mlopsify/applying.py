@@ -32,7 +32,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,9 +104,7 @@ def _start_helper(journal: Path, lock: int, errors: IO[bytes]) -> subprocess.Pop
     keeps it so), so a Ctrl-C sent to our process group between its fork and its ``setsid``
     cannot stop it either.
     """
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
-    try:
+    with _sigint_handled_by(signal.SIG_IGN):
         return subprocess.Popen(
             [sys.executable, "-m", "mlopsify.applying", str(journal)],
             start_new_session=True,
@@ -115,11 +113,6 @@ def _start_helper(journal: Path, lock: int, errors: IO[bytes]) -> subprocess.Pop
             stdout=subprocess.DEVNULL,
             stderr=errors,
         )
-    finally:
-        if main:
-            signal.signal(
-                signal.SIGINT, signal.default_int_handler if previous is None else previous
-            )
 
 
 @dataclass
@@ -134,19 +127,27 @@ def held_interrupts() -> Iterator[HeldInterrupts]:
     """Record a Ctrl-C instead of raising it, for statements that must run together.
 
     A signal mask would not do: SIGINT goes to any thread that does not block it, and
-    libraries start threads. Outside the main thread Python delivers no signal anyway.
+    libraries start threads.
     """
     held = HeldInterrupts()
-    if threading.current_thread() is not threading.main_thread():
-        yield held
-        return
 
     def hold(_signum: int, _frame: object) -> None:
         held.caught = True
 
-    previous = signal.signal(signal.SIGINT, hold)
-    try:
+    with _sigint_handled_by(hold):
         yield held
+
+
+@contextmanager
+def _sigint_handled_by(handler: Callable[[int, Any], None] | signal.Handlers) -> Iterator[None]:
+    """SIGINT goes to ``handler`` for a while. Only the main thread sets handlers, and
+    Python delivers signals to no other, so elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
     finally:
         # None: a handler not set from Python; the interpreter's default raises KeyboardInterrupt.
         signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
@@ -170,7 +171,10 @@ def update_session(project: Path) -> Iterator[UpdateSession]:
     session = UpdateSession(project, top, git_dir, lock)
     try:
         _acquire(lock, project)
-        session.recovered = recover(session)
+        with held_interrupts() as held:  # a roll-back is short: let it finish
+            session.recovered = recover(session)
+        if held.caught:
+            raise KeyboardInterrupt
         yield session
     except KeyboardInterrupt:
         if session.written:
