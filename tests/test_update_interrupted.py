@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -40,6 +41,8 @@ from mlopsify import TemplateSource, new_project
 from mlopsify.applying import scratch_clone, write_journal
 from mlopsify.cli import app
 from mlopsify.rendering import update_template
+from mlopsify.template_source import CANONICAL_URL
+from mlopsify.updating import update_project
 
 runner = CliRunner()
 
@@ -447,3 +450,33 @@ def test_a_journal_from_another_commit_is_left_for_a_person(half_written):
         f"moved since (from {record['head'][:7]} to {head[:7]}): {journal} holds the files as "
         f"they were before the update; restore from it what you need, then delete {journal}\n"
     )
+
+
+def test_a_copier_cache_broken_by_a_killed_run_does_not_stop_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Copier's shared mirror of the canonical URL, with the worktree registration a run
+    killed mid-clone leaves behind (`git remote update` then fails: bad object): mlopsify
+    gives each run a cache of its own, so the update works and the broken cache is unused."""
+    repo = TemplateRepo(tmp_path / "history")
+    repo.release("v1", V1)
+    old_bundle = repo.bundle(tmp_path / "old.bundle")
+    repo.release("v2", V2, removed=V2_REMOVED)
+    new_bundle = repo.bundle(tmp_path / "new.bundle")
+    project = new_project(
+        tmp_path / "p", defaults=True, template=TemplateSource(url=CANONICAL_URL, bundle=old_bundle)
+    )
+    cache = tmp_path / "copier-cache"
+    mirror = cache / f"{hashlib.sha256(CANONICAL_URL.encode()).hexdigest()}.git"
+    git("clone", "--quiet", "--mirror", new_bundle, mirror, cwd=tmp_path)
+    stale = mirror / "worktrees" / "copier._vcs.clone.killed"
+    stale.mkdir(parents=True)
+    (stale / "HEAD").write_text("0" * 40 + "\n")
+    (stale / "gitdir").write_text(str(tmp_path / "gone" / ".git") + "\n")
+    (stale / "commondir").write_text("../..\n")
+    with pytest.raises(subprocess.CalledProcessError) as broken:
+        git("remote", "update", "--prune", cwd=mirror)
+    assert "bad object" in broken.value.stderr
+    monkeypatch.setenv("COPIER_CACHE_DIR", str(cache))
+    result = update_project(project, template=TemplateSource(url=CANONICAL_URL, bundle=new_bundle))
+    assert (result.from_version, result.to_version) == ("v1", "v2")
