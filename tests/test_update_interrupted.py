@@ -25,6 +25,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +38,7 @@ from template_releases import SHIPPED_BUNDLE, Workspace, release_versions
 from template_repos import V1, V2, V2_REMOVED, TemplateRepo, git
 from typer.testing import CliRunner
 
-from mlopsify import TemplateSource, new_project
+from mlopsify import RepositoryStateError, TemplateSource, new_project
 from mlopsify.applying import scratch_clone, write_journal
 from mlopsify.cli import app
 from mlopsify.rendering import update_template
@@ -98,7 +99,7 @@ class Setting:
     def run(self, project: Path) -> Outcome:
         done = subprocess.run(
             [MLOPSIFY, "update", str(project)],
-            env=self.env,
+            env={**self.env, "COPIER_CACHE_DIR": own_copier_cache(project)},
             cwd=project,
             capture_output=True,
             text=True,
@@ -114,7 +115,7 @@ class Setting:
         lock = project / ".git" / "mlopsify.lock"
         process = subprocess.Popen(
             [MLOPSIFY, "update", str(project)],
-            env={**self.env, "TMPDIR": str(tmpdir)},
+            env={**self.env, "TMPDIR": str(tmpdir), "COPIER_CACHE_DIR": own_copier_cache(project)},
             cwd=project,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -133,6 +134,12 @@ class Setting:
         stdout, stderr = process.communicate(timeout=300)
         wait_for_writer(project)
         return Outcome(process.returncode, stdout, stderr)
+
+
+def own_copier_cache(project: Path) -> str:
+    """A Copier cache for one run: a kill mid-clone breaks Copier's shared cache for every
+    later run (the last test shows the line that says so), which is Copier's, not the update's."""
+    return tempfile.mkdtemp(prefix="copier-cache-", dir=project.parent)
 
 
 def wait_for_writer(project: Path) -> None:
@@ -452,12 +459,13 @@ def test_a_journal_from_another_commit_is_left_for_a_person(half_written):
     )
 
 
-def test_a_copier_cache_broken_by_a_killed_run_does_not_stop_the_next(
+def test_a_copier_cache_broken_by_a_killed_run_says_how_to_repair_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     """Copier's shared mirror of the canonical URL, with the worktree registration a run
-    killed mid-clone leaves behind (`git remote update` then fails: bad object): mlopsify
-    gives each run a cache of its own, so the update works and the broken cache is unused."""
+    killed mid-clone leaves behind: every later run fails in `git remote update` (bad
+    object). The library may not set COPIER_CACHE_DIR for Copier (it never changes the
+    process environment), so it says which directory to delete, in one line."""
     repo = TemplateRepo(tmp_path / "history")
     repo.release("v1", V1)
     old_bundle = repo.bundle(tmp_path / "old.bundle")
@@ -478,5 +486,13 @@ def test_a_copier_cache_broken_by_a_killed_run_does_not_stop_the_next(
         git("remote", "update", "--prune", cwd=mirror)
     assert "bad object" in broken.value.stderr
     monkeypatch.setenv("COPIER_CACHE_DIR", str(cache))
-    result = update_project(project, template=TemplateSource(url=CANONICAL_URL, bundle=new_bundle))
-    assert (result.from_version, result.to_version) == ("v1", "v2")
+    template = TemplateSource(url=CANONICAL_URL, bundle=new_bundle)
+    with pytest.raises(RepositoryStateError) as raised:
+        update_project(project, template=template)
+    assert str(raised.value) == (
+        "Copier's cache of the template was left broken by an interrupted run (fatal: bad "
+        f"object worktrees/copier._vcs.clone.killed/HEAD): delete {cache}, then run again"
+    )
+    assert git("status", "--porcelain", cwd=project) == ""
+    shutil.rmtree(cache)
+    assert update_project(project, template=template).to_version == "v2"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ from .template import Release, template_for
 from .template_source import TemplateSource
 
 Conflict = Literal["inline", "rej"]
-_COPIER_CACHE = "COPIER_CACHE_DIR"
+_BROKEN_MIRROR = "bad object worktrees/copier._vcs.clone"
 
 _CHOICE_ERROR = re.compile(r"Invalid choice for '(?P<key>\w+)': (?P<rest>.*)")
 _VALIDATION_ERROR = re.compile(r"Validation error for question '\w+': (?P<rest>.*)")
@@ -33,32 +32,12 @@ _REQUIRED_ERROR = re.compile(r'Question "(?P<key>\w+)" is required')
 
 
 @contextmanager
-def private_copier_cache() -> Iterator[None]:
-    """Give Copier a mirror cache of its own for one run.
-
-    Copier keeps one shared mirror of each remote template (the canonical URL, here mapped to
-    the shipped bundle) and registers a worktree in it per run; a run killed in between leaves
-    a registration that makes every later run fail (``bad object worktrees/...``). A mirror of
-    the bundle costs about 0.1 s, so each run makes its own, and a kill cannot break the next.
-    """
-    previous = os.environ.get(_COPIER_CACHE)
-    with tempfile.TemporaryDirectory(prefix="mlopsify-copier-cache-") as cache:
-        os.environ[_COPIER_CACHE] = cache  # Copier reads it from os.environ at each clone
-        try:
-            yield
-        finally:
-            if previous is None:
-                del os.environ[_COPIER_CACHE]
-            else:
-                os.environ[_COPIER_CACHE] = previous
-
-
-@contextmanager
 def copier_session(template: TemplateSource) -> Iterator[None]:
     """Resolve the template offline and translate Copier's user-facing errors."""
     from copier.errors import InvalidTypeError, UnsafeTemplateError, UserMessageError
+    from plumbum import ProcessExecutionError
 
-    with template.activated(), private_copier_cache(), warnings.catch_warnings():
+    with template.activated(), warnings.catch_warnings():
         # Copier warns about local dirty templates and its own deprecations: noise for our users.
         warnings.filterwarnings("ignore", module=r"copier(\.|$)")
         warnings.filterwarnings("ignore", message=r".*[Dd]irty template.*")
@@ -75,6 +54,17 @@ def copier_session(template: TemplateSource) -> Iterator[None]:
             ) from None
         except UserMessageError as error:
             raise RepositoryStateError(_first_line(error)) from None
+        except ProcessExecutionError as error:
+            if _BROKEN_MIRROR not in str(error.stderr):
+                raise
+            # Copier's shared mirror of the template keeps a worktree registration per run; a
+            # run killed in between leaves one that fails every later run until it is deleted.
+            cache = os.environ.get("COPIER_CACHE_DIR") or "~/.cache/copier/git"
+            fatal = str(error.stderr).strip().splitlines()[-1]
+            raise RepositoryStateError(
+                f"Copier's cache of the template was left broken by an interrupted run "
+                f"({fatal}): delete {cache}, then run again"
+            ) from None
         except ValueError as error:
             explained = _explain_answer_error(_first_line(error))
             if explained is None:
