@@ -105,4 +105,5 @@ def test_the_cli_maps_errors_to_exit_codes_in_one_place():
         for node in ast.walk(tree)
         if isinstance(node, ast.ExceptHandler) and node.type is not None
     ]
-    assert handlers == ["MlopsifyError"]
+    # Both in _Commands.invoke: a user's error, and Ctrl-C (which Typer would end silently).
+    assert handlers == ["MlopsifyError", "KeyboardInterrupt"]

@@ -20,6 +20,7 @@ from .errors import (
     TemplateVersionError,
     UntrustedTemplateError,
     UpdateConflictError,
+    UpdateInterruptedError,
 )
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ __all__ = [
     "TemplateVersionError",
     "UntrustedTemplateError",
     "UpdateConflictError",
+    "UpdateInterruptedError",
     "UpdateResult",
     "__version__",
     "add_service",

@@ -25,6 +25,8 @@ class UpdateResult:
     pretend: bool = False
     # What replaces a conflicted file that the new release no longer has (machinery.py): path -> line.
     notes: dict[str, str] = field(default_factory=dict)
+    # One line about an interrupted earlier update that this run rolled back first, if any.
+    recovered: str | None = None
 
     @property
     def conflicts(self) -> list[str]:

@@ -9,6 +9,7 @@ else is a bug and keeps its traceback. The command line's answers (``--data KEY=
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
@@ -18,7 +19,12 @@ import typer
 from typer.core import TyperGroup
 
 from ._version import __version__
-from .errors import InvalidAnswerError, MlopsifyError, UpdateConflictError
+from .errors import (
+    InvalidAnswerError,
+    MlopsifyError,
+    UpdateConflictError,
+    UpdateInterruptedError,
+)
 
 if TYPE_CHECKING:
     from .changes import UpdateResult
@@ -28,7 +34,9 @@ if TYPE_CHECKING:
 def fail(error: MlopsifyError) -> NoReturn:
     """One red line on stderr and the error's exit code; an update's changes first, if any."""
     if isinstance(error, UpdateConflictError) and error.result is not None:
+        _ignore_interrupts()
         result = error.result
+        _note_recovery(result.recovered)
         verb = "Would update" if result.pretend else "Updated"
         typer.echo(
             f"{verb} {result.project} from {result.from_version} to {result.to_version} with conflicts:"
@@ -47,6 +55,10 @@ class _Commands(TyperGroup):
             return super().invoke(ctx)
         except MlopsifyError as error:
             fail(error)
+        except KeyboardInterrupt:
+            # Typer would exit 130 without a word; `update` and `add` say more (UpdateInterruptedError).
+            typer.secho("error: interrupted", err=True, fg=typer.colors.RED)
+            raise typer.Exit(code=UpdateInterruptedError.exit_code) from None
 
 
 app = typer.Typer(
@@ -225,6 +237,20 @@ TrustOption = Annotated[
 ]
 
 
+def _ignore_interrupts() -> None:
+    """The update is written (or was not needed): a Ctrl-C now would change nothing, so the
+    report is printed whole and the exit code stays the command's. Only the console script
+    changes the process's signal handling; in-process callers (CliRunner) keep theirs."""
+    if _ConsoleScript.running:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _note_recovery(recovered: str | None) -> None:
+    """Say, on stderr, that an interrupted earlier update was rolled back before this one."""
+    if recovered:
+        typer.echo(f"note: {recovered}", err=True)
+
+
 def _print_changes(result: UpdateResult) -> None:
     for change in result.changes:
         typer.echo(f"  {change.status:<9} {change.path}")
@@ -233,6 +259,7 @@ def _print_changes(result: UpdateResult) -> None:
 
 
 def _report_update(result: UpdateResult) -> None:
+    _note_recovery(result.recovered)
     if not result.changes and result.from_version == result.to_version:
         typer.echo(f"{result.project} is at template {result.to_version}: nothing to update")
         return
@@ -291,6 +318,7 @@ def update(
         trust=trust,
         template=template_source(template),
     )
+    _ignore_interrupts()
     _report_update(result)
 
 
@@ -323,6 +351,8 @@ def add(
         data=parse_data(data or []),
         trust=trust,
     )
+    _ignore_interrupts()
+    _note_recovery(added.recovered)
     name, question = added.service.name, added.service.question
     if added.update is None:
         typer.echo(
@@ -427,6 +457,13 @@ def assess(
         )
 
 
+class _ConsoleScript:
+    """Whether this process runs as the `mlopsify` command (set by :func:`main`)."""
+
+    running = False
+
+
 def main() -> None:
     """Console-script entry point."""
+    _ConsoleScript.running = True
     app()

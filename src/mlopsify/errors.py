@@ -62,6 +62,12 @@ class UntrustedTemplateError(MlopsifyError):
     exit_code = 8
 
 
+class UpdateInterruptedError(MlopsifyError):
+    """Ctrl-C stopped an update or add; the message says whether the update was written."""
+
+    exit_code = 130
+
+
 # The two codes that no error class has: success, and Typer's usage errors.
 SUCCESS = 0
 USAGE_ERROR = 2
@@ -101,6 +107,11 @@ EXIT_CODES: dict[int, tuple[str, str]] = {
     UntrustedTemplateError.exit_code: (
         "UntrustedTemplateError",
         "a template other than mlopsify's own runs migrations or tasks; `--trust` lets it",
+    ),
+    UpdateInterruptedError.exit_code: (
+        "UpdateInterruptedError",
+        "Ctrl-C stopped `update` or `add`: the project is as it was, or (as the message says) "
+        "holds the whole update",
     ),
 }
 """Every exit code of the ``mlopsify`` command: code -> (error class, meaning)."""

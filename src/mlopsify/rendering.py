@@ -8,6 +8,7 @@ keeps its traceback.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import warnings
@@ -24,6 +25,7 @@ from .template import Release, template_for
 from .template_source import TemplateSource
 
 Conflict = Literal["inline", "rej"]
+_BROKEN_MIRROR = "bad object worktrees/copier._vcs.clone"
 
 _CHOICE_ERROR = re.compile(r"Invalid choice for '(?P<key>\w+)': (?P<rest>.*)")
 _VALIDATION_ERROR = re.compile(r"Validation error for question '\w+': (?P<rest>.*)")
@@ -34,6 +36,7 @@ _REQUIRED_ERROR = re.compile(r'Question "(?P<key>\w+)" is required')
 def copier_session(template: TemplateSource) -> Iterator[None]:
     """Resolve the template offline and translate Copier's user-facing errors."""
     from copier.errors import InvalidTypeError, UnsafeTemplateError, UserMessageError
+    from plumbum import ProcessExecutionError
 
     with template.activated(), warnings.catch_warnings():
         # Copier warns about local dirty templates and its own deprecations: noise for our users.
@@ -52,6 +55,17 @@ def copier_session(template: TemplateSource) -> Iterator[None]:
             ) from None
         except UserMessageError as error:
             raise RepositoryStateError(_first_line(error)) from None
+        except ProcessExecutionError as error:
+            if _BROKEN_MIRROR not in str(error.stderr):
+                raise
+            # Copier's shared mirror of the template keeps a worktree registration per run; a
+            # run killed in between leaves one that fails every later run until it is deleted.
+            cache = os.environ.get("COPIER_CACHE_DIR") or "~/.cache/copier/git"
+            fatal = str(error.stderr).strip().splitlines()[-1]
+            raise RepositoryStateError(
+                f"Copier's cache of the template was left broken by an interrupted run "
+                f"({fatal}): delete {cache}, then run again"
+            ) from None
         except ValueError as error:
             explained = _explain_answer_error(_first_line(error))
             if explained is None:

@@ -20,7 +20,12 @@ def check_clean(path: Path) -> None:
     """Refuse a work tree with uncommitted changes, untracked files included."""
     dirty = _git.dirty_paths(path)
     if dirty:
-        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
         raise RepositoryStateError(
-            f"{path} has uncommitted changes ({shown}): commit or stash them first; nothing was written"
+            f"{path} has uncommitted changes ({shown_paths(dirty)}): commit or stash them first; "
+            "nothing was written"
         )
+
+
+def shown_paths(paths: list[str]) -> str:
+    """The first five of ``paths`` and how many more, for a one-line message."""
+    return ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")

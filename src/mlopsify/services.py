@@ -3,7 +3,8 @@
 A service is one answer to one of the template's questions, read from the ``copier.yml`` of
 the release the project is at (:attr:`Release.services`): every choice of a choice question
 (except ``none``) and every ``use_*`` yes/no question. Adding one changes that answer and
-updates the project at its current release, with the safety rules of ``update``.
+updates the project at its current release, with the safety rules of ``update`` (written
+all at once or not at all).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .changes import UpdateResult
 from .rendering import Conflict
 from .template import Release, Service, template_for
 from .template_source import TemplateSource
-from .updating import check_updatable, source_for, update_checked
+from .updating import check_updatable, source_for, update_checked, update_session
 
 __all__ = ["AddResult", "Service", "ServiceList", "add_service", "list_services"]
 
@@ -36,11 +37,15 @@ class ServiceList:
 
 @dataclass(frozen=True)
 class AddResult:
-    """The service, the answer it replaced, and the update (None when it was already on)."""
+    """The service, the answer it replaced, and the update (None when it was already on).
+
+    ``recovered`` is the line about an interrupted earlier update rolled back first, if any.
+    """
 
     service: Service
     previous: Any
     update: UpdateResult | None
+    recovered: str | None = None
 
 
 def list_services(project: Path) -> ServiceList:
@@ -105,27 +110,28 @@ def add_service(
     ``data`` changes other answers on the way (for example the URL of a new DVC remote).
     """
     project = project.expanduser().absolute()
-    answers = check_updatable(project)
-    known = template_for(source_for(answers, template))
-    version = str(answers["_commit"])
-    release = known.release(version)
-    chosen = release.service(service)
-    previous = answers.get(chosen.question)
-    if previous == chosen.value:
-        return AddResult(chosen, previous, None)
-    changed = {
-        **dependent_answers(release, answers, chosen.question, chosen.value),
-        chosen.question: chosen.value,
-        **(data or {}),
-    }
-    result = update_checked(
-        project,
-        answers,
-        known,
-        to=version,
-        data=changed,
-        conflict=conflict,
-        pretend=pretend,
-        trust=trust,
-    )
-    return AddResult(chosen, previous, result)
+    with update_session(project) as session:
+        answers = check_updatable(project)
+        known = template_for(source_for(answers, template))
+        version = str(answers["_commit"])
+        release = known.release(version)
+        chosen = release.service(service)
+        previous = answers.get(chosen.question)
+        if previous == chosen.value:
+            return AddResult(chosen, previous, None, session.recovered)
+        changed = {
+            **dependent_answers(release, answers, chosen.question, chosen.value),
+            chosen.question: chosen.value,
+            **(data or {}),
+        }
+        result = update_checked(
+            session,
+            answers,
+            known,
+            to=version,
+            data=changed,
+            conflict=conflict,
+            pretend=pretend,
+            trust=trust,
+        )
+    return AddResult(chosen, previous, result, session.recovered)

@@ -2,8 +2,9 @@
 
 Copier does the merge; this module adds what it leaves to the caller: the checks that make
 an update safe to start (a git repository, a readable answers file, a clean tree, a version
-that exists), the offline mapping of the canonical template URL to the shipped bundle, a
-``pretend`` run in a throwaway clone, and the list of changed and conflicted files
+that exists), the offline mapping of the canonical template URL to the shipped bundle, the
+merge in a throwaway clone that is then written into the project all at once
+(:mod:`.applying`; ``pretend`` stops before), and the list of changed and conflicted files
 (Copier exits 0 on conflicts in both modes).
 """
 
@@ -19,28 +20,47 @@ import yaml
 
 from . import _git
 from .answers import ANSWERS_FILE, read_project_answers
+from .applying import UpdateSession, scratch_clone, update_session
 from .changes import FileChange, UpdateResult
-from .errors import InvalidAnswerError, TemplateVersionError, UpdateConflictError
+from .errors import (
+    InvalidAnswerError,
+    RepositoryStateError,
+    TemplateVersionError,
+    UpdateConflictError,
+)
 from .machinery import replacement
 from .rendering import Conflict, copy_template, update_template
-from .repository import check_clean, check_git_directory
+from .repository import check_clean, shown_paths
 from .template import Template, template_for
 from .template_source import TemplateSource, is_url, same_release
 
-__all__ = ["Conflict", "FileChange", "UpdateResult", "check_updatable", "update_project"]
+__all__ = [
+    "Conflict",
+    "FileChange",
+    "UpdateResult",
+    "check_updatable",
+    "update_project",
+    "update_session",
+]
 
 # `git describe` form that Copier records for an untagged template commit: v0.1.0-3-gabc1234.
 _DESCRIBED = re.compile(r".+-\d+-g[0-9a-f]{4,40}$")
 
 
 def check_updatable(project: Path) -> dict[str, Any]:
-    """Refuse, before anything is written, a project an update cannot work on; return its answers."""
-    check_git_directory(
-        project,
-        kind="project",
-        hint="updates merge through git; run `git init` and commit the project first",
-    )
+    """Refuse, before anything is written, a project an update cannot work on; return its answers.
+
+    Called within :func:`update_session`, which refused a path that is not in a git work tree.
+    """
     answers = read_project_answers(project)
+    if _git.status_entries(project, "--", ANSWERS_FILE):
+        # An update (perhaps one whose command was killed) that nobody committed yet: say so,
+        # rather than "commit or stash" changes the user may not know about.
+        raise RepositoryStateError(
+            f"{project} holds an update to template {answers['_commit']} that is not committed "
+            f"yet ({shown_paths(_git.dirty_paths(project))}): review it with `git diff` and "
+            "commit it, or drop it with `git reset --hard && git clean -fd`; nothing was written"
+        )
     check_clean(project)
     return answers
 
@@ -101,20 +121,22 @@ def update_project(
     which carries the result. ``pretend`` merges in a throwaway clone and writes nothing.
     ``template`` overrides how the recorded ``_src_path`` resolves (default: the shipped
     bundle for the canonical URL); ``trust`` lets a template other than the shipped one run
-    its migrations.
+    its migrations. The update is written all at once or not at all (see :mod:`.applying`);
+    Ctrl-C raises :class:`UpdateInterruptedError`, which says which.
     """
     project = project.expanduser().absolute()
-    answers = check_updatable(project)
-    return update_checked(
-        project,
-        answers,
-        template_for(source_for(answers, template)),
-        to=to,
-        data=data or {},
-        conflict=conflict,
-        pretend=pretend,
-        trust=trust,
-    )
+    with update_session(project) as session:
+        answers = check_updatable(project)
+        return update_checked(
+            session,
+            answers,
+            template_for(source_for(answers, template)),
+            to=to,
+            data=data or {},
+            conflict=conflict,
+            pretend=pretend,
+            trust=trust,
+        )
 
 
 def source_for(answers: Mapping[str, Any], template: TemplateSource | None) -> TemplateSource:
@@ -133,7 +155,7 @@ def source_for(answers: Mapping[str, Any], template: TemplateSource | None) -> T
 
 
 def update_checked(
-    project: Path,
+    session: UpdateSession,
     answers: Mapping[str, Any],
     known: Template,
     *,
@@ -143,7 +165,12 @@ def update_checked(
     pretend: bool,
     trust: bool,
 ) -> UpdateResult:
-    """:func:`update_project` for a project that :func:`check_updatable` accepted."""
+    """:func:`update_project` for a locked project that :func:`check_updatable` accepted.
+
+    Copier merges in a scratch clone; unless ``pretend``, the result is then moved into the
+    project in one journaled step, so the project never holds half an update.
+    """
+    project = session.project
     template = known.source
     new_answers = dict(data)
     current = str(answers["_commit"])
@@ -160,37 +187,34 @@ def update_checked(
         )
     if target == current and not new_answers:
         return UpdateResult(
-            project=project, from_version=current, to_version=target, pretend=pretend
+            project=project,
+            from_version=current,
+            to_version=target,
+            pretend=pretend,
+            recovered=session.recovered,
         )
 
     trusted = trust or template.bundle is not None
-    if pretend:
-        with tempfile.TemporaryDirectory(prefix="mlopsify-pretend-") as scratch:
-            top = Path(_git.git("rev-parse", "--show-toplevel", cwd=project))
-            clone = Path(scratch) / top.name
-            _git.git("clone", "--quiet", "--no-hardlinks", str(top), str(clone), cwd=project)
-            work = clone / project.relative_to(top)
-            update_template(
-                work, template, vcs_ref=target, data=new_answers, conflict=conflict, trusted=trusted
-            )
-            record_source(work, template, answers)
-            kept = keep_edited_removals(work, template, answers)
-            found = changed_files(work)
-        result = UpdateResult(
-            project, current, target, found, pretend=True, notes=_notes(found, answers)
+    with scratch_clone(session.top) as clone:
+        work = clone / project.relative_to(session.top)
+        update_template(
+            work, template, vcs_ref=target, data=new_answers, conflict=conflict, trusted=trusted
         )
-        # Automation (`update --pretend` in CI) must tell a clean update from a conflicting one.
-        if result.conflicts:
-            raise _conflict_error(result, kept, conflict)
-        return result
-
-    update_template(
-        project, template, vcs_ref=target, data=new_answers, conflict=conflict, trusted=trusted
+        record_source(work, template, answers)
+        kept = keep_edited_removals(work, template, answers)
+        found = changed_files(work)
+        if not pretend:
+            session.apply(clone, from_version=current, to_version=target)
+    result = UpdateResult(
+        project,
+        current,
+        target,
+        found,
+        pretend=pretend,
+        notes=_notes(found, answers),
+        recovered=session.recovered,
     )
-    record_source(project, template, answers)
-    kept = keep_edited_removals(project, template, answers)
-    found = changed_files(project)
-    result = UpdateResult(project, current, target, found, notes=_notes(found, answers))
+    # Automation (`update --pretend` in CI) must tell a clean update from a conflicting one.
     if result.conflicts:
         raise _conflict_error(result, kept, conflict)
     return result
