@@ -1,5 +1,5 @@
-"""The service's contract: the request parser under property-based tests, the OpenAPI document
-against its snapshot, and schemathesis with all its checks against the live service."""
+"""The service's contract: the request parser under property-based tests, the OpenAPI snapshot
+command, and schemathesis with all its checks against live services on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -21,18 +21,14 @@ import pytest
 import uvicorn
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mlopsify_runtime.serving import create_app, openapi_snapshot
+from mlopsify_runtime.serving.schemas import InputError, Limits, RequestParser
+from mlopsify_runtime.serving.spec import FeatureSpec
+from serving_models import TOKEN, save_model
+from test_monitoring import write_monitoring
 
-{# ruff's isort orders first-party modules by name: test_serving goes first when it sorts first #}{% if package_name > 'test_serving' -%}
-from test_serving import TOKEN, save_tiny_model
-{% endif -%}
-from {{ package_name }}.serving import Settings, create_app
-from {{ package_name }}.serving.openapi import document, render
-from {{ package_name }}.serving.openapi_snapshot import MONITORED, SNAPSHOT, snapshot_settings
-from {{ package_name }}.serving.schemas import InputError, Limits, RequestParser
-from {{ package_name }}.serving.spec import FeatureSpec
-{% if package_name <= 'test_serving' -%}
-from test_serving import TOKEN, save_tiny_model
-{% endif %}
+pytestmark = pytest.mark.filterwarnings("ignore:X does not have valid feature names")
+
 LIMITS = Limits(max_batch_size=5, max_abs_value=1e15, max_string_length=12)
 NUMBERS = FeatureSpec.from_dict({"features": ["a", "b", "c"], "task_type": "classification"})
 MIXED = FeatureSpec.from_dict(
@@ -46,9 +42,10 @@ MIXED = FeatureSpec.from_dict(
         },
     }
 )
-ROOT = Path(__file__).resolve().parent.parent
 
-in_range = st.floats(min_value=-LIMITS.max_abs_value, max_value=LIMITS.max_abs_value, allow_nan=False)
+in_range = st.floats(
+    min_value=-LIMITS.max_abs_value, max_value=LIMITS.max_abs_value, allow_nan=False
+)
 out_of_range = st.one_of(
     st.just(math.nan),
     st.just(math.inf),
@@ -58,7 +55,9 @@ out_of_range = st.one_of(
 )
 json_values = st.recursive(
     st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -68,21 +67,34 @@ def encode(payload: Any) -> bytes:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.fixed_dictionaries({"a": in_range, "b": in_range, "c": in_range}), min_size=1, max_size=5))
-def test_valid_records_become_a_float_matrix_in_feature_order(records: list[dict[str, float]]) -> None:
+@given(
+    st.lists(
+        st.fixed_dictionaries({"a": in_range, "b": in_range, "c": in_range}), min_size=1, max_size=5
+    )
+)
+def test_valid_records_become_a_float_matrix_in_feature_order(
+    records: list[dict[str, float]],
+) -> None:
     parsed = RequestParser(NUMBERS, LIMITS).parse(encode({"records": records}))
     assert parsed.batch
     assert parsed.matrix.dtype == np.float64
-    assert parsed.matrix.tolist() == [[record[name] for name in ("a", "b", "c")] for record in records]
+    assert parsed.matrix.tolist() == [
+        [record[name] for name in ("a", "b", "c")] for record in records
+    ]
 
 
 @settings(max_examples=100, deadline=None)
 @given(
-    st.lists(st.fixed_dictionaries({"a": in_range | st.integers(), "b": in_range, "c": in_range}), min_size=1),
+    st.lists(
+        st.fixed_dictionaries({"a": in_range | st.integers(), "b": in_range, "c": in_range}),
+        min_size=1,
+    ),
     st.sampled_from([", ", ",", ",\n  "]),
     st.sampled_from([": ", ":", " : "]),
 )
-def test_the_fast_path_and_the_exact_path_agree(records: list[dict[str, float]], comma: str, colon: str) -> None:
+def test_the_fast_path_and_the_exact_path_agree(
+    records: list[dict[str, float]], comma: str, colon: str
+) -> None:
     """Good bodies take pydantic-core's parser; the exact one must give the same matrix or the same refusal."""
     body = json.dumps({"records": records}, separators=(comma, colon)).encode()
     parser = RequestParser(NUMBERS, LIMITS)
@@ -98,13 +110,19 @@ def test_the_fast_path_and_the_exact_path_agree(records: list[dict[str, float]],
 
 @settings(max_examples=100, deadline=None)
 @given(st.sampled_from(["a", "b", "c"]), out_of_range)
-def test_values_that_could_overflow_the_model_are_refused_with_their_location(name: str, value: float) -> None:
+def test_values_that_could_overflow_the_model_are_refused_with_their_location(
+    name: str, value: float
+) -> None:
     record = {"a": 1.0, "b": 2.0, "c": 3.0, name: value}
     with pytest.raises(InputError) as refused:
-        RequestParser(NUMBERS, LIMITS).parse(json.dumps({"record": record}, allow_nan=True).encode())
+        RequestParser(NUMBERS, LIMITS).parse(
+            json.dumps({"record": record}, allow_nan=True).encode()
+        )
     assert refused.value.status == 422
     message = "must be a finite number from -1e+15 to 1e+15"
-    assert refused.value.errors == [{"loc": f"record.{name}", "msg": message, "type": "number_range"}]
+    assert refused.value.errors == [
+        {"loc": f"record.{name}", "msg": message, "type": "number_range"}
+    ]
 
 
 @settings(max_examples=150, deadline=None)
@@ -115,7 +133,9 @@ def test_any_json_value_is_parsed_or_refused_with_400_or_422(payload: Any) -> No
             RequestParser(MIXED, LIMITS).parse(body)
         except InputError as error:
             assert error.status in {400, 422}
-            json.dumps(error.body("id"), allow_nan=False).encode()  # the error itself always serialises
+            json.dumps(
+                error.body("id"), allow_nan=False
+            ).encode()  # the error itself always serialises
 
 
 @settings(max_examples=150, deadline=None)
@@ -129,7 +149,9 @@ def test_any_bytes_are_parsed_or_refused_with_400_or_422(body: bytes) -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(
-    st.fixed_dictionaries({"size": in_range, "colour": st.none() | st.text(max_size=12), "age": st.none() | in_range})
+    st.fixed_dictionaries(
+        {"size": in_range, "colour": st.none() | st.text(max_size=12), "age": st.none() | in_range}
+    )
 )
 def test_categories_and_nullable_columns_become_an_object_matrix(record: dict[str, Any]) -> None:
     parsed = RequestParser(MIXED, LIMITS).parse(encode({"record": record}))
@@ -140,14 +162,26 @@ def test_categories_and_nullable_columns_become_an_object_matrix(record: dict[st
 @pytest.mark.parametrize(
     ("body", "status", "detail"),
     [
-        (b'{"record": {"a": 1, "a": 2, "b": 3, "c": 4}}', 400, 'malformed JSON: duplicate key "a" in a JSON object'),
-        (b'{"record": {"a": 1, "b": 2, "b"\n : 2, "c": 4}}', 400, 'malformed JSON: duplicate key "b" in a JSON object'),
+        (
+            b'{"record": {"a": 1, "a": 2, "b": 3, "c": 4}}',
+            400,
+            'malformed JSON: duplicate key "a" in a JSON object',
+        ),
+        (
+            b'{"record": {"a": 1, "b": 2, "b"\n : 2, "c": 4}}',
+            400,
+            'malformed JSON: duplicate key "b" in a JSON object',
+        ),
         (
             b'{"records": [{"a": 1, "b": 2, "c": 3}], "records": []}',
             400,
             'malformed JSON: duplicate key "records" in a JSON object',
         ),
-        (b'{"record": {"a": 1, "b": 2, "c": "\xff"}}', 400, "the body is not UTF-8 (byte 34): send UTF-8 JSON"),
+        (
+            b'{"record": {"a": 1, "b": 2, "c": "\xff"}}',
+            400,
+            "the body is not UTF-8 (byte 34): send UTF-8 JSON",
+        ),
         (b"[" * 100_000 + b"]" * 100_000, 400, "malformed JSON: nested too deeply"),
         (b'{"record": {"a": 1e306, "b": 2, "c": 3}}', 422, "invalid record"),
         (b'{"record": {"a": ' + b"9" * 5000 + b', "b": 2, "c": 3}}', 422, "invalid record"),
@@ -161,18 +195,34 @@ def test_hostile_bodies_get_one_clear_4xx(body: bytes, status: int, detail: str)
     assert (refused.value.status, refused.value.detail) == (status, detail)
 
 
-def test_the_snapshot_is_what_the_code_builds_for_the_model() -> None:
-    """docs/openapi.json (`make openapi`) records its feature spec: the current code must rebuild it exactly."""
-    snapshot = ROOT / SNAPSHOT
-    features = ROOT / "models" / "features.json"
-    if not snapshot.is_file():  # a new project: make pipeline (or make openapi) writes it
-        pytest.skip("no docs/openapi.json yet: make pipeline writes it")
-    recorded = json.loads(snapshot.read_text(encoding="utf-8"))
-    spec = FeatureSpec.from_dict(recorded["info"]["x-feature-spec"])
-    rebuilt = render(document(spec, snapshot_settings(Settings()), MONITORED))
-    assert snapshot.read_text(encoding="utf-8") == rebuilt, "docs/openapi.json is stale: run make openapi"
-    if features.is_file():
-        assert FeatureSpec.from_file(features) == spec, "the model's features changed: run make openapi"
+def test_the_snapshot_command_writes_the_document_and_checks_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m mlopsify_runtime.serving.openapi_snapshot [--check]` in a project's directory."""
+    monkeypatch.chdir(tmp_path)
+    assert openapi_snapshot.main([]) == 1
+    assert (
+        "models/features.json is missing: run the pipeline (make pipeline) first"
+        in capsys.readouterr().err
+    )
+    save_model(tmp_path, "classification")
+    assert openapi_snapshot.main(["--check"]) == 1
+    assert (
+        "docs/openapi.json is out of date: run `make openapi` and commit it"
+        in capsys.readouterr().err
+    )
+    assert openapi_snapshot.main([]) == 0
+    assert capsys.readouterr().out == "wrote docs/openapi.json\n"
+    assert openapi_snapshot.main(["--check"]) == 0
+    written = json.loads((tmp_path / "docs/openapi.json").read_text(encoding="utf-8"))
+    spec = FeatureSpec.from_file(tmp_path / "models/features.json")
+    assert written["info"]["x-feature-spec"] == spec.to_dict()
+    assert written["components"]["securitySchemes"] == {
+        "bearer": {"type": "http", "scheme": "bearer"}
+    }
+    assert "/feedback" in written["paths"]  # the snapshot describes a monitored service
+    (tmp_path / "docs/openapi.json").write_text("{}", encoding="utf-8")
+    assert openapi_snapshot.main(["--check"]) == 1
 
 
 def free_port() -> int:
@@ -181,15 +231,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+VARIANTS = {  # name: (task type, bearer token, monitored)
+    "classification-token-monitored": ("classification", TOKEN, True),
+    "regression-open": ("regression", "", False),
+}
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """Two live services on 127.0.0.1 (uvicorn threads): with a bearer token and without."""
-    base = save_tiny_model(tmp_path_factory.mktemp("contract"), "classification")
+    """Live services on 127.0.0.1 (uvicorn threads), one per variant."""
     servers, urls = [], {}
-    for name, token in (("token", TOKEN), ("open", "")):
+    for name, (task_type, token, monitored) in VARIANTS.items():
+        root = tmp_path_factory.mktemp(name)
+        settings = replace(save_model(root, task_type), api_token=token)
+        if monitored:
+            settings = replace(settings, monitoring_file=write_monitoring(root, task_type))
         port = free_port()
-        app = create_app(replace(base, api_token=token))
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        )
         threading.Thread(target=server.run, daemon=True).start()
         servers.append(server)
         urls[name] = f"http://127.0.0.1:{port}"
@@ -208,9 +268,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
         server.should_exit = True
 
 
+@pytest.mark.slow  # 20 to 40 s a variant
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="schemathesis 4 needs Python 3.11 or newer")
-@pytest.mark.parametrize("variant", ["token", "open"])
-def test_schemathesis_finds_no_failure(served: dict[str, str], variant: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_schemathesis_finds_no_failure(
+    served: dict[str, str], variant: str, tmp_path: Path
+) -> None:
     """Every check of schemathesis (status codes, schemas, content types, auth, negative data) passes."""
     command = [
         str(Path(sys.executable).with_name("st")),
@@ -226,7 +289,9 @@ def test_schemathesis_finds_no_failure(served: dict[str, str], variant: str, tmp
         "1",
         "--no-color",
     ]
-    if variant == "token":
+    if VARIANTS[variant][1]:
         command += ["-H", f"Authorization: Bearer {TOKEN}"]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
+    result = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
