@@ -32,7 +32,9 @@ def psi(counts: np.ndarray, expected: np.ndarray, rows: int, reference_rows: int
     """PSI per row of `counts` (features x bins) against `expected` shares of `reference_rows` rows."""
     bins = (counts.shape[1] - np.isnan(expected).sum(axis=1))[:, None]
     actual = (counts + SMOOTHING) / (rows + SMOOTHING * bins)
-    reference = (np.nan_to_num(expected) * reference_rows + SMOOTHING) / (reference_rows + SMOOTHING * bins)
+    reference = (np.nan_to_num(expected) * reference_rows + SMOOTHING) / (
+        reference_rows + SMOOTHING * bins
+    )
     terms = (actual - reference) * np.log(actual / reference)
     scores: np.ndarray = np.where(np.isnan(expected), 0.0, terms).sum(axis=1)
     return scores
@@ -54,7 +56,9 @@ class DriftTracker:
         self.reference_rows = reference_rows
         # per feature: the inner bin edges of a number, or the bin of each category (None)
         self._edges = [
-            None if "categories" in reference[name] else np.asarray(reference[name]["edges"], dtype=float)
+            None
+            if "categories" in reference[name]
+            else np.asarray(reference[name]["edges"], dtype=float)
             for name in self.features
         ]
         self._categories = [
@@ -105,14 +109,19 @@ class DriftTracker:
         for i, known in enumerate(self._categories):
             if self.is_category(i):
                 unseen = len(known)
-                bins[:, i] = [unseen if value is None else known.get(str(value), unseen) for value in matrix[:, i]]
+                bins[:, i] = [
+                    unseen if value is None else known.get(str(value), unseen)
+                    for value in matrix[:, i]
+                ]
         return bins
 
     def observe(self, matrix: np.ndarray) -> None:
         """Add request rows (features in `self.features` order), evicting the oldest past `window`."""
         for i, known in enumerate(self._categories):
             if self.is_category(i):  # every request counts, also those older than the window
-                self.unseen[i] += sum(1 for value in matrix[:, i] if value is not None and str(value) not in known)
+                self.unseen[i] += sum(
+                    1 for value in matrix[:, i] if value is not None and str(value) not in known
+                )
         rows = self.bins_of(matrix[-self.window :])
         # All rows at once (a batch costs about what one row does): the slots they take, in ring order,
         # lose their old rows' counts (slots are filled from 0 before the first wrap), then gain the new.

@@ -60,7 +60,9 @@ class PredictionStore:
 class LiveQuality:
     """Predictions paired with their ground truth, the last `window` of them."""
 
-    def __init__(self, task_type: str, window: int, min_samples: int, classes: list[Any] | None = None) -> None:
+    def __init__(
+        self, task_type: str, window: int, min_samples: int, classes: list[Any] | None = None
+    ) -> None:
         self.task_type = task_type
         self.min_samples = min_samples
         self.classes = list(classes or [])  # the model's classes, in the order of its probabilities
@@ -79,12 +81,16 @@ class LiveQuality:
         predicted = [pending.value for pending, _ in self._pairs]
         actual = [truth for _, truth in self._pairs]
         if self.task_type == "regression":
-            return regression_metrics([float(value) for value in actual], [float(value) for value in predicted])
+            return regression_metrics(
+                [float(value) for value in actual], [float(value) for value in predicted]
+            )
         keys = [str(label) for label in self.classes]
         scores = [pending.probabilities for pending, _ in self._pairs]
         probabilities = None
         if keys and all(score is not None and set(keys) <= set(score) for score in scores):
-            probabilities = np.array([[score[key] for key in keys] for score in scores if score is not None])
+            probabilities = np.array(
+                [[score[key] for key in keys] for score in scores if score is not None]
+            )
         return classification_metrics(actual, predicted, self.classes, probabilities)
 
 
@@ -110,5 +116,7 @@ class QualityCollector(Collector):
             value=len(self.quality),
         )
         yield GaugeMetricFamily(
-            "model_feedback_pending", "Predictions kept in memory, waiting for ground truth.", value=len(self.store)
+            "model_feedback_pending",
+            "Predictions kept in memory, waiting for ground truth.",
+            value=len(self.store),
         )

@@ -28,7 +28,9 @@ from .settings import Settings
 from .spec import Column, FeatureSpec, SpecError
 
 # The estimator was fitted on a DataFrame; rows arrive in the same column order (checked at load).
-warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
+warnings.filterwarnings(
+    "ignore", message="X does not have valid feature names", category=UserWarning
+)
 
 
 class Estimator(Protocol):
@@ -67,7 +69,11 @@ class LoadedModel:
         classes = getattr(estimator, "classes_", None)
         self.classes: list[Any] = classes.tolist() if classes is not None else list(spec.classes)
         # The estimator's classes complete a spec that does not list them (the OpenAPI document uses them).
-        self.spec = replace(spec, classes=tuple(self.classes)) if self.classes and not spec.classes else spec
+        self.spec = (
+            replace(spec, classes=tuple(self.classes))
+            if self.classes and not spec.classes
+            else spec
+        )
         self.features = spec.names
         self.task_type = spec.task_type
         self.info = info
@@ -136,7 +142,9 @@ def _feature_spec(features_path: Path, estimator: Estimator) -> FeatureSpec:
     else:
         raise ModelLoadError(f"{features_path} is missing and the model does not name its features")
     if names_in is not None and [str(name) for name in names_in] != spec.names:
-        raise ModelLoadError(f"{features_path} lists features in another order than the model was fitted on")
+        raise ModelLoadError(
+            f"{features_path} lists features in another order than the model was fitted on"
+        )
     return spec
 
 
@@ -147,7 +155,9 @@ def _registration(path: Path) -> dict[str, str]:
     return {key: str(value) for key, value in json.loads(path.read_text()).items()}
 
 
-def load_model_dir(model_dir: Path, settings: Settings, registration: dict[str, str] | None = None) -> LoadedModel:
+def load_model_dir(
+    model_dir: Path, settings: Settings, registration: dict[str, str] | None = None
+) -> LoadedModel:
     """Load an MLflow scikit-learn model directory without importing MLflow."""
     mlmodel_path = model_dir / "MLmodel"
     if not mlmodel_path.is_file():
@@ -155,7 +165,9 @@ def load_model_dir(model_dir: Path, settings: Settings, registration: dict[str, 
     mlmodel = yaml.safe_load(mlmodel_path.read_text())
     estimator = _load_estimator(model_dir, mlmodel)
     spec = _feature_spec(settings.features_path, estimator)
-    registered = registration if registration is not None else _registration(settings.registration_path)
+    registered = (
+        registration if registration is not None else _registration(settings.registration_path)
+    )
     info = ModelInfo(
         name=registered.get("model_name") or settings.model_name,
         version=settings.model_version or registered.get("version") or "unregistered",
@@ -181,7 +193,11 @@ def load_from_registry(settings: Settings) -> LoadedModel:
         else:
             name, number = reference.split("/", 1)
             found = client.get_model_version(name, number)
-        registration = {"model_name": found.name, "version": str(found.version), "run_id": found.run_id or ""}
+        registration = {
+            "model_name": found.name,
+            "version": str(found.version),
+            "run_id": found.run_id or "",
+        }
     return load_model_dir(local, settings, registration)
 
 

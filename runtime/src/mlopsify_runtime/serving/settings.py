@@ -55,7 +55,9 @@ def _buckets(raw: str, default: tuple[float, ...]) -> tuple[float, ...]:
     try:
         edges = tuple(float(part) for part in raw.split(","))
     except ValueError:
-        raise ValueError(f"PREDICTION_BUCKETS={raw!r} is not a comma-separated list of numbers") from None
+        raise ValueError(
+            f"PREDICTION_BUCKETS={raw!r} is not a comma-separated list of numbers"
+        ) from None
     if list(edges) != sorted(set(edges)):
         raise ValueError(f"PREDICTION_BUCKETS={raw!r} must be strictly increasing")
     return edges
@@ -116,6 +118,8 @@ class Settings:
             max_batch_size=_int("MAX_BATCH_SIZE", default.max_batch_size),
             max_abs_value=_float("MAX_ABS_VALUE", default.max_abs_value),
             max_string_length=_int("MAX_STRING_LENGTH", default.max_string_length),
-            prediction_buckets=_buckets(env.get("PREDICTION_BUCKETS", ""), default.prediction_buckets),
+            prediction_buckets=_buckets(
+                env.get("PREDICTION_BUCKETS", ""), default.prediction_buckets
+            ),
             monitoring_file=_optional_path("MONITORING_FILE", MONITORING_FILE),
         )

@@ -40,7 +40,11 @@ def verify_model_signature(model_dir: Path, public_key: Path) -> bool:
         config.verify(model_dir, signature)
     except ValueError as error:  # model-signing's verdict: which file changed, or a bad signature
         changed = re.findall(r"Hash mismatch for '([^']+)'", str(error))
-        what = f"{', '.join(changed)} changed after signing" if changed else str(error).split(":", 1)[0]
+        what = (
+            f"{', '.join(changed)} changed after signing"
+            if changed
+            else str(error).split(":", 1)[0]
+        )
         raise SignatureError(
             f"the model in {model_dir} does not match its signature ({what}): "
             "deploy a model that the pipeline signed, or check the public key (docs/security.md)"

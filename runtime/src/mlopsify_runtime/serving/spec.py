@@ -50,17 +50,25 @@ class FeatureSpec:
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "models/features.json") -> FeatureSpec:
         names = raw.get("features")
-        if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):
+        if (
+            not isinstance(names, list)
+            or not names
+            or not all(isinstance(name, str) for name in names)
+        ):
             raise SpecError(f"{source}: 'features' must be a non-empty list of feature names")
         if len(set(names)) != len(names):
             raise SpecError(f"{source}: 'features' lists a name twice")
         task_type = raw.get("task_type")
         if task_type not in {"classification", "regression"}:
-            raise SpecError(f"{source}: 'task_type' must be classification or regression, not {task_type!r}")
+            raise SpecError(
+                f"{source}: 'task_type' must be classification or regression, not {task_type!r}"
+            )
         described = raw.get("columns") or {}
         if not isinstance(described, dict):
             raise SpecError(f"{source}: 'columns' must map feature names to their type")
-        columns = tuple(_column(name, described.get(name, {"type": "number"}), source) for name in names)
+        columns = tuple(
+            _column(name, described.get(name, {"type": "number"}), source) for name in names
+        )
         return cls(columns, task_type, tuple(raw.get("classes") or ()))
 
     @classmethod
@@ -77,7 +85,11 @@ class FeatureSpec:
             if column.nullable:
                 entry["nullable"] = True
             columns[column.name] = entry
-        result: dict[str, Any] = {"features": self.names, "task_type": self.task_type, "columns": columns}
+        result: dict[str, Any] = {
+            "features": self.names,
+            "task_type": self.task_type,
+            "columns": columns,
+        }
         if self.classes:
             result["classes"] = list(self.classes)
         return result
