@@ -35,6 +35,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from ..hooks import hook
 from .metrics import ServiceMetrics
 from .model import LoadedModel, Prediction, load_model
 from .openapi import API_VERSION, ERROR_STATUSES, SUMMARY
@@ -88,6 +89,9 @@ class ServingState:
     model: LoadedModel | None = None
     load_error: str | None = None
     feedback: FeedbackHandler | None = None  # set by monitoring: POST /feedback
+    # the project's hooks (mlopsify_runtime.hooks), read once at start-up
+    preprocess: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    postprocess: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
     route_paths: dict[Endpoint, str] = field(default_factory=dict)
     body_checks: dict[str, BodyCheck] = field(default_factory=dict)  # by route path
     prediction_listeners: list[PredictionListener] = field(default_factory=list)
@@ -263,19 +267,28 @@ def predict_endpoint(models: ServiceModels) -> Endpoint:
         model = state.model
         assert model is not None  # CheckedBodyRoute answered 503 before
         records = getattr(body, "records", None)
-        matrix = models.rows(records if records is not None else [body.record])  # type: ignore[attr-defined]
+        validated = records if records is not None else [body.record]  # type: ignore[attr-defined]
+        pre, post = state.preprocess, state.postprocess
+        named: list[dict[str, Any]] = []
+        if pre is None and post is None:
+            matrix = models.rows(validated)
+        else:  # the project's hooks see each record as a dict of feature name to value
+            named = models.named(validated)
+            if pre is not None:
+                named = [pre(record) for record in named]
+            matrix = models.matrix(named)
         predictions = model.predict(matrix)
         request_ids = new_request_ids(len(predictions))
         state.metrics.count_predictions(model, predictions)
         if state.prediction_listeners:
             state.notify(PredictionEvent(request_ids, matrix, predictions, model))
+        items = [_prediction_json(rid, p) for rid, p in zip(request_ids, predictions, strict=True)]
+        if post is not None:
+            items = [post(record, item) for record, item in zip(named, items, strict=True)]
         meta = {"model_name": model.info.name, "model_version": model.info.version}
         if records is not None:
-            items = [
-                _prediction_json(rid, p) for rid, p in zip(request_ids, predictions, strict=True)
-            ]
             return JSONResponse({"predictions": items, **meta})
-        return JSONResponse({**_prediction_json(request_ids[0], predictions[0]), **meta})
+        return JSONResponse({**items[0], **meta})
 
     # FastAPI reads the body's model from the annotation: the one built for this spec.
     predict.__annotations__ = {
@@ -521,6 +534,7 @@ def create_app(
     """The service for `settings` (default: from the environment); `loader` loads the model."""
     settings = settings or Settings.from_env()
     state = ServingState(settings, ServiceMetrics(settings.prediction_buckets))
+    state.preprocess, state.postprocess = hook("preprocess"), hook("postprocess")
     app = FastAPI(title=settings.model_name, lifespan=lifespan_loading(state, loader))
     app.state.serving = state
     state.app = app

@@ -25,6 +25,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import BaseModel
 
+from ..hooks import hook
 from .app import PredictionEvent, ServingState
 from .drift import DriftCollector, DriftTracker
 from .feedback import LiveQuality, Pending, PredictionStore, QualityCollector
@@ -66,6 +67,7 @@ class Monitoring:
             config["training_rows"],
             settings["drift"]["window"],
             settings["drift"]["min_samples"],
+            hook("drift_statistic"),  # the project's statistic for number features, when it has one
         )
         self.store = PredictionStore(settings["feedback_capacity"])
         self.quality = LiveQuality(

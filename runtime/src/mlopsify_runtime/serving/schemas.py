@@ -17,7 +17,7 @@ one thing. What is not one UTF-8 JSON document without duplicate keys is a 400, 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Union
 
@@ -262,6 +262,19 @@ class ServiceModels:
         """Validated records as the model's matrix: features in order (fields are declared in it)."""
         return np.array(
             [tuple(record.__dict__.values()) for record in records],
+            dtype=np.float64 if self.spec.numeric else object,
+        )
+
+    def named(self, records: Sequence[BaseModel]) -> list[dict[str, Any]]:
+        """Validated records as dicts of feature name to value (what the project's hooks take)."""
+        names = self.spec.names
+        return [dict(zip(names, record.__dict__.values(), strict=True)) for record in records]
+
+    def matrix(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Records as dicts (from `named`, through a hook) as the model's matrix."""
+        names = self.spec.names
+        return np.array(
+            [[record[name] for name in names] for record in records],
             dtype=np.float64 if self.spec.numeric else object,
         )
 
