@@ -538,3 +538,40 @@ def test_the_token_can_come_from_a_mounted_secret_file(
     assert Settings.from_env().api_token == "from-the-secret"
     monkeypatch.setenv("API_TOKEN", "from-the-variable")
     assert Settings.from_env().api_token == "from-the-variable"
+
+
+def test_monitoring_follows_the_monitoring_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On when models/monitoring.json exists or MONITORING_FILE names a file; MONITORING_FILE="" turns it off."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MONITORING_FILE", raising=False)
+    assert Settings.from_env().monitoring_file is None  # no file: off
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models/monitoring.json").write_text("{}")
+    assert Settings.from_env().monitoring_file == Path("models/monitoring.json")
+    monkeypatch.setenv("MONITORING_FILE", "")
+    assert Settings.from_env().monitoring_file is None
+    monkeypatch.setenv("MONITORING_FILE", "  ")
+    assert Settings.from_env().monitoring_file is None
+    monkeypatch.setenv("MONITORING_FILE", "/etc/monitoring/monitoring.json")
+    assert Settings.from_env().monitoring_file == Path("/etc/monitoring/monitoring.json")
+
+
+def test_the_model_name_comes_from_the_registration(
+    models: dict[str, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Settings know no project: the name is registration.json's, else MODEL_NAME, else "model"."""
+    for name in ("MODEL_NAME", "MODEL_VERSION"):
+        monkeypatch.delenv(name, raising=False)
+    assert Settings.from_env().model_name == "model"
+    registered = models["classification"]
+    assert load_model(registered).info.name == MODEL_NAME
+    assert load_model(replace(registered, model_name="other")).info.name == MODEL_NAME
+    unregistered = replace(
+        registered, registration_path=registered.registration_path.with_name("missing.json")
+    )
+    info = load_model(unregistered).info
+    assert (info.name, info.version) == ("model", "unregistered")
+    monkeypatch.setenv("MODEL_NAME", "named-by-the-environment")
+    assert Settings.from_env().model_name == "named-by-the-environment"
