@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 DEMO_DIR ?= build/demo
-PY_DIRS := $(wildcard src tests scripts benchmarks migrations)
+PY_DIRS := $(wildcard src runtime tests scripts benchmarks migrations)
 
 .PHONY: bootstrap demo test test-fast bench bench-serving lint format typecheck template-release check-template clean
 

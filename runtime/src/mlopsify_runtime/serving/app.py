@@ -406,7 +406,9 @@ def add_route(
 
 def add_model_routes(app: FastAPI, state: ServingState, models: ServiceModels) -> None:
     """/predict (and /feedback with monitoring) for the models of the served spec."""
-    secured = {"openapi_extra": {"security": [{"bearer": []}]}} if state.settings.api_token else {}
+    secured: dict[str, Any] = (
+        {"openapi_extra": {"security": [{"bearer": []}]}} if state.settings.api_token else {}
+    )
     limit = state.settings.max_batch_size
     add_route(
         app,

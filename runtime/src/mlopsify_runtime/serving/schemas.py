@@ -167,13 +167,12 @@ def _feature_type(column: Column, limits: Limits) -> Any:
             float, Field(ge=-limits.max_abs_value, le=limits.max_abs_value, allow_inf_nan=False)
         ]
     else:
-        described = {"examples": list(column.categories)} if column.categories else {}
         kind = Annotated[
             str,
             Field(
                 max_length=limits.max_string_length,
                 description="A category; values the model was not trained on are accepted.",
-                **described,
+                examples=list(column.categories) or None,
             ),
         ]
     return (kind | None) if column.nullable else kind
@@ -307,7 +306,7 @@ def service_models(spec: FeatureSpec, limits: Limits) -> ServiceModels:
         f"f{index}": (_feature_type(column, limits), Field(alias=column.name))
         for index, column in enumerate(spec.columns)
     }
-    record = create_model(  # type: ignore[call-overload]
+    record = create_model(
         "Record",
         __config__=ConfigDict(**STRICT, title="Record"),
         __doc__="One record: every feature of the model (GET /version lists them), nothing else.",
@@ -320,7 +319,7 @@ def service_models(spec: FeatureSpec, limits: Limits) -> ServiceModels:
         records=(list[record], Field(min_length=1, max_length=limits.max_batch_size)),  # type: ignore[valid-type]
     )
     predict_body = Annotated[
-        Union[Annotated[single, Tag("single")], Annotated[batch, Tag("batch")]],  # noqa: UP007  # a runtime type
+        Union[Annotated[single, Tag("single")], Annotated[batch, Tag("batch")]],  # type: ignore[valid-type]  # noqa: UP007  # built at run time
         Discriminator(_request_kind, custom_error_type="body_shape", custom_error_message=ONE_KEY),
     ]
     prediction_fields: dict[str, Any] = {
