@@ -575,3 +575,39 @@ def test_the_model_name_comes_from_the_registration(
     assert (info.name, info.version) == ("model", "unregistered")
     monkeypatch.setenv("MODEL_NAME", "named-by-the-environment")
     assert Settings.from_env().model_name == "named-by-the-environment"
+
+
+def test_without_features_json_the_routes_wait_for_the_model_s_own_feature_names(
+    tmp_path: Path,
+) -> None:
+    """No features.json: /predict and the document answer 503 until the model, which names its features, loads."""
+    frame = training_frame()
+    numbers = ["feature_a", "feature_b", "feature_c"]
+    spec = describe(frame, numbers, "value", "regression")
+    fitted = make_pipeline(LinearRegression()).fit(
+        model_input(frame, spec), frame["value"].to_numpy()
+    )
+    settings = save_model(tmp_path, "regression", fitted, features=numbers)
+    settings.features_path.unlink()
+    release = threading.Event()
+
+    def slow_loader(settings: Settings) -> LoadedModel:
+        release.wait(10)
+        return load_model(settings)
+
+    record = {name: RECORD[name] for name in numbers}
+    with TestClient(create_app(settings, loader=slow_loader)) as client:
+        waiting = post(client, {"record": record})
+        document = client.get("/openapi.json")
+        release.set()
+        wait_ready(client)
+        answer = post(client, {"record": record})
+        paths = client.get("/openapi.json").json()["paths"]
+    assert (waiting.status_code, waiting.json()["detail"]) == (
+        503,
+        "the model is not loaded yet: retry when /health/ready answers 200",
+    )
+    assert document.status_code == 503
+    assert answer.status_code == 200
+    assert answer.json()["prediction"] == pytest.approx(150 + 40 * 1.0 - 10 * 2, abs=1.0)
+    assert "/predict" in paths
