@@ -89,8 +89,12 @@ async def main():
         while app.state.serving.model is None:
             await asyncio.sleep(0.1)
         state = app.state.serving
-        model, parser = state.model, state.parser
-        row = parser.parse(body).matrix
+        model, models = state.model, state.models
+        def parse(raw):  # what /predict does before the model: validate with the spec's models, then the matrix
+            valid = models.predict_check.validate(raw)
+            records = getattr(valid, "records", None)
+            return models.rows(records if records is not None else [valid.record])
+        row = parse(body)
         prediction = model.predict(row)[0]
         def respond():
             item = _prediction_json(new_request_ids(1)[0], prediction)
@@ -99,8 +103,8 @@ async def main():
         for _ in range({rounds}):
             figures = {{
                 "estimator": rate(lambda: model.estimator.predict_proba(row), 2.0),
-                "service_path": rate(lambda: model.predict(parser.parse(body).matrix), 2.0),
-                "parse_us": 1e6 / rate(lambda: parser.parse(body)),
+                "service_path": rate(lambda: model.predict(parse(body)), 2.0),
+                "parse_us": 1e6 / rate(lambda: parse(body)),
                 "predict_us": 1e6 / rate(lambda: model.predict(row)),
                 "respond_us": 1e6 / rate(respond),
                 "asgi_service_us": await asgi_us(app),
@@ -502,7 +506,7 @@ def report(
         "|---|---:|---:|",
         f"| the estimator's `predict_proba` on a numpy row (the limit's in-process term) | {in_process['estimator']:.0f}"
         f" | {1e6 / in_process['estimator']:.0f} |",
-        f"| the service's parse and predict (`RequestParser.parse` + `LoadedModel.predict`) |"
+        f"| the service's parse and predict (`BodyCheck.validate` + `LoadedModel.predict`) |"
         f" {in_process['service_path']:.0f} | {1e6 / in_process['service_path']:.0f} |",
         f"| of which parsing and validating the JSON body | | {in_process['parse_us']:.0f} |",
         f"| of which the model call (scikit-learn, finiteness check of the output) | | {in_process['predict_us']:.0f} |",

@@ -225,7 +225,9 @@ def team_edits(project: Path, package: str) -> dict[str, str]:
         app.write_text(
             app.read_text() + "\n\n# Team: requests above 10 MB are rejected at the ingress.\n"
         )
-        kept[f"src/{package}/serving/app.py"] = "# Team: requests above 10 MB are rejected at the ingress."
+        kept[f"src/{package}/serving/app.py"] = (
+            "# Team: requests above 10 MB are rejected at the ingress."
+        )
     return kept
 
 

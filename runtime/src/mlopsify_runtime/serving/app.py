@@ -6,9 +6,10 @@ thread at start-up: the process answers liveness at once and readiness once the 
 memory. Other modules extend the service by adding a route and by subscribing to
 `ServingState.prediction_listeners`.
 
-The routes are plain Starlette endpoints: their request and response schemas live in
-openapi.py (built from the model's feature spec), and the parser of schemas.py applies them,
-which is several times cheaper than FastAPI's per-request dependency and model machinery.
+The routes are FastAPI routes: /predict and /feedback take the request models of schemas.py,
+built once from the model's feature spec, so that FastAPI validates every body with them and
+writes the OpenAPI document from them. Before FastAPI reads a JSON body, `CheckedBodyRoute`
+checks the token, the readiness, the Content-Type, the size and the JSON itself.
 Every error, 4xx or 5xx, has one JSON shape: `{"detail", "errors", "request_id"}`.
 """
 
@@ -19,21 +20,37 @@ import hmac
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, MutableMapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Annotated, Any
 
 import numpy as np
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import Body, FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.routing import Route
 
+from ..hooks import hook
 from .metrics import ServiceMetrics
 from .model import LoadedModel, Prediction, load_model
-from .openapi import document
-from .schemas import InputError, Limits, RequestParser, check_content_type
+from .openapi import API_VERSION, ERROR_STATUSES, SUMMARY
+from .schemas import (
+    BodyCheck,
+    Error,
+    Health,
+    InputError,
+    Limits,
+    ServiceModels,
+    Version,
+    check_content_type,
+    service_models,
+)
 from .settings import Settings
 from .signature import SignatureError, verify_model_signature
 from .spec import FeatureSpec
@@ -45,7 +62,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-Endpoint = Callable[[Request], Awaitable[Response]]
+Endpoint = Callable[..., Coroutine[Any, Any, Response]]
+FeedbackHandler = Callable[[BaseModel], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -67,22 +85,39 @@ class ServingState:
 
     settings: Settings
     metrics: ServiceMetrics
-    spec: FeatureSpec | None = None  # from models/features.json at start-up, for the document
+    app: FastAPI | None = None
+    models: ServiceModels | None = None  # the request and response models of the served spec
     model: LoadedModel | None = None
-    parser: RequestParser | None = None
     load_error: str | None = None
-    monitored: bool = False
+    feedback: FeedbackHandler | None = None  # set by monitoring: POST /feedback
+    # the project's hooks (mlopsify_runtime.hooks), read once at start-up
+    preprocess: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    postprocess: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
     route_paths: dict[Endpoint, str] = field(default_factory=dict)
+    body_checks: dict[str, BodyCheck] = field(default_factory=dict)  # by route path
     prediction_listeners: list[PredictionListener] = field(default_factory=list)
-    _document: tuple[FeatureSpec, dict[str, Any]] | None = None
+
+    @property
+    def monitored(self) -> bool:
+        return self.feedback is not None
+
+    @property
+    def limits(self) -> Limits:
+        settings = self.settings
+        return Limits(settings.max_batch_size, settings.max_abs_value, settings.max_string_length)
+
+    def use_spec(self, spec: FeatureSpec) -> None:
+        """Build the models of `spec` and the routes that take them (at start-up, or once the model brings its spec)."""
+        if self.models is not None and self.models.spec == spec:
+            return
+        self.models = service_models(spec, self.limits)
+        if self.app is not None:
+            add_model_routes(self.app, self, self.models)
 
     def install(self, model: LoadedModel) -> None:
         """Make `model` the served model (called once it is loaded)."""
-        settings = self.settings
-        limits = Limits(settings.max_batch_size, settings.max_abs_value, settings.max_string_length)
-        self.parser = RequestParser(model.spec, limits)
+        self.use_spec(model.spec)
         self.metrics.model_loaded(model)
-        self.spec = model.spec
         self.model = model
 
     def notify(self, event: PredictionEvent) -> None:
@@ -91,14 +126,6 @@ class ServingState:
                 listener(event)
             except Exception:  # a listener must never fail a prediction
                 logger.exception("prediction listener %r failed", listener)
-
-    def openapi(self) -> dict[str, Any]:
-        """The OpenAPI document for the served model's features (cached per spec)."""
-        if self.spec is None:
-            raise InputError(503, "the model's features are not known yet: retry when /health/ready answers 200")
-        if self._document is None or self._document[0] is not self.spec:
-            self._document = (self.spec, document(self.spec, self.settings, self.monitored))
-        return self._document[1]
 
 
 def get_state(request: Request) -> ServingState:
@@ -161,7 +188,8 @@ class ServiceMiddleware:
             logger.exception("request_id=%s %s %s failed", request_id, scope.get("method"), scope.get("path"))
             if status == 0:  # nothing was sent yet: answer in the one error shape
                 response = JSONResponse(
-                    InputError(500, "internal error: report the request_id").body(request_id), status_code=500
+                    InputError(500, "internal error: report the request_id").body(request_id),
+                    status_code=500,
                 )
                 await response(scope, receive, send_with_status)
             status = 500
@@ -184,11 +212,30 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-async def read_json_body(request: Request, limit: int) -> bytes:
-    """`read_body` after the token and Content-Type checks that every JSON route makes."""
-    check_token(request)
-    check_content_type(request.headers.get("content-type", ""))
-    return await read_body(request, limit)
+class CheckedBodyRoute(APIRoute):
+    """A route whose JSON body is checked, then validated with the route's own body model.
+
+    In this order: the bearer token (401), a loaded model (503), the Content-Type (415), the
+    size (413, while the body streams in), then pydantic-core parses and validates the bytes
+    in one pass with the model FastAPI documents (schemas.py: `BodyCheck`), and the endpoint
+    gets the validated model. FastAPI's own request handler would parse the JSON a second
+    time and solve the endpoint's dependencies: that doubled the CPU time of a prediction.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint, path = self.endpoint, self.path
+
+        async def checked(request: Request) -> Response:
+            state = get_state(request)
+            check_token(request)
+            if state.model is None:
+                raise InputError(503, "the model is not loaded yet: retry when /health/ready answers 200")
+            check_content_type(request.headers.get("content-type", ""))
+            body = await read_body(request, state.settings.max_body_bytes)
+            response: Response = await endpoint(request, state.body_checks[path].validate(body))
+            return response
+
+        return checked
 
 
 def _prediction_json(request_id: str, prediction: Prediction) -> dict[str, Any]:
@@ -198,25 +245,62 @@ def _prediction_json(request_id: str, prediction: Prediction) -> dict[str, Any]:
     return item
 
 
-async def predict(request: Request) -> Response:
-    """Predict one record or a batch; every prediction carries its own `request_id`."""
-    state = get_state(request)
-    check_token(request)
-    model, parser = state.model, state.parser
-    if model is None or parser is None:
-        raise InputError(503, "the model is not loaded yet: retry when /health/ready answers 200")
-    check_content_type(request.headers.get("content-type", ""))
-    parsed = parser.parse(await read_body(request, state.settings.max_body_bytes))
-    predictions = model.predict(parsed.matrix)
-    request_ids = new_request_ids(len(predictions))
-    state.metrics.count_predictions(model, predictions)
-    if state.prediction_listeners:
-        state.notify(PredictionEvent(request_ids, parsed.matrix, predictions, model))
-    meta = {"model_name": model.info.name, "model_version": model.info.version}
-    if parsed.batch:
+def predict_endpoint(models: ServiceModels) -> Endpoint:
+    """/predict for the models of one feature spec."""
+
+    async def predict(request: Request, body: BaseModel) -> Response:
+        """Predict one record or a batch; every prediction carries its own `request_id`."""
+        state = get_state(request)
+        model = state.model
+        assert model is not None  # CheckedBodyRoute answered 503 before
+        records = getattr(body, "records", None)
+        validated = records if records is not None else [body.record]  # type: ignore[attr-defined]
+        pre, post = state.preprocess, state.postprocess
+        named: list[dict[str, Any]] = []
+        if pre is None and post is None:
+            matrix = models.rows(validated)
+        else:  # the project's hooks see each record as a dict of feature name to value
+            named = models.named(validated)
+            if pre is not None:
+                named = [pre(record) for record in named]
+            matrix = models.matrix(named)
+        predictions = model.predict(matrix)
+        request_ids = new_request_ids(len(predictions))
+        state.metrics.count_predictions(model, predictions)
+        if state.prediction_listeners:
+            state.notify(PredictionEvent(request_ids, matrix, predictions, model))
         items = [_prediction_json(rid, p) for rid, p in zip(request_ids, predictions, strict=True)]
-        return JSONResponse({"predictions": items, **meta})
-    return JSONResponse({**_prediction_json(request_ids[0], predictions[0]), **meta})
+        if post is not None:
+            items = [post(record, item) for record, item in zip(named, items, strict=True)]
+        meta = {"model_name": model.info.name, "model_version": model.info.version}
+        if records is not None:
+            return JSONResponse({"predictions": items, **meta})
+        return JSONResponse({**items[0], **meta})
+
+    # FastAPI reads the body's model from the annotation: the one built for this spec.
+    predict.__annotations__ = {
+        "request": Request,
+        "body": Annotated[models.predict_body, Body()],
+        "return": Response,
+    }
+    return predict
+
+
+def feedback_endpoint(models: ServiceModels) -> Endpoint:
+    """/feedback for the models of one feature spec (the handler comes from monitoring.py)."""
+
+    async def feedback(request: Request, body: BaseModel) -> Response:
+        """Ground truth for an earlier prediction: `{"request_id": "...", "actual": <label or value>}`."""
+        handler = get_state(request).feedback
+        assert handler is not None  # the route exists only with monitoring
+        return JSONResponse(handler(body))
+
+    feedback.__annotations__ = {
+        "request": Request,
+        "body": Annotated[models.feedback, Body()],
+        "return": Response,
+    }
+    return feedback
 
 
 async def live(request: Request) -> Response:
@@ -260,19 +344,96 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(get_state(request).metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-ROUTES: list[tuple[str, Endpoint, str]] = [
-    ("/predict", predict, "POST"),
-    ("/health/live", live, "GET"),
-    ("/health/ready", ready, "GET"),
-    ("/version", version, "GET"),
-    ("/metrics", metrics, "GET"),
-]
+def errors(*statuses: str) -> dict[int | str, dict[str, Any]]:
+    """The documented error answers: each in the one error shape."""
+    return {status: {"model": Error, "description": ERROR_STATUSES[status]} for status in statuses}
 
 
-def add_route(app: FastAPI, path: str, endpoint: Endpoint, method: str) -> None:
-    """A plain Starlette route: openapi.py documents it, so FastAPI's schema is not used."""
-    app.add_route(path, endpoint, methods=[method], include_in_schema=False)
+COMMON = ("404", "405", "500")
+BODY_ERRORS = errors("400", "401", *COMMON, "413", "415", "422", "503")
+HEALTH: dict[int | str, dict[str, Any]] = {
+    200: {"model": Health, "description": "Healthy."},
+    503: {"model": Health, "description": "Not (or no longer) able to serve."},
+    **errors(*COMMON),
+}
+METRICS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The text exposition format."},
+    **errors(*COMMON),
+}
+
+
+def add_route(
+    app: FastAPI,
+    path: str,
+    endpoint: Endpoint,
+    method: str,
+    responses: dict[int | str, dict[str, Any]],
+    **extra: Any,
+) -> None:
+    """A FastAPI route whose answers are Responses (no response model to validate) and are documented by `responses`."""
+    routes = app.router.routes
+    routes[:] = [route for route in routes if getattr(route, "path", None) != path]  # a spec replaces its routes
+    app.router.add_api_route(
+        path,
+        endpoint,
+        methods=[method],
+        response_model=None,
+        responses=responses,
+        operation_id=endpoint.__name__,
+        **extra,
+    )
+    declared = routes.pop()
+    routes.insert(0, declared)  # first: /predict is matched on every request, the docs' routes rarely
     app.state.serving.route_paths[endpoint] = path
+    if isinstance(declared, CheckedBodyRoute):
+        # Served by a plain Starlette route in front of the declared one, which FastAPI documents:
+        # FastAPI's per-request wrapper (its exit stacks and route context) cost 10-20% of a prediction.
+        handler = declared.get_route_handler()
+        routes.insert(0, Route(path, handler, methods=[method]))
+        app.state.serving.route_paths[handler] = path
+    app.openapi_schema = None  # the document changes with the routes
+
+
+def add_model_routes(app: FastAPI, state: ServingState, models: ServiceModels) -> None:
+    """/predict (and /feedback with monitoring) for the models of the served spec."""
+    secured: dict[str, Any] = {"openapi_extra": {"security": [{"bearer": []}]}} if state.settings.api_token else {}
+    limit = state.settings.max_batch_size
+    add_route(
+        app,
+        "/predict",
+        predict_endpoint(models),
+        "POST",
+        {
+            200: {
+                "model": models.response,
+                "description": "A prediction (single form) or one per record, in order (batch form).",
+            },
+            **BODY_ERRORS,
+        },
+        summary="Predict one record or a batch",
+        description=f"Send one record, or a batch of 1 to {limit} records; every prediction carries its own request_id.",
+        route_class_override=CheckedBodyRoute,
+        **secured,
+    )
+    state.body_checks["/predict"] = models.predict_check
+    if state.monitored:
+        add_route(
+            app,
+            "/feedback",
+            feedback_endpoint(models),
+            "POST",
+            {
+                200: {
+                    "model": models.feedback_response,
+                    "description": "Paired with its prediction.",
+                },
+                **BODY_ERRORS,
+            },
+            summary="Ground truth for an earlier prediction",
+            route_class_override=CheckedBodyRoute,
+            **secured,
+        )
+        state.body_checks["/feedback"] = models.feedback_check
 
 
 def add_error_handlers(app: FastAPI) -> None:
@@ -324,11 +485,24 @@ def lifespan_loading(
 
 
 def _startup_spec(settings: Settings) -> FeatureSpec | None:
-    """The feature spec for the document before the model is in memory (None: wait for the model)."""
+    """The feature spec for the routes before the model is in memory (None: wait for the model)."""
     try:
         return FeatureSpec.from_file(settings.features_path) if settings.features_path.is_file() else None
     except ValueError:  # the loader reports a bad file as a load error
         return None
+
+
+def openapi_document(app: FastAPI, state: ServingState) -> dict[str, Any]:
+    """FastAPI's document of the routes, with the feature spec it describes and the bearer scheme."""
+    if state.models is None:
+        raise InputError(503, "the model's features are not known yet: retry when /health/ready answers 200")
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=API_VERSION, summary=SUMMARY, routes=app.routes)
+        document["info"]["x-feature-spec"] = state.models.spec.to_dict()
+        if state.settings.api_token:
+            document["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        app.openapi_schema = document
+    return app.openapi_schema
 
 
 def create_app(
@@ -337,18 +511,64 @@ def create_app(
 ) -> FastAPI:
     """The service for `settings` (default: from the environment); `loader` loads the model."""
     settings = settings or Settings.from_env()
-    state = ServingState(settings, ServiceMetrics(settings.prediction_buckets), spec=_startup_spec(settings))
+    state = ServingState(settings, ServiceMetrics(settings.prediction_buckets))
+    state.preprocess, state.postprocess = hook("preprocess"), hook("postprocess")
     app = FastAPI(title=settings.model_name, lifespan=lifespan_loading(state, loader))
     app.state.serving = state
+    state.app = app
     app.add_middleware(ServiceMiddleware, metrics=state.metrics, route_paths=state.route_paths)
     add_error_handlers(app)
-    for path, endpoint, method in ROUTES:
-        add_route(app, path, endpoint, method)
-    monitoring_file = getattr(settings, "monitoring_file", None)  # a setting of monitored projects only
-    if monitoring_file is not None:
-        from .monitoring import install  # drift, quality, /feedback: docs/runtime/monitoring.md
+    add_route(app, "/health/live", live, "GET", HEALTH, summary="Liveness")
+    add_route(app, "/health/ready", ready, "GET", HEALTH, summary="Readiness")
+    add_route(
+        app,
+        "/version",
+        version,
+        "GET",
+        {
+            200: {"model": Version, "description": "Name, version and features."},
+            **errors(*COMMON, "503"),
+        },
+        summary="The served model",
+    )
+    add_route(
+        app,
+        "/metrics",
+        metrics,
+        "GET",
+        METRICS,
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+    )
+    if settings.monitoring_file is not None:
+        from .monitoring import install  # drift, live quality and /feedback (docs/runtime/monitoring.md)
 
-        install(app, state, monitoring_file)
-        state.monitored = True
-    app.openapi = state.openapi  # type: ignore[method-assign]
+        install(state, settings.monitoring_file)
+    spec = _startup_spec(settings)
+    if spec is not None:
+        state.use_spec(spec)
+    else:  # /predict answers 503 until the model brings its spec
+        add_route(
+            app,
+            "/predict",
+            unknown_spec,
+            "POST",
+            BODY_ERRORS,
+            route_class_override=CheckedBodyRoute,
+        )
+    app.openapi = lambda: openapi_document(app, state)  # type: ignore[method-assign]
     return app
+
+
+async def unknown_spec(request: Request) -> Response:
+    raise InputError(503, "the model is not loaded yet: retry when /health/ready answers 200")
+
+
+def describe(spec: FeatureSpec, settings: Settings, monitored: bool) -> dict[str, Any]:
+    """The OpenAPI document of the service for `spec`, without a model (the snapshot's)."""
+    app = create_app(replace(settings, features_path=Path("/nonexistent"), monitoring_file=None))
+    state: ServingState = app.state.serving
+    if monitored:  # the route is documented; nothing answers it here
+        state.feedback = lambda _: {}
+    state.use_spec(spec)
+    return openapi_document(app, state)

@@ -14,11 +14,17 @@ with `a` the share of recent rows and `e` the share of training rows in the bin.
 shares are smoothed by half a row per bin (a Jeffreys prior), so an empty bin gives a large
 but finite score. Without drift, `n * PSI` follows a chi-squared law with bins - 1 degrees
 of freedom: the reference step warns when the threshold is within that noise.
+
+A project's hook `drift_statistic(reference, live)` (mlopsify_runtime.hooks) replaces PSI for
+the number features whose reference in models/monitoring.json holds training `values`: the
+tracker then also keeps the window's raw values of those features, and the hook gets both as
+lists of floats (missing values left out).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +32,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 SMOOTHING = 0.5
+logger = logging.getLogger(__name__)
+
+Statistic = Callable[[Sequence[float], Sequence[float]], float]
 
 
 def psi(counts: np.ndarray, expected: np.ndarray, rows: int, reference_rows: int) -> np.ndarray:
@@ -47,6 +56,7 @@ class DriftTracker:
         reference_rows: int,
         window: int,
         min_samples: int,
+        statistic: Statistic | None = None,
     ) -> None:
         self.features = list(reference)
         self.window = window
@@ -77,6 +87,16 @@ class DriftTracker:
         for row, edges in enumerate(numeric_edges):
             self._edge_table[row, : len(edges)] = edges
         self._ring = np.zeros((window, len(self.features)), dtype=np.int32)
+        # the hook's features: index, training values; and their raw values in the window
+        self.statistic = statistic
+        self._custom = [
+            (index, [float(value) for value in reference[name]["values"]])
+            for index, name in enumerate(self.features)
+            if statistic is not None and "edges" in reference[name] and "values" in reference[name]
+        ]
+        if statistic is not None and len(self._custom) < len(self._numbers):
+            logger.warning("drift_statistic hook: number features without training values keep PSI")
+        self._raw = np.full((window, len(self._custom)), np.nan)
         self._counts = np.zeros((len(self.features), most), dtype=np.int64)
         self._next = 0
         self.seen = 0
@@ -120,6 +140,9 @@ class DriftTracker:
         filled = slots if self.seen >= self.window else slots[slots < self.seen]
         self._counts -= self._tally(self._ring[filled])
         self._ring[slots] = rows
+        if self._custom:
+            recent = matrix[-self.window :]
+            self._raw[slots] = np.asarray(recent[:, [index for index, _ in self._custom]], dtype=float)
         self._counts += self._tally(rows)
         self._next = (self._next + len(rows)) % self.window
         self.seen += len(rows)
@@ -134,8 +157,13 @@ class DriftTracker:
         """PSI per feature, or nothing while the window holds fewer than `min_samples` rows."""
         if self.size < self.min_samples:
             return {}
-        values = psi(self._counts.astype(float), self._expected, self.size, self.reference_rows)
-        return dict(zip(self.features, values.tolist(), strict=True))
+        values = psi(self._counts.astype(float), self._expected, self.size, self.reference_rows).tolist()
+        if self.statistic is not None:
+            raw = self._raw[: self.size]
+            for column, (index, reference) in enumerate(self._custom):
+                live = raw[:, column]
+                values[index] = float(self.statistic(reference, live[~np.isnan(live)].tolist()))
+        return dict(zip(self.features, values, strict=True))
 
 
 class DriftCollector(Collector):

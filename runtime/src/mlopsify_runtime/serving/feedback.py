@@ -110,5 +110,7 @@ class QualityCollector(Collector):
             value=len(self.quality),
         )
         yield GaugeMetricFamily(
-            "model_feedback_pending", "Predictions kept in memory, waiting for ground truth.", value=len(self.store)
+            "model_feedback_pending",
+            "Predictions kept in memory, waiting for ground truth.",
+            value=len(self.store),
         )

@@ -181,7 +181,11 @@ def load_from_registry(settings: Settings) -> LoadedModel:
         else:
             name, number = reference.split("/", 1)
             found = client.get_model_version(name, number)
-        registration = {"model_name": found.name, "version": str(found.version), "run_id": found.run_id or ""}
+        registration = {
+            "model_name": found.name,
+            "version": str(found.version),
+            "run_id": found.run_id or "",
+        }
     return load_model_dir(local, settings, registration)
 
 

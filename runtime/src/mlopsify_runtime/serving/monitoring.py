@@ -18,33 +18,21 @@ import logging
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
 from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel
 
-from .app import PredictionEvent, ServingState, add_route, read_json_body
+from ..hooks import hook
+from .app import PredictionEvent, ServingState
 from .drift import DriftCollector, DriftTracker
 from .feedback import LiveQuality, Pending, PredictionStore, QualityCollector
 from .model import LoadedModel
-from .schemas import InputError, decode_json
+from .schemas import InputError
 
 logger = logging.getLogger(__name__)
-
-
-class Feedback(BaseModel):
-    """Body of POST /feedback: the `request_id` that /predict returned and the true outcome."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)  # strict: true is not 1, "1" is not 1
-
-    request_id: str = Field(min_length=1, max_length=64)
-    actual: int | Annotated[float, Field(allow_inf_nan=False)] | str = Field(
-        description="The true class label (classification) or value (regression)."
-    )
 
 
 class ThresholdCollector(Collector):
@@ -73,7 +61,11 @@ class Monitoring:
         self.state = state
         self.task_type: str = config["task_type"]
         self.tracker = DriftTracker(
-            config["reference"], config["training_rows"], settings["drift"]["window"], settings["drift"]["min_samples"]
+            config["reference"],
+            config["training_rows"],
+            settings["drift"]["window"],
+            settings["drift"]["min_samples"],
+            hook("drift_statistic"),  # the project's statistic for number features, when it has one
         )
         self.store = PredictionStore(settings["feedback_capacity"])
         self.quality = LiveQuality(self.task_type, settings["quality"]["window"], settings["quality"]["min_samples"])
@@ -94,7 +86,10 @@ class Monitoring:
             if missing:
                 raise ValueError(f"models/monitoring.json has features the model lacks: {missing}")
             order = [model.features.index(name) for name in self.tracker.features]
-            self._columns = (id(model), None if order == list(range(len(model.features))) else order)
+            self._columns = (
+                id(model),
+                None if order == list(range(len(model.features))) else order,
+            )
         return self._columns[1]
 
     def on_prediction(self, event: PredictionEvent) -> None:
@@ -106,24 +101,26 @@ class Monitoring:
         for request_id, prediction in zip(event.request_ids, event.predictions, strict=True):
             self.store.add(request_id, Pending(prediction.value, prediction.probabilities))
 
-    def record(self, feedback: Feedback) -> dict[str, Any]:
-        """Pair `feedback` with its prediction; raises `InputError` for an unknown id or a wrong outcome."""
+    def record(self, feedback: BaseModel) -> dict[str, Any]:
+        """Pair `feedback` (the Feedback model of schemas.py) with its prediction; raises `InputError`
+        for an unknown id or a wrong outcome."""
         model = self.state.model
         if model is None:
             raise InputError(503, "the model is not loaded yet")
-        if feedback.request_id not in self.store:
+        request_id: str = feedback.request_id  # type: ignore[attr-defined]
+        if request_id not in self.store:
             self.feedback.labels("unknown").inc()
             raise InputError(
                 404,
-                f"request_id {feedback.request_id!r} is unknown: never issued, already answered, or older than "
+                f"request_id {request_id!r} is unknown: never issued, already answered, or older than "
                 f"the last {self.store.capacity} predictions",
             )
-        actual = self._check_actual(feedback.actual, model)
-        pending = self.store.take(feedback.request_id)
+        actual = self._check_actual(feedback.actual, model)  # type: ignore[attr-defined]
+        pending = self.store.take(request_id)
         assert pending is not None  # checked above, and nothing awaits in between
         self.quality.add(pending, actual)
         self.feedback.labels("matched").inc()
-        return {"request_id": feedback.request_id, "prediction": pending.value, "actual": actual}
+        return {"request_id": request_id, "prediction": pending.value, "actual": actual}
 
     def _check_actual(self, actual: int | float | str, model: LoadedModel) -> int | float | str:
         if self.task_type == "regression":
@@ -137,8 +134,8 @@ class Monitoring:
         return label
 
 
-def install(app: FastAPI, state: ServingState, path: Path) -> Monitoring:
-    """Add drift, live quality and /feedback to the service of `app` (`path`: models/monitoring.json)."""
+def install(state: ServingState, path: Path) -> Monitoring:
+    """Add drift, live quality and /feedback to the service of `state` (`path`: models/monitoring.json)."""
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} is missing: run the pipeline (`dvc repro reference`) or set MONITORING_FILE; "
@@ -151,20 +148,6 @@ def install(app: FastAPI, state: ServingState, path: Path) -> Monitoring:
     registry.register(QualityCollector(monitoring.quality, monitoring.store))
     registry.register(ThresholdCollector(config["thresholds"]))
     state.prediction_listeners.append(monitoring.on_prediction)
-
-    async def feedback(request: Request) -> Response:
-        """Ground truth for an earlier prediction: `{"request_id": "...", "actual": <label or value>}`."""
-        payload = decode_json(await read_json_body(request, state.settings.max_body_bytes), exact_integers=True)
-        try:
-            parsed = Feedback.model_validate(payload)
-        except ValidationError as error:
-            errors = [
-                {"loc": ".".join(str(part) for part in item["loc"]), "msg": item["msg"], "type": item["type"]}
-                for item in error.errors(include_url=False, include_input=False)
-            ]
-            raise InputError(422, "invalid feedback body", errors) from None
-        return JSONResponse(monitoring.record(parsed))
-
-    add_route(app, "/feedback", feedback, "POST")
+    state.feedback = monitoring.record  # app.py adds POST /feedback with the spec's Feedback model
     logger.info("monitoring %d features from %s", len(monitoring.tracker.features), path)
     return monitoring

@@ -5,7 +5,7 @@
 
 It describes the defaults of Settings with a bearer token, as production serves it, and
 records the feature spec it was built from (`info.x-feature-spec`), so that the tests can
-rebuild it with the current code without a trained model (tests/test_serving_contract.py).
+rebuild it with the current code without a trained model.
 """
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from .openapi import document, render
+from .app import describe
+from .openapi import render
 from .settings import Settings
 from .spec import FeatureSpec
 
 SNAPSHOT = Path("docs/openapi.json")
-
-# Monitored projects have the setting (and /feedback); the snapshot describes that route too.
-MONITORED = hasattr(Settings(), "monitoring_file")
+MONITORED = True  # the snapshot describes /feedback too: monitoring is on wherever the reference step ran
 
 
 def snapshot_settings(settings: Settings) -> Settings:
@@ -37,9 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = snapshot_settings(Settings())
     if not settings.features_path.is_file():
-        print(f"{settings.features_path} is missing: run the pipeline (make pipeline) first", file=sys.stderr)
+        print(
+            f"{settings.features_path} is missing: run the pipeline (make pipeline) first",
+            file=sys.stderr,
+        )
         return 1
-    text = render(document(FeatureSpec.from_file(settings.features_path), settings, MONITORED))
+    text = render(describe(FeatureSpec.from_file(settings.features_path), settings, MONITORED))
     if args.check:
         if not args.output.is_file() or args.output.read_text(encoding="utf-8") != text:
             print(f"{args.output} is out of date: run `make openapi` and commit it", file=sys.stderr)

@@ -1,30 +1,43 @@
-"""Request validation: JSON bodies become a matrix in feature order, or one clear 4xx.
+"""The service's request and response models, built once from the model's feature spec.
 
-A body is either `{"record": {feature: value, ...}}` (one prediction) or
+A /predict body is either `{"record": {feature: value, ...}}` (one prediction) or
 `{"records": [{...}, ...]}` (a batch). Every feature is required and no other field is
 accepted. A number feature takes a JSON number within +-`max_abs_value` (booleans, strings,
 NaN and Infinity are refused: out-of-range values would overflow the model); a category
 feature takes a string of at most `max_string_length` characters (an unknown category is
-accepted: the model's encoder handles it); a nullable feature also takes null. The body must
-be UTF-8 JSON with no duplicate keys. Every refusal is an `InputError` with the one error
-shape of the service (docs/runtime/serving.md).
+accepted: the model's encoder handles it); a nullable feature also takes null.
+
+The models are pydantic models (`create_model`): FastAPI writes the OpenAPI document from
+them and `BodyCheck` validates every body with them, so the contract and its enforcement are
+one thing. What is not one UTF-8 JSON document without duplicate keys is a 400, and
+`refusal` turns pydantic's errors into the one error shape of the service (docs/runtime/serving.md):
+`{"detail", "errors": [{"loc", "msg", "type"}], "request_id"}`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
-from typing import Any
+from typing import Annotated, Any, Literal, Union
 
 import numpy as np
-import pydantic_core
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
 
 from .spec import Column, FeatureSpec
 
 MAX_REPORTED_ERRORS = 20  # enough to fix a request; a 1,000-record batch of errors would be noise
 MAX_NAME_IN_ERROR = 80  # unknown field names are echoed, cut to this length
+ONE_KEY = 'the body must be an object with one key: "record" (one) or "records" (a batch)'
 
 
 @dataclass
@@ -48,14 +61,6 @@ class Limits:
     max_string_length: int
 
 
-@dataclass(frozen=True)
-class ParsedRequest:
-    """Validated rows in feature order and whether the client sent a batch."""
-
-    matrix: np.ndarray
-    batch: bool
-
-
 class DuplicateKeyError(ValueError):
     pass
 
@@ -69,25 +74,19 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-_DECODER = json.JSONDecoder(
-    object_pairs_hook=_object_without_duplicates,
-    parse_int=float,  # every number is a float: huge integers become inf and are refused as out of range
-    parse_constant=float,  # NaN and Infinity parse, then fail the range check with their location
-)
-_EXACT_DECODER = json.JSONDecoder(object_pairs_hook=_object_without_duplicates, parse_constant=float)
+# Integers as floats: only the verdict is used, and int() refuses more than 4300 digits.
+_DECODER = json.JSONDecoder(object_pairs_hook=_object_without_duplicates, parse_int=float, parse_constant=float)
 
 
-def decode_json(body: bytes, exact_integers: bool = False) -> object:
-    """The JSON value of `body`; 400 for anything that is not one UTF-8 JSON document.
-
-    Numbers become floats unless `exact_integers` (a class label such as 1 must stay an int).
-    """
+def decode_json(body: bytes) -> object:
+    """The JSON value of `body` by Python's decoder, which finds and names every fault; 400 for
+    anything that is not one UTF-8 JSON document without duplicate keys."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
         raise InputError(400, f"the body is not UTF-8 (byte {error.start}): send UTF-8 JSON") from None
     try:
-        return (_EXACT_DECODER if exact_integers else _DECODER).decode(text)
+        return _DECODER.decode(text)
     except DuplicateKeyError as error:
         raise InputError(400, f"malformed JSON: {error}") from None
     except RecursionError:
@@ -96,11 +95,46 @@ def decode_json(body: bytes, exact_integers: bool = False) -> object:
         raise InputError(400, f"malformed JSON: {error}") from None
 
 
+@dataclass(frozen=True)
+class BodyCheck:
+    """Validates a JSON body with a route's body model, in one pass of pydantic-core over the bytes.
+
+    Python's decoder is the judge of what is not JSON (400, with its message) and of duplicate
+    keys, which pydantic-core lets through keeping the last: a valid body stands only when it
+    has exactly as many colons as the keys its model holds (each key is followed by one; a
+    colon inside a string also sends it to Python's decoder, which then lets it through).
+    """
+
+    adapter: TypeAdapter[Any]
+    keys: Callable[[Any], int]  # the number of JSON keys of a validated body
+    refuse: Callable[[Sequence[Any]], InputError]  # pydantic's errors as the service's 422
+
+    def validate(self, body: bytes) -> Any:
+        try:
+            value = self.adapter.validate_json(body)
+        except ValidationError as error:
+            errors = error.errors(include_url=False)
+            decoded = decode_json(body)  # 400 for a body that is not JSON or repeats a key
+            if any(item["type"] == "json_invalid" for item in errors):  # JSON that pydantic-core cannot read:
+                try:  # a number past its range; Python's decoder reads it, as a float (inf: refused)
+                    return self.adapter.validate_python(decoded)
+                except ValidationError as again:
+                    errors = again.errors(include_url=False)
+            raise self.refuse(errors) from None
+        if body.count(b":") != self.keys(value):
+            decode_json(body)
+        return value
+
+
 def check_content_type(header: str) -> None:
     """415 unless the Content-Type is application/json (UTF-8 when a charset is given)."""
     media, _, parameters = header.partition(";")
     charset = parameters.strip().lower()
-    if media.strip().lower() != "application/json" or charset not in {"", "charset=utf-8", 'charset="utf-8"'}:
+    if media.strip().lower() != "application/json" or charset not in {
+        "",
+        "charset=utf-8",
+        'charset="utf-8"',
+    }:
         raise InputError(415, "send the body as UTF-8 JSON with Content-Type: application/json")
 
 
@@ -110,146 +144,279 @@ def _printable(name: str) -> str:
     return cut.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-Check = Callable[[object], str | None]  # None when the value is good, else the error type
+def _without_titles(schema: dict[str, Any]) -> None:
+    """The document names features by their own names: pydantic's generated titles are noise."""
+    for item in schema.get("properties", {}).values():
+        item.pop("title", None)
 
 
-class RequestParser:
-    """Turns request bodies into matrices for one model's feature spec."""
+STRICT = ConfigDict(extra="forbid", strict=True, json_schema_extra=_without_titles)  # true is not 1, "1" is not 1
 
-    def __init__(self, spec: FeatureSpec, limits: Limits) -> None:
-        self.spec = spec
-        self.limits = limits
-        self.names = spec.names
-        self._name_set = set(self.names)
-        self._row = itemgetter(*self.names) if len(self.names) > 1 else (lambda rec: (rec[self.names[0]],))
-        self._checks: list[Check] = [self._check_for(column) for column in spec.columns]
-        self._plain_numbers = all(column.kind == "number" and not column.nullable for column in spec.columns)
-        self._dtype = np.float64 if spec.numeric else object
 
-    def parse(self, body: bytes) -> ParsedRequest:
-        """Validate `body`; raises `InputError` (400 or 422) that names every bad field."""
-        return self._parse_fast(body) or self._parse_exact(body)
-
-    def _parse_fast(self, body: bytes) -> ParsedRequest | None:
-        """The common case, a good body, at the cost of pydantic-core's JSON parser; None for anything else.
-
-        That parser keeps the last of duplicate keys, so a body passes only when its colons are
-        exactly the keys found: every key is followed by a colon, so a duplicate key would leave
-        more colons than keys (a colon inside a string also sends the body to the exact path).
-        """
-        try:
-            payload = pydantic_core.from_json(body, allow_inf_nan=True)
-        except ValueError:
-            return None
-        if type(payload) is not dict or len(payload) != 1:
-            return None
-        batch = "records" in payload
-        records = payload["records"] if batch else [payload.get("record")]
-        if type(records) is not list or not 0 < len(records) <= self.limits.max_batch_size:
-            return None
-        rows = [self._valid_row(record) for record in records]
-        if None in rows or body.count(b":") != 1 + len(records) * len(self.names):
-            return None
-        return ParsedRequest(np.array(rows, dtype=self._dtype), batch)
-
-    def _parse_exact(self, body: bytes) -> ParsedRequest:
-        """Every body, with Python's JSON decoder: duplicate keys and every bad field are found and named."""
-        payload = decode_json(body)
-        if type(payload) is not dict or len(payload) != 1 or not payload.keys() & {"record", "records"}:
-            raise InputError(422, 'the body must be an object with one key: "record" (one) or "records" (a batch)')
-        if "record" in payload:
-            return ParsedRequest(self._matrix([payload["record"]], "record"), batch=False)
-        records = payload["records"]
-        if type(records) is not list:
-            raise InputError(422, "invalid records", [_error("records", "must be an array of records", "list_type")])
-        if not records:
-            raise InputError(422, "empty batch: send at least one record")
-        if len(records) > self.limits.max_batch_size:
-            raise InputError(422, f"batch of {len(records)} records is over the limit of {self.limits.max_batch_size}")
-        return ParsedRequest(self._matrix(records, "records"), batch=True)
-
-    def _matrix(self, records: list[object], where: str) -> np.ndarray:
-        rows = [self._valid_row(record) for record in records]
-        if None in rows:
-            errors = [
-                error
-                for index, record in enumerate(records)
-                for error in self._record_errors(record, where if where == "record" else f"{where}[{index}]")
-            ]
-            shown = errors[:MAX_REPORTED_ERRORS]
-            more = f" ({len(errors)} errors, the first {len(shown)} listed)" if len(errors) > len(shown) else ""
-            raise InputError(422, f"invalid {where}{more}", shown)
-        return np.array(rows, dtype=self._dtype)
-
-    def _valid_row(self, record: object) -> tuple[object, ...] | None:
-        """The record's values in feature order, or None when anything is wrong (the fast path)."""
-        if type(record) is not dict or record.keys() != self._name_set:
-            return None
-        row: tuple[object, ...] = self._row(record)
-        if self._plain_numbers:
-            low, high = -self.limits.max_abs_value, self.limits.max_abs_value
-            for value in row:  # NaN fails both comparisons, +-inf the range; bool is neither float nor int
-                kind = type(value)
-                if (kind is not float and kind is not int) or not low <= value <= high:  # type: ignore[operator]
-                    return None
-            return row
-        for check, value in zip(self._checks, row, strict=True):
-            if check(value) is not None:
-                return None
-        return row
-
-    def _record_errors(self, record: object, where: str) -> list[dict[str, str]]:
-        """Every problem of one record, each with its location (the slow path, for refusals only)."""
-        if type(record) is not dict:
-            return [_error(where, "must be an object of feature values (/version lists the features)", "dict_type")]
-        errors = []
-        for column, check in zip(self.spec.columns, self._checks, strict=True):  # in feature order
-            if column.name not in record:
-                errors.append(_error(f"{where}.{column.name}", "field required", "missing"))
-            elif (kind := check(record[column.name])) is not None:
-                errors.append(_error(f"{where}.{column.name}", self._message(column, kind), kind))
-        errors += [
-            _error(
-                f"{where}.{_printable(name)}", "unknown field: /version lists the model's features", "extra_forbidden"
-            )
-            for name in record
-            if name not in self._name_set
+def _feature_type(column: Column, limits: Limits) -> Any:
+    if column.kind == "number":
+        kind: Any = Annotated[float, Field(ge=-limits.max_abs_value, le=limits.max_abs_value, allow_inf_nan=False)]
+    else:
+        kind = Annotated[
+            str,
+            Field(
+                max_length=limits.max_string_length,
+                description="A category; values the model was not trained on are accepted.",
+                examples=list(column.categories) or None,
+            ),
         ]
-        return errors
-
-    def _check_for(self, column: Column) -> Check:
-        limit, longest, nullable = self.limits.max_abs_value, self.limits.max_string_length, column.nullable
-
-        def number(value: object) -> str | None:
-            if value is None and nullable:
-                return None
-            if not isinstance(value, float):  # JSON integers were parsed as floats; true is refused
-                return "number_type"
-            return None if -limit <= value <= limit else "number_range"
-
-        def category(value: object) -> str | None:
-            if value is None and nullable:
-                return None
-            if not isinstance(value, str):
-                return "string_type"
-            return None if len(value) <= longest else "string_too_long"
-
-        return number if column.kind == "number" else category
-
-    def _message(self, column: Column, kind: str) -> str:
-        null = " or null" if column.nullable else ""
-        messages = {
-            "number_type": f"must be a number{null}",
-            "number_range": f"must be a finite number from {-self.limits.max_abs_value:g} to "
-            f"{self.limits.max_abs_value:g}",
-            "string_type": f"must be a string (a category){null}",
-            "string_too_long": f"must be at most {self.limits.max_string_length} characters",
-        }
-        return messages[kind]
+    return (kind | None) if column.nullable else kind
 
 
-def _error(loc: str, msg: str, kind: str) -> dict[str, str]:
-    return {"loc": loc, "msg": msg, "type": kind}
+def _prediction_type(spec: FeatureSpec) -> Any:
+    if spec.task_type == "regression":
+        return Annotated[float, Field(description="The predicted value.")]
+    if spec.classes:
+        return Annotated[Literal[tuple(spec.classes)], Field(description="The predicted class.")]
+    return Annotated[int | float | str | bool, Field(description="The predicted class.")]
+
+
+def _request_kind(value: Any) -> str | None:
+    """The form of a /predict body: "single", "batch", or None for neither (refused: ONE_KEY)."""
+    if type(value) is dict:
+        if "record" in value and "records" not in value:
+            return "single"
+        if "records" in value and "record" not in value:
+            return "batch"
+    return None
+
+
+class ErrorItem(BaseModel):
+    loc: str
+    msg: str
+    type: str
+
+
+class Error(BaseModel):
+    """Every error of the service has this shape."""
+
+    detail: str = Field(description="What went wrong and what to do, in one line.")
+    errors: list[ErrorItem] = Field(description="One entry per bad field (422), else empty.")
+    request_id: str = Field(description="Also in the service's log for a 5xx.")
+
+
+class Health(BaseModel):
+    status: Literal["alive", "ready", "loading", "failed"]
+    detail: str | None = None
+
+
+class Version(BaseModel):
+    model_name: str
+    model_version: str
+    run_id: str
+    git_commit: str
+    trained_at: float = Field(description="Seconds since the epoch, UTC.")
+    task_type: Literal["classification", "regression"]
+    features: list[str]
+
+
+@dataclass(frozen=True)
+class ServiceModels:
+    """The models of one feature spec: `predict_body` is what FastAPI validates a /predict body with."""
+
+    spec: FeatureSpec
+    limits: Limits
+    record: type[BaseModel]
+    predict_body: Any
+    response: Any
+    feedback: type[BaseModel]
+    feedback_response: type[BaseModel]
+    predict_check: BodyCheck = field(init=False)
+    feedback_check: BodyCheck = field(init=False)
+
+    def __post_init__(self) -> None:
+        width = len(self.spec.columns)
+
+        def predict_keys(body: Any) -> int:
+            records = getattr(body, "records", None)
+            return 1 + width * (len(records) if records is not None else 1)
+
+        object.__setattr__(
+            self,
+            "predict_check",
+            BodyCheck(TypeAdapter(self.predict_body), predict_keys, self.refusal),
+        )
+        object.__setattr__(
+            self,
+            "feedback_check",
+            BodyCheck(TypeAdapter(self.feedback), lambda _: 2, self.feedback_refusal),
+        )
+
+    def rows(self, records: Sequence[BaseModel]) -> np.ndarray:
+        """Validated records as the model's matrix: features in order (fields are declared in it)."""
+        return np.array(
+            [tuple(record.__dict__.values()) for record in records],
+            dtype=np.float64 if self.spec.numeric else object,
+        )
+
+    def named(self, records: Sequence[BaseModel]) -> list[dict[str, Any]]:
+        """Validated records as dicts of feature name to value (what the project's hooks take)."""
+        names = self.spec.names
+        return [dict(zip(names, record.__dict__.values(), strict=True)) for record in records]
+
+    def matrix(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Records as dicts (from `named`, through a hook) as the model's matrix."""
+        names = self.spec.names
+        return np.array(
+            [[record[name] for name in names] for record in records],
+            dtype=np.float64 if self.spec.numeric else object,
+        )
+
+    def refusal(self, errors: Sequence[Any]) -> InputError:
+        """pydantic's validation errors of a /predict body as one 422 (or the body's shape error)."""
+        return _refusal(self, errors)
+
+    def feedback_refusal(self, errors: Sequence[Any]) -> InputError:
+        """pydantic's validation errors of a /feedback body as one 422: a wrong outcome says what is right."""
+        for error in errors:
+            if tuple(error["loc"]) == ("actual",) and error["type"] != "missing":
+                if self.spec.task_type == "regression":
+                    return InputError(422, "actual must be a finite number for a regression model")
+                if self.spec.classes:
+                    known = sorted(str(label) for label in self.spec.classes)
+                    return InputError(422, f"actual {error['input']!r} is not one of the model's classes {known}")
+        items = [{"loc": _loc(error["loc"]) or "body", "msg": error["msg"], "type": error["type"]} for error in errors]
+        return InputError(422, "invalid feedback body", items[:MAX_REPORTED_ERRORS])
+
+
+def service_models(spec: FeatureSpec, limits: Limits) -> ServiceModels:
+    """Build the models of `spec` once (at start-up, or when the model brings its spec)."""
+    # Fields are f0, f1, ... with the feature names as aliases: a feature may be called anything.
+    fields: dict[str, Any] = {
+        f"f{index}": (_feature_type(column, limits), Field(alias=column.name))
+        for index, column in enumerate(spec.columns)
+    }
+    record = create_model(
+        "Record",
+        __config__=ConfigDict(**STRICT, title="Record"),
+        __doc__="One record: every feature of the model (GET /version lists them), nothing else.",
+        **fields,
+    )
+    single = create_model("SingleRequest", __config__=STRICT, record=(record, ...))
+    batch = create_model(
+        "BatchRequest",
+        __config__=STRICT,
+        records=(list[record], Field(min_length=1, max_length=limits.max_batch_size)),  # type: ignore[valid-type]
+    )
+    predict_body = Annotated[
+        Union[Annotated[single, Tag("single")], Annotated[batch, Tag("batch")]],  # type: ignore[valid-type]  # noqa: UP007  # built at run time
+        Discriminator(_request_kind, custom_error_type="body_shape", custom_error_message=ONE_KEY),
+    ]
+    prediction_fields: dict[str, Any] = {
+        "request_id": (str, Field(description="32 hex characters; POST /feedback refers to it.")),
+        "prediction": (_prediction_type(spec), ...),
+    }
+    if spec.task_type == "classification":
+        prediction_fields["probabilities"] = (
+            dict[str, float],
+            Field(description="Probability of each class, keyed by the class as text."),
+        )
+    prediction = create_model("Prediction", **prediction_fields)
+    meta: dict[str, Any] = {"model_name": (str, ...), "model_version": (str, ...)}
+    single_response = create_model("SingleResponse", __base__=prediction, **meta)
+    batch_response = create_model("BatchResponse", predictions=(list[prediction], ...), **meta)  # type: ignore[valid-type]
+    if spec.task_type == "regression":
+        actual: Any = Annotated[float, Field(ge=-limits.max_abs_value, le=limits.max_abs_value, allow_inf_nan=False)]
+    elif spec.classes:  # a class as it is, or as text (a label 1 may come back as "1")
+        actual = Literal[tuple(dict.fromkeys([*spec.classes, *(str(label) for label in spec.classes)]))]
+    else:
+        actual = int | float | str
+    feedback = create_model(
+        "Feedback",
+        __config__=STRICT,
+        request_id=(str, Field(min_length=1, max_length=64)),
+        actual=(
+            actual,
+            Field(description="The true class (classification) or value (regression)."),
+        ),
+    )
+    feedback_response = create_model(
+        "FeedbackResponse", request_id=(str, ...), prediction=(Any, ...), actual=(Any, ...)
+    )
+    return ServiceModels(
+        spec,
+        limits,
+        record,
+        predict_body,
+        single_response | batch_response,
+        feedback,
+        feedback_response,
+    )
+
+
+def _loc(parts: Sequence[Any]) -> str:
+    """("record", "feature_a") as "record.feature_a", ("records", 1) as "records[1]"."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else f".{_printable(str(part))}" if text else str(part)
+    return text
+
+
+def _messages(spec: FeatureSpec, limits: Limits) -> Callable[[str, str | None, object], tuple[str, str]]:
+    """The service's message and error type for pydantic's error type on a feature."""
+    nullable = {column.name: column.nullable for column in spec.columns}
+
+    def message(kind: str, feature: str | None, given: object) -> tuple[str, str]:
+        null = " or null" if feature is not None and nullable.get(feature) else ""
+        if kind == "float_type" and type(given) is int:  # an integer beyond any float
+            kind = "finite_number"
+        if kind in {"float_type", "float_parsing", "int_type"}:
+            return f"must be a number{null}", "number_type"
+        if kind in {"finite_number", "greater_than_equal", "less_than_equal"}:
+            return (
+                f"must be a finite number from {-limits.max_abs_value:g} to {limits.max_abs_value:g}",
+                "number_range",
+            )
+        if kind == "string_type":
+            return f"must be a string (a category){null}", "string_type"
+        if kind == "string_too_long":
+            return f"must be at most {limits.max_string_length} characters", "string_too_long"
+        if kind == "missing":
+            return "field required", "missing"
+        if kind == "extra_forbidden":
+            return "unknown field: /version lists the model's features", "extra_forbidden"
+        if kind in {"model_type", "model_attributes_type", "dict_type"}:
+            return "must be an object of feature values (/version lists the features)", "dict_type"
+        return kind, kind
+
+    return message
+
+
+def _refusal(models: ServiceModels, errors: Sequence[Any]) -> InputError:
+    message = _messages(models.spec, models.limits)
+    items: list[dict[str, str]] = []
+    where = "record"
+    for error in errors:
+        loc = list(error["loc"])
+        if loc[:1] == ["body"]:
+            loc = loc[1:]
+        if loc[:1] in (["single"], ["batch"]):  # the union's tag
+            loc = loc[1:]
+        if not loc or (len(loc) == 1 and error["type"] == "extra_forbidden"):
+            return InputError(422, ONE_KEY)
+        where = str(loc[0])
+        if loc == ["records"]:
+            if error["type"] == "too_short":
+                return InputError(422, "empty batch: send at least one record")
+            if error["type"] == "too_long":
+                size = error.get("ctx", {}).get("actual_length")
+                return InputError(
+                    422,
+                    f"batch of {size} records is over the limit of {models.limits.max_batch_size}",
+                )
+            items.append({"loc": "records", "msg": "must be an array of records", "type": "list_type"})
+            continue
+        feature = str(loc[-1]) if len(loc) == (2 if where == "record" else 3) else None
+        msg, kind = message(error["type"], feature, error.get("input"))
+        items.append({"loc": _loc(loc), "msg": msg, "type": kind})
+    shown = items[:MAX_REPORTED_ERRORS]
+    more = f" ({len(items)} errors, the first {len(shown)} listed)" if len(items) > len(shown) else ""
+    return InputError(422, f"invalid {where}{more}", shown)
 
 
 def finite_or_refuse(values: np.ndarray) -> None:

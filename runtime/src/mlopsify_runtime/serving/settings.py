@@ -6,9 +6,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_MODEL_NAME = "model"  # the project sets MODEL_NAME (its Makefile, image and manifests)
+# The served model's name comes from models/registration.json; this names a model without one.
+DEFAULT_MODEL_NAME = "model"
 DEFAULT_REGRESSION_BUCKETS = (50.0, 100.0, 150.0, 200.0, 250.0, 300.0)
-MONITORING_FILE = Path("models/monitoring.json")  # what the service monitors with, outside tests
+# Monitoring is on when this file exists (the `reference` step writes it) or MONITORING_FILE
+# names one; MONITORING_FILE="" turns it off.
+MONITORING_FILE = Path("models/monitoring.json")
 
 
 def _int(name: str, default: int) -> int:
@@ -94,8 +97,7 @@ class Settings:
     max_abs_value: float = 1e15
     max_string_length: int = 256  # a category value
     prediction_buckets: tuple[float, ...] = DEFAULT_REGRESSION_BUCKETS
-    # models/monitoring.json (drift reference and thresholds); None: no drift or live quality
-    # (a project made without monitoring sets MONITORING_FILE to an empty value)
+    # models/monitoring.json (drift reference and thresholds); None: no drift, live quality or /feedback
     monitoring_file: Path | None = None
 
     @classmethod

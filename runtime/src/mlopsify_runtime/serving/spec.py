@@ -77,7 +77,11 @@ class FeatureSpec:
             if column.nullable:
                 entry["nullable"] = True
             columns[column.name] = entry
-        result: dict[str, Any] = {"features": self.names, "task_type": self.task_type, "columns": columns}
+        result: dict[str, Any] = {
+            "features": self.names,
+            "task_type": self.task_type,
+            "columns": columns,
+        }
         if self.classes:
             result["classes"] = list(self.classes)
         return result

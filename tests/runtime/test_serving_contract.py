@@ -1,0 +1,313 @@
+"""The service's contract: the request parser under property-based tests, the OpenAPI snapshot
+command, and schemathesis with all its checks against live services on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from serving_models import TOKEN, save_model
+from test_monitoring import write_monitoring
+
+from mlopsify_runtime.serving import create_app, openapi_snapshot
+from mlopsify_runtime.serving.schemas import InputError, Limits, service_models
+from mlopsify_runtime.serving.spec import FeatureSpec
+
+pytestmark = pytest.mark.filterwarnings("ignore:X does not have valid feature names")
+
+LIMITS = Limits(max_batch_size=5, max_abs_value=1e15, max_string_length=12)
+NUMBERS = FeatureSpec.from_dict({"features": ["a", "b", "c"], "task_type": "classification"})
+MIXED = FeatureSpec.from_dict(
+    {
+        "features": ["size", "colour", "age"],
+        "task_type": "regression",
+        "columns": {
+            "size": {"type": "number"},
+            "colour": {"type": "category", "categories": ["red", "blue"], "nullable": True},
+            "age": {"type": "number", "nullable": True},
+        },
+    }
+)
+
+in_range = st.floats(
+    min_value=-LIMITS.max_abs_value, max_value=LIMITS.max_abs_value, allow_nan=False
+)
+out_of_range = st.one_of(
+    st.just(math.nan),
+    st.just(math.inf),
+    st.just(-math.inf),
+    st.floats(min_value=LIMITS.max_abs_value, exclude_min=True),
+    st.floats(max_value=-LIMITS.max_abs_value, exclude_max=True),
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def encode(payload: Any) -> bytes:
+    return json.dumps(payload).encode()
+
+
+class Parsed(NamedTuple):
+    matrix: np.ndarray
+    batch: bool
+
+
+def parse(spec: FeatureSpec, body: bytes) -> Parsed:
+    """What /predict does with a body: validate it with the spec's models, then the model's matrix."""
+    models = service_models(spec, LIMITS)
+    valid = models.predict_check.validate(body)
+    records = getattr(valid, "records", None)
+    return Parsed(
+        models.rows(records if records is not None else [valid.record]), records is not None
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries({"a": in_range, "b": in_range, "c": in_range}), min_size=1, max_size=5
+    )
+)
+def test_valid_records_become_a_float_matrix_in_feature_order(
+    records: list[dict[str, float]],
+) -> None:
+    parsed = parse(NUMBERS, encode({"records": records}))
+    assert parsed.batch
+    assert parsed.matrix.dtype == np.float64
+    assert parsed.matrix.tolist() == [
+        [record[name] for name in ("a", "b", "c")] for record in records
+    ]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries({"a": in_range | st.integers(), "b": in_range, "c": in_range}),
+        min_size=1,
+    ),
+    st.sampled_from([", ", ",", ",\n  "]),
+    st.sampled_from([": ", ":", " : "]),
+)
+def test_pydantic_core_reads_numbers_as_python_does(
+    records: list[dict[str, Any]], comma: str, colon: str
+) -> None:
+    """Any layout, any integer: the matrix holds what Python's decoder reads, or the batch is refused."""
+    body = json.dumps({"records": records}, separators=(comma, colon)).encode()
+    expected = [
+        [float(record[name]) for name in ("a", "b", "c")] for record in json.loads(body)["records"]
+    ]
+    if len(records) > LIMITS.max_batch_size or any(
+        abs(row[0]) > LIMITS.max_abs_value for row in expected
+    ):
+        with pytest.raises(InputError) as refused:
+            parse(NUMBERS, body)
+        assert refused.value.status == 422
+        return
+    assert parse(NUMBERS, body).matrix.tolist() == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(["a", "b", "c"]), out_of_range)
+def test_values_that_could_overflow_the_model_are_refused_with_their_location(
+    name: str, value: float
+) -> None:
+    record = {"a": 1.0, "b": 2.0, "c": 3.0, name: value}
+    with pytest.raises(InputError) as refused:
+        parse(NUMBERS, json.dumps({"record": record}, allow_nan=True).encode())
+    assert refused.value.status == 422
+    message = "must be a finite number from -1e+15 to 1e+15"
+    assert refused.value.errors == [
+        {"loc": f"record.{name}", "msg": message, "type": "number_range"}
+    ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(json_values)
+def test_any_json_value_is_parsed_or_refused_with_400_or_422(payload: Any) -> None:
+    for body in (encode(payload), encode({"record": payload}), encode({"records": [payload]})):
+        try:
+            parse(MIXED, body)
+        except InputError as error:
+            assert error.status in {400, 422}
+            json.dumps(
+                error.body("id"), allow_nan=False
+            ).encode()  # the error itself always serialises
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=64))
+def test_any_bytes_are_parsed_or_refused_with_400_or_422(body: bytes) -> None:
+    try:
+        parse(NUMBERS, body)
+    except InputError as error:
+        assert error.status in {400, 422}
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {"size": in_range, "colour": st.none() | st.text(max_size=12), "age": st.none() | in_range}
+    )
+)
+def test_categories_and_nullable_columns_become_an_object_matrix(record: dict[str, Any]) -> None:
+    parsed = parse(MIXED, encode({"record": record}))
+    assert parsed.matrix.dtype == object
+    assert parsed.matrix.tolist() == [[record["size"], record["colour"], record["age"]]]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "detail"),
+    [
+        (
+            b'{"record": {"a": 1, "a": 2, "b": 3, "c": 4}}',
+            400,
+            'malformed JSON: duplicate key "a" in a JSON object',
+        ),
+        (
+            b'{"record": {"a": 1, "b": 2, "b"\n : 2, "c": 4}}',
+            400,
+            'malformed JSON: duplicate key "b" in a JSON object',
+        ),
+        (
+            b'{"records": [{"a": 1, "b": 2, "c": 3}], "records": []}',
+            400,
+            'malformed JSON: duplicate key "records" in a JSON object',
+        ),
+        (
+            b'{"record": {"a": 1, "b": 2, "c": "\xff"}}',
+            400,
+            "the body is not UTF-8 (byte 34): send UTF-8 JSON",
+        ),
+        (b"[" * 100_000 + b"]" * 100_000, 400, "malformed JSON: nested too deeply"),
+        (b'{"record": {"a": 1e306, "b": 2, "c": 3}}', 422, "invalid record"),
+        (b'{"record": {"a": ' + b"9" * 5000 + b', "b": 2, "c": 3}}', 422, "invalid record"),
+        (b'{"record": {"a": true, "b": 2, "c": 3}}', 422, "invalid record"),
+        (b'{"records": [{"a": 1, "b": 2, "c": 3}, 7]}', 422, "invalid records"),
+    ],
+)
+def test_hostile_bodies_get_one_clear_4xx(body: bytes, status: int, detail: str) -> None:
+    with pytest.raises(InputError) as refused:
+        parse(NUMBERS, body)
+    assert (refused.value.status, refused.value.detail) == (status, detail)
+
+
+def test_the_snapshot_command_writes_the_document_and_checks_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m mlopsify_runtime.serving.openapi_snapshot [--check]` in a project's directory."""
+    monkeypatch.chdir(tmp_path)
+    assert openapi_snapshot.main([]) == 1
+    assert (
+        "models/features.json is missing: run the pipeline (make pipeline) first"
+        in capsys.readouterr().err
+    )
+    save_model(tmp_path, "classification")
+    assert openapi_snapshot.main(["--check"]) == 1
+    assert (
+        "docs/openapi.json is out of date: run `make openapi` and commit it"
+        in capsys.readouterr().err
+    )
+    assert openapi_snapshot.main([]) == 0
+    assert capsys.readouterr().out == "wrote docs/openapi.json\n"
+    assert openapi_snapshot.main(["--check"]) == 0
+    written = json.loads((tmp_path / "docs/openapi.json").read_text(encoding="utf-8"))
+    spec = FeatureSpec.from_file(tmp_path / "models/features.json")
+    assert written["info"]["x-feature-spec"] == spec.to_dict()
+    assert written["components"]["securitySchemes"] == {
+        "bearer": {"type": "http", "scheme": "bearer"}
+    }
+    assert "/feedback" in written["paths"]  # the snapshot describes a monitored service
+    (tmp_path / "docs/openapi.json").write_text("{}", encoding="utf-8")
+    assert openapi_snapshot.main(["--check"]) == 1
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+VARIANTS = {  # name: (task type, bearer token, monitored)
+    "classification-token-monitored": ("classification", TOKEN, True),
+    "regression-open": ("regression", "", False),
+}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Live services on 127.0.0.1 (uvicorn threads), one per variant."""
+    servers, urls = [], {}
+    for name, (task_type, token, monitored) in VARIANTS.items():
+        root = tmp_path_factory.mktemp(name)
+        settings = replace(save_model(root, task_type), api_token=token)
+        if monitored:
+            settings = replace(settings, monitoring_file=write_monitoring(root, task_type))
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        )
+        threading.Thread(target=server.run, daemon=True).start()
+        servers.append(server)
+        urls[name] = f"http://127.0.0.1:{port}"
+    for url in urls.values():
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/health/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"{url} did not become ready"
+            time.sleep(0.05)
+    yield urls
+    for server in servers:
+        server.should_exit = True
+
+
+@pytest.mark.slow  # 20 to 40 s a variant
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="schemathesis 4 needs Python 3.11 or newer")
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_schemathesis_finds_no_failure(
+    served: dict[str, str], variant: str, tmp_path: Path
+) -> None:
+    """Every check of schemathesis (status codes, schemas, content types, auth, negative data) passes."""
+    command = [
+        str(Path(sys.executable).with_name("st")),
+        "run",
+        f"{served[variant]}/openapi.json",
+        "--checks",
+        "all",
+        "--max-examples",
+        "60",
+        "--seed",
+        "1",
+        "--workers",
+        "1",
+        "--no-color",
+    ]
+    if VARIANTS[variant][1]:
+        command += ["-H", f"Authorization: Bearer {TOKEN}"]
+    result = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
