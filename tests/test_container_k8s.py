@@ -389,18 +389,20 @@ def test_the_tracking_server_is_there_only_when_asked_for(projects: dict[str, Pa
     without = projects["default"]
     assert answers_of(without)["use_tracking_server"] is False
     assert [part for part in parts if (without / part).exists()] == []
-    makefile = (without / "Makefile").read_text()
+    makefile = makefile_text(without)
     assert "tracking-image" not in makefile and "deploy/tracking" not in makefile
-    promotion = (without / "docs" / "promotion.md").read_text()
-    assert "with `mlopsify add tracking_server`" in promotion
-    assert "kubectl apply -k deploy/k8s/tracking" not in promotion
+    operations = (without / "docs" / "operations.md").read_text()
+    assert "`mlopsify add tracking_server`" in operations
+    assert "kubectl apply -k deploy/k8s/tracking" not in operations
     with_server = projects["py310-regression"]
     assert all((with_server / part).exists() for part in parts)
     registry = answers_of(with_server)["container_registry"]
     dry = run("make", "--dry-run", "tracking-image", cwd=with_server).stdout
     assert f"--file deploy/tracking/Dockerfile --tag {registry}/house-prices-mlflow:0.1.0 ." in dry
     assert f"docker push {registry}/house-prices-mlflow:0.1.0" in dry
-    assert "kubectl apply -k deploy/k8s/tracking" in (with_server / "docs/promotion.md").read_text()
+    assert (
+        "kubectl apply -k deploy/k8s/tracking" in (with_server / "docs/operations.md").read_text()
+    )
 
 
 def test_the_tracking_server_needs_kubernetes(template_dir: Path, tmp_path: Path) -> None:

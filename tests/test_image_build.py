@@ -256,7 +256,6 @@ def test_the_serving_image_runs_as_its_user_and_answers(
     config = image_config(images.serve)
     assert config["User"] == "10001:10001"
     command = config["Cmd"]
-    package = yaml.safe_load((ci.workspace / ".copier-answers.yml").read_text())["package_name"]
     assert command == ["python", "-m", "mlopsify_runtime.serving"]
     port = free_port()
     served = container(images.serve)
@@ -292,7 +291,7 @@ def test_the_serving_image_runs_as_its_user_and_answers(
         pytest.fail("not ready in 90 s:\n" + (ci.workspace.parent / "serve.log").read_text())
     images.timings["serving image: start to ready"] = time.monotonic() - started
 
-    assert uid_of_server(served.process.pid, f"{package}.serving") == 10001
+    assert uid_of_server(served.process.pid, "mlopsify_runtime.serving") == 10001
     status, version = http("GET", f"{base}/version")
     assert status == 200 and version["git_commit"] == ci.commit
     features = json.loads((ci.workspace / "models" / "features.json").read_text())["features"]

@@ -37,7 +37,8 @@ EVERY_PROJECT = {
     "promote", "push", "rollback", "sbom", "schema", "serve", "setup", "template-check",
     "template-update", "test", "train", "tune", "ui", "validate",
 }  # fmt: skip
-KUBERNETES = {"FORCE", "deploy", "manifests", "preflight", "retrain", "tracking-image"}
+# tracking-image only with use_tracking_server (off in these variants)
+KUBERNETES = {"FORCE", "deploy", "manifests", "preflight", "retrain"}
 MONITORING = {"monitor", "rules"}
 KUBEFLOW = {"orchestrate", "pipeline-compile", "pipeline-upload"}
 AIRFLOW = {"orchestrate", "dag-bundle", "dag-check", "dag-ship"}

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import listening_port, run, wait_for
+from helpers import listening_port, require_tool, run, wait_for
 
 from mlopsify import TemplateSource, new_project
 
@@ -287,9 +287,12 @@ def test_the_pipeline_writes_the_openapi_snapshot_of_the_served_model(
     project: Path, service: str
 ) -> None:
     """make pipeline wrote docs/openapi.json; it is current, and describes what the service serves."""
-    package = next((project / "src").iterdir()).name
     check = run(
-        ".venv/bin/python", "-m", f"{package}.serving.openapi_snapshot", "--check", cwd=project
+        ".venv/bin/python",
+        "-m",
+        "mlopsify_runtime.serving.openapi_snapshot",
+        "--check",
+        cwd=project,
     )
     assert check.stdout.strip() == "docs/openapi.json is up to date"
     snapshot = json.loads((project / "docs" / "openapi.json").read_text())
@@ -310,7 +313,8 @@ def test_schemathesis_with_all_checks_finds_no_failure(
 ) -> None:
     """The fuzzer of the issue, against the live service: every check, with and without the token."""
     command = [
-        str(project / ".venv" / "bin" / "st"),
+        # schemathesis is mlopsify's test tool (the runtime's `test` extra), not the project's
+        require_tool("st"),
         "run",
         f"{service}/openapi.json",
         "--checks",
@@ -342,9 +346,9 @@ print(json.dumps([str(p.relative_to(site)) for p in site.rglob("*.py")
 """
 IMPORTS_PROBE = """
 import json, sys
-from {package}.serving.app import create_app
-from {package}.serving.model import load_model
-from {package}.serving.settings import Settings
+from mlopsify_runtime.serving.app import create_app
+from mlopsify_runtime.serving.model import load_model
+from mlopsify_runtime.serving.settings import Settings
 heavy = ("skops", "mlflow", "pandas", "sklearn", "scipy")
 create_app()
 started = [name for name in heavy if name in sys.modules]

@@ -145,10 +145,10 @@ def test_a_dependency_change_without_make_lock_stops_setup(project: Path, tmp_pa
     shutil.copytree(project, copy, ignore=shutil.ignore_patterns(".venv"))
     pyproject = copy / "pyproject.toml"
     # requests is already in the lock's closure (MLflow needs it): the refresh works offline.
+    text = pyproject.read_text()
+    assert '  "pandas>=2.2,<3",\n' in text  # the team's own dependencies, after the runtime
     pyproject.write_text(
-        pyproject.read_text().replace(
-            '  "pyyaml>=6,<7",\n', '  "pyyaml>=6,<7",\n  "requests>=2",\n', 1
-        )
+        text.replace('  "pandas>=2.2,<3",\n', '  "pandas>=2.2,<3",\n  "requests>=2",\n', 1)
     )
 
     stale = run("make", "setup", cwd=copy, check=False)

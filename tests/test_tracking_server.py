@@ -308,9 +308,8 @@ def test_add_tracking_server_to_a_default_project(tagged_template: Path, tmp_pat
     }
     assert changed == tracking | {
         ".copier-answers.yml",
-        "Makefile",
-        "docs/deployment.md",
-        "docs/promotion.md",
+        "make/deploy.mk",
+        "docs/operations.md",
     }
     assert check_project(project)["use_tracking_server"] is True  # exactly the expected files
     for name in sorted(changed - {".copier-answers.yml"}):

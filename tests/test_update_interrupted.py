@@ -372,16 +372,18 @@ def test_an_update_stopped_at_any_point_leaves_the_old_or_the_whole_new_project(
 
 
 def test_an_update_of_the_shipped_template_stopped_at_two_points(tmp_path: Path):
-    """The real template: the previous shipped release, the Makefile changed by its team."""
+    """The real template: the previous shipped release, a parameter changed by its team (one
+    the newest release does not touch, so the merge is clean: 0.4.0 rewrote the Makefile's end)."""
     previous = release_versions(SHIPPED_BUNDLE)[-2]
     workspace = Workspace(tmp_path, SHIPPED_BUNDLE)
     base = workspace.new_project_at(previous, "credit-risk", {})
-    makefile = base / "Makefile"
-    makefile.write_text(makefile.read_text() + TEAM_TARGET)
-    workspace.commit(base, "Our report target")
+    params = base / "params.yaml"
+    assert "max_iter: 1000" in params.read_text()
+    params.write_text(params.read_text().replace("max_iter: 1000", "max_iter: 2500"))
+    workspace.commit(base, "Our iteration budget")
 
     def has_target(files: dict[str, bytes]) -> bool:
-        return files["Makefile"].decode().endswith(TEAM_TARGET)
+        return "max_iter: 2500" in files["params.yaml"].decode()
 
     env = {**os.environ, **workspace.env, "COPIER_CACHE_DIR": str(tmp_path / "copier-cache")}
     setting = Setting(tmp_path, env, base, has_target)

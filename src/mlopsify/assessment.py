@@ -205,6 +205,13 @@ AREAS: tuple[Area, ...] = (
                 check="python",
             ),
             Rule(1, "data validation code", ("*validat*.py",), check="python"),
+            # a project made from mlopsify 0.4 on validates with its runtime, from dvc.yaml
+            Rule(
+                1,
+                "the runtime validates the data (mlopsify_runtime.validate)",
+                ("dvc.yaml",),
+                r"python -m mlopsify_runtime\.validate\b",
+            ),
             Rule(2, "validation stage in the DVC pipeline", ("dvc.yaml",), check="validate-stage"),
         ),
     ),
@@ -246,6 +253,13 @@ AREAS: tuple[Area, ...] = (
                 "code registers models",
                 PYTHON,
                 r"\bregister_model\(|registered_model_name\s*=",
+                check="python",
+            ),
+            Rule(
+                1,
+                "the runtime registers the model (mlopsify_runtime.training)",
+                PYTHON,
+                r"(?m)^\s*from\s+mlopsify_runtime\.training\s+import\b",
                 check="python",
             ),
             Rule(

@@ -38,9 +38,11 @@ which installs the project's package, with no setting to forget.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from functools import cache
 from importlib.metadata import entry_points
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -54,16 +56,38 @@ class HookError(PipelineError):
     """The project's hooks module does not import, or one of its hooks fails: the message says which."""
 
 
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _project_name(pyproject: Path) -> str | None:
+    """``[project] name`` of a pyproject.toml, normalized; None without one."""
+    if not pyproject.is_file():
+        return None
+    found = re.search(
+        r'^\[project\]\s*$(?:\n(?!\[).*)*?^name\s*=\s*"([^"]+)"', pyproject.read_text(encoding="utf-8"), re.M
+    )
+    return _normal(found[1]) if found else None
+
+
 @cache
 def hooks_module() -> ModuleType | None:
     """The project's hooks module, or None when the project declares none."""
-    found = entry_points(group=GROUP)
+    found = list(entry_points(group=GROUP))
+    if len(found) > 1:
+        # One environment shared by several projects: the hooks are those of the project that
+        # runs (the pyproject.toml of the working directory, where every step runs).
+        here = _project_name(Path("pyproject.toml"))
+        found = [entry for entry in found if entry.dist is not None and _normal(entry.dist.name) == here]
+        if len(found) != 1:
+            names = ", ".join(entry.value for entry in entry_points(group=GROUP))
+            raise HookError(
+                f"more than one {GROUP} entry point ({names}) and none of the project in this directory: "
+                "run from the project's root, or give each project an environment of its own"
+            )
     if not found:
         return None
-    (point, *others) = sorted(found, key=lambda entry: entry.name)
-    if others:
-        names = ", ".join(entry.value for entry in found)
-        raise HookError(f"more than one {GROUP} entry point ({names}): declare one hooks module")
+    point = found[0]
     try:
         return importlib.import_module(point.value)
     except ImportError as error:
