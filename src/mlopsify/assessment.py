@@ -22,6 +22,7 @@ from typing import Any
 
 from .answers import ANSWERS_FILE
 from .assessment_checks import Context, committed_tree, verdict
+from .assessment_images import CI_FILES
 from .errors import MlopsifyError, RepositoryStateError
 from .template import Release, template_for
 from .template_source import TemplateSource
@@ -49,15 +50,6 @@ SKIPPED_DIRS = frozenset(
 )
 MAX_SCANNED_BYTES = 512 * 1024
 
-CI_FILES = (
-    ".gitlab-ci.yml",
-    "Jenkinsfile",
-    ".github/workflows/*.yml",
-    ".github/workflows/*.yaml",
-    "azure-pipelines.yml",
-    ".circleci/config.yml",
-    "bitbucket-pipelines.yml",
-)
 PYTHON = ("*.py",)
 YAML = ("*.yml", "*.yaml")
 DOCKERFILES = ("Dockerfile", "*/Dockerfile", "Containerfile", "*.Dockerfile", "*.dockerfile")

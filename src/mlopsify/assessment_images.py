@@ -20,8 +20,8 @@ import shlex
 from pathlib import Path
 
 DOCKERFILES = ("Dockerfile", "Containerfile", "*.Dockerfile", "*.dockerfile")
-BUILD_FILES = (
-    "Makefile",
+# The files of each CI provider mlopsify reads (assessment.py's rules use them too).
+CI_FILES = (
     ".gitlab-ci.yml",
     "Jenkinsfile",
     ".github/workflows/*.yml",
@@ -30,6 +30,7 @@ BUILD_FILES = (
     ".circleci/config.yml",
     "bitbucket-pipelines.yml",
 )
+BUILD_FILES = ("Makefile", *CI_FILES)
 _BUILD = re.compile(
     r"(?:docker|podman|buildah|\$\(DOCKER\)|\$\{DOCKER\}|\$DOCKER)\s+(?:buildx\s+)?(?:build|bud)\b([^\n;&|]*)"
 )
