@@ -98,8 +98,8 @@ DRIFT_SCRIPT = """
 import json, sys
 from pathlib import Path
 import pandas as pd
-from {package}.serving.drift import DriftTracker
-from {package}.spec import read_frame, read_spec, to_matrix
+from mlopsify_runtime.serving.drift import DriftTracker
+from mlopsify_runtime.spec import read_frame, read_spec, to_matrix
 
 config = json.loads(Path("models/monitoring.json").read_text())
 frame = read_frame(Path("data/processed/test.csv"))
@@ -117,7 +117,7 @@ import json
 from pathlib import Path
 import numpy as np
 import yaml
-from {package}.serving.model import _load_estimator
+from mlopsify_runtime.serving.model import _load_estimator
 
 model_dir = Path("models/model")
 model = _load_estimator(model_dir, yaml.safe_load((model_dir / "MLmodel").read_text()))
@@ -354,7 +354,7 @@ def test_mixed_table_trains_drifts_and_refuses_bad_files(workspace: Workspace, m
         workspace.python(project, "-m", f"{package}.ingest")
         breaking = f"import pandas as pd; frame = pd.read_csv('{raw}'); {change}; frame.to_csv('{raw}', index=False)"
         workspace.python(project, "-c", breaking)
-        result = workspace.python(project, "-m", f"{package}.validate", check=False)
+        result = workspace.python(project, "-m", "mlopsify_runtime.validate", check=False)
         assert result.returncode == 1, label
         count = f"{len(lines)} failure{'s' if len(lines) > 1 else ''}"
         expected = f"error: {raw} does not match data/schema.yaml ({count}):\n"

@@ -352,8 +352,10 @@ def stop_and_check(
 
 # Fractions of one measured uninterrupted run (counted from when it takes its lock), and the
 # moments around the one step that writes the update.
+# Past the measured run too (1.5, 3): two runs at a time are slower than the one measured, and
+# the late points still reach the step that writes the update, or find the run complete.
 POINTS = [
-    *("0", "0.15", "0.3", "0.45", "0.6", "0.75", "0.9"),
+    *("0", "0.15", "0.3", "0.45", "0.6", "0.75", "0.9", "1.5", "3"),
     *("scratch clone made", "journal being written", "journal complete"),
 ]
 
