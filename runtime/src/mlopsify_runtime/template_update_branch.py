@@ -11,13 +11,16 @@ Run by the scheduled CI job (`make template-update`), or by hand. In order:
 3. writes a summary (versions, changed files, conflicts, test result) to ``--summary``;
 4. pushes the branch when ``TEMPLATE_UPDATE_PUSH`` names where to (a remote such as
    ``origin``, or a URL with credentials); without it the branch stays local;
-5. opens a merge request (GitLab) or pull request (GitHub) through the provider's API when
-   ``TEMPLATE_UPDATE_TOKEN`` is set and the branch was pushed, with the summary as its text.
+5. opens a merge request (GitLab) or pull request (GitHub, Azure DevOps) through the
+   provider's API when ``TEMPLATE_UPDATE_TOKEN`` is set and the branch was pushed, with the
+   summary as its text.
 
-Settings (environment): ``TEMPLATE_UPDATE_PROVIDER`` (gitlab or github; default: the
+Settings (environment): ``TEMPLATE_UPDATE_PROVIDER`` (gitlab, github or azure; default: the
 project's ci_provider), ``TEMPLATE_UPDATE_API_URL`` (default: ``CI_API_V4_URL``,
-``GITHUB_API_URL``, or the public service), ``TEMPLATE_UPDATE_REPOSITORY`` (GitLab project
-id or path, GitHub owner/name; default: ``CI_PROJECT_ID`` or ``GITHUB_REPOSITORY``),
+``GITHUB_API_URL``, Azure's ``SYSTEM_COLLECTIONURI`` with ``SYSTEM_TEAMPROJECT``, or the
+public service), ``TEMPLATE_UPDATE_REPOSITORY`` (GitLab project id or path, GitHub
+owner/name, Azure DevOps repository name or id; default: ``CI_PROJECT_ID``,
+``GITHUB_REPOSITORY`` or ``BUILD_REPOSITORY_NAME``),
 ``TEMPLATE_UPDATE_TARGET`` (the branch to merge into; default: the branch checked out),
 ``MLOPSIFY`` (the command; default ``mlopsify``).
 
@@ -43,6 +46,9 @@ from pathlib import Path
 
 ANSWERS_FILE = Path(".copier-answers.yml")
 PUBLIC_API = {"gitlab": "https://gitlab.com/api/v4", "github": "https://api.github.com"}
+PROVIDERS = ("gitlab", "github", "azure")
+# Azure DevOps refuses a pull request description longer than this.
+AZURE_DESCRIPTION_LIMIT = 4000
 BOT_IDENTITY = ("-c", "user.name=template-update", "-c", "user.email=template-update@localhost")
 STATUS_LINE = re.compile(r"^  (?P<status>conflict|modified|added|deleted)\s+(?P<path>\S.*)$")
 
@@ -131,39 +137,112 @@ def push(outcome: Outcome, target: str) -> None:
     outcome.pushed_to = re.sub(r"//[^@/]+@", "//", target)
 
 
-def open_request(outcome: Outcome, summary: str, token: str, base_branch: str) -> None:
-    """Open a merge request (GitLab) or pull request (GitHub) for the pushed branch."""
-    provider = os.environ.get("TEMPLATE_UPDATE_PROVIDER") or answer("ci_provider")
-    if provider not in PUBLIC_API:
-        raise JobError(f"TEMPLATE_UPDATE_PROVIDER must be gitlab or github to open a request, not {provider!r}")
-    title = f"Template update {outcome.from_version} -> {outcome.to_version}"
-    if provider == "gitlab":
-        api = os.environ.get("TEMPLATE_UPDATE_API_URL") or os.environ.get("CI_API_V4_URL") or PUBLIC_API["gitlab"]
-        project = os.environ.get("TEMPLATE_UPDATE_REPOSITORY") or os.environ.get("CI_PROJECT_ID", "")
-        url = f"{api}/projects/{urllib.parse.quote(project, safe='')}/merge_requests"
-        headers = {"PRIVATE-TOKEN": token}
-        body = {"source_branch": outcome.branch, "target_branch": base_branch, "title": title, "description": summary}
-        link = "web_url"
-    else:
-        api = os.environ.get("TEMPLATE_UPDATE_API_URL") or os.environ.get("GITHUB_API_URL") or PUBLIC_API["github"]
-        project = os.environ.get("TEMPLATE_UPDATE_REPOSITORY") or os.environ.get("GITHUB_REPOSITORY", "")
-        url = f"{api}/repos/{project}/pulls"
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json"}
-        body = {"head": outcome.branch, "base": base_branch, "title": title, "body": summary}
-        link = "html_url"
+@dataclass(frozen=True)
+class ReviewRequest:
+    """One provider's call that opens a review request, and where its answer keeps the link."""
+
+    url: str
+    headers: dict[str, str]
+    body: dict[str, str]
+    link: str
+
+
+def _setting(*names: str, default: str = "") -> str:
+    """The first of the environment variables ``names`` that is set."""
+    return next((os.environ[name] for name in names if os.environ.get(name)), default)
+
+
+def gitlab_request(outcome: Outcome, summary: str, token: str, base_branch: str, title: str) -> ReviewRequest:
+    api = _setting("TEMPLATE_UPDATE_API_URL", "CI_API_V4_URL", default=PUBLIC_API["gitlab"])
+    project = _required_repository("CI_PROJECT_ID")
+    return ReviewRequest(
+        f"{api}/projects/{urllib.parse.quote(project, safe='')}/merge_requests",
+        {"PRIVATE-TOKEN": token},
+        {"source_branch": outcome.branch, "target_branch": base_branch, "title": title, "description": summary},
+        "web_url",
+    )
+
+
+def github_request(outcome: Outcome, summary: str, token: str, base_branch: str, title: str) -> ReviewRequest:
+    api = _setting("TEMPLATE_UPDATE_API_URL", "GITHUB_API_URL", default=PUBLIC_API["github"])
+    project = _required_repository("GITHUB_REPOSITORY")
+    return ReviewRequest(
+        f"{api}/repos/{project}/pulls",
+        {"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json"},
+        {"head": outcome.branch, "base": base_branch, "title": title, "body": summary},
+        "html_url",
+    )
+
+
+def azure_request(outcome: Outcome, summary: str, token: str, base_branch: str, title: str) -> ReviewRequest:
+    """Azure DevOps Git: POST .../_apis/git/repositories/{repository}/pullrequests (api 7.1).
+
+    The job's token is ``System.AccessToken`` (a bearer token); the project's URL is the
+    collection's (``SYSTEM_COLLECTIONURI``, e.g. https://dev.azure.com/org/) and its name.
+    """
+    api = _setting("TEMPLATE_UPDATE_API_URL")
+    if not api:
+        collection, project = _setting("SYSTEM_COLLECTIONURI"), _setting("SYSTEM_TEAMPROJECT")
+        if not (collection and project):
+            raise JobError("TEMPLATE_UPDATE_API_URL is not set: give the Azure DevOps project's URL")
+        api = f"{collection.rstrip('/')}/{urllib.parse.quote(project)}"
+    repository = _required_repository("BUILD_REPOSITORY_NAME")
+    description = summary if len(summary) <= AZURE_DESCRIPTION_LIMIT else summary[: AZURE_DESCRIPTION_LIMIT - 2] + "…\n"
+    return ReviewRequest(
+        f"{api.rstrip('/')}/_apis/git/repositories/{urllib.parse.quote(repository, safe='')}/pullrequests?api-version=7.1",
+        {"Authorization": f"Bearer {token}"},
+        {
+            "sourceRefName": f"refs/heads/{outcome.branch}",
+            "targetRefName": f"refs/heads/{base_branch}",
+            "title": title,
+            "description": description,
+        },
+        "pullRequestId",
+    )
+
+
+def _required_repository(default_variable: str) -> str:
+    project = _setting("TEMPLATE_UPDATE_REPOSITORY", default_variable)
     if not project:
         raise JobError("TEMPLATE_UPDATE_REPOSITORY is not set: name the project to open the request in")
+    return project
+
+
+REQUESTS = {"gitlab": gitlab_request, "github": github_request, "azure": azure_request}
+
+
+def open_request(outcome: Outcome, summary: str, token: str, base_branch: str) -> None:
+    """Open a merge request (GitLab) or pull request (GitHub, Azure DevOps) for the pushed branch."""
+    provider = os.environ.get("TEMPLATE_UPDATE_PROVIDER") or answer("ci_provider")
+    if provider not in REQUESTS:
+        raise JobError(
+            f"TEMPLATE_UPDATE_PROVIDER must be {', '.join(PROVIDERS[:-1])} or {PROVIDERS[-1]} to open a request,"
+            f" not {provider!r}"
+        )
+    title = f"Template update {outcome.from_version} -> {outcome.to_version}"
+    call = REQUESTS[provider](outcome, summary, token, base_branch, title)
     request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        headers={**headers, "Content-Type": "application/json"},
+        call.url,
+        data=json.dumps(call.body).encode(),
+        headers={**call.headers, "Content-Type": "application/json"},
         method="POST",
     )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
-            outcome.request_url = json.loads(response.read() or b"{}").get(link, url)
+            answered = json.loads(response.read() or b"{}")
     except (urllib.error.URLError, OSError, ValueError) as error:
-        raise JobError(f"opening the {provider} request at {url} failed: {error}") from None
+        raise JobError(f"opening the {provider} request at {call.url} failed: {error}") from None
+    outcome.request_url = _request_link(answered, call)
+
+
+def _request_link(answered: dict[str, object], call: ReviewRequest) -> str:
+    """The request's web page; Azure DevOps answers with its id and the repository's page."""
+    if call.link != "pullRequestId":
+        return str(answered.get(call.link) or call.url)
+    repository = answered.get("repository")
+    web = repository.get("webUrl") if isinstance(repository, dict) else None
+    number = answered.get("pullRequestId")
+    return f"{web}/pullrequest/{number}" if web and number else call.url.split("?", 1)[0]
 
 
 def summary_text(outcome: Outcome) -> str:
