@@ -61,10 +61,12 @@ def expected_ci_files(answers: dict[str, Any]) -> set[str]:
 
 def ci_files_in(project: Path) -> set[str]:
     found = {
-        p for p in (".gitlab-ci.yml", "Jenkinsfile", "renovate.json") if (project / p).exists()
+        p
+        for p in (".gitlab-ci.yml", "Jenkinsfile", "renovate.json", "azure-pipelines.yml")
+        if (project / p).exists()
     }
-    workflows = project / ".github"
-    found |= {p.relative_to(project).as_posix() for p in workflows.rglob("*") if p.is_file()}
+    for folder in (project / ".github", project / ".azure-pipelines"):
+        found |= {p.relative_to(project).as_posix() for p in folder.rglob("*") if p.is_file()}
     return found
 
 
@@ -158,7 +160,7 @@ def gitlab_delivery(project: Path) -> list[tuple[str, str]]:
     ordered = sorted(jobs.items(), key=lambda item: stages.index(item[1]["stage"]))
     pairs = []
     for _, job in ordered:
-        if job["stage"] in {"maintenance", "rollback"}:  # run by a schedule or by hand
+        if job["stage"] in {"template-update", "rollback"}:  # run by a schedule or by hand
             continue
         commands = job.get("before_script", []) + job["script"] + job.get("after_script", [])
         pairs += [(job["stage"], t) for t in make_targets(commands) if t != "setup"]
@@ -332,7 +334,45 @@ def github_delivery(project: Path) -> list[tuple[str, str]]:
     return pairs_of(github_workflow(project, "ci.yml"))
 
 
-DELIVERY_OF = {"gitlab": gitlab_delivery, "jenkins": jenkins_delivery, "github": github_delivery}
+# ---------------------------------------------------------------- Azure Pipelines
+
+
+def azure_pipeline(project: Path, name: str = "azure-pipelines.yml") -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((project / name).read_text())
+    return loaded
+
+
+def azure_jobs(pipeline: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(stage display name, stage, job) of every job, in file order."""
+    return [
+        (stage["displayName"], stage, job)
+        for stage in pipeline.get("stages", [{"displayName": "", "jobs": pipeline.get("jobs")}])
+        for job in stage["jobs"]
+    ]
+
+
+def azure_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """A job's steps; a deployment job keeps them under its strategy."""
+    if "deployment" in job:
+        steps: list[dict[str, Any]] = job["strategy"]["runOnce"]["deploy"]["steps"]
+        return steps
+    return list(job["steps"])
+
+
+def azure_delivery(project: Path) -> list[tuple[str, str]]:
+    pairs = []
+    for stage_name, _, job in azure_jobs(azure_pipeline(project)):
+        commands = [step["script"] for step in azure_steps(job) if "script" in step]
+        pairs += [(stage_name, t) for t in make_targets(commands) if t != "setup"]
+    return pairs
+
+
+DELIVERY_OF = {
+    "gitlab": gitlab_delivery,
+    "jenkins": jenkins_delivery,
+    "github": github_delivery,
+    "azure": azure_delivery,
+}
 
 
 # ---------------------------------------------------------------- tests: files and parity
@@ -409,7 +449,7 @@ def test_gitlab_rules_manual_production_and_scheduled_template_check(
         stages, jobs = gitlab_jobs(variant.path)
         schedule_never = {"if": '$CI_PIPELINE_SOURCE == "schedule"', "when": "never"}
         for name, job in jobs.items():
-            if job["stage"] != "maintenance":
+            if job["stage"] != "template-update":
                 assert job["rules"][0] == schedule_never, name
         assert jobs["template-update"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
         assert jobs["template-update"]["script"][-1] == "make template-update"
@@ -752,20 +792,35 @@ def test_readme_lists_every_secret_the_ci_files_use(variants: list[Variant]) -> 
             assert listed == used, variant
             assert ("GCP_SA_KEY" in used) == (kind == "gcs")
         elif variant.provider == "jenkins":
-            used = set(
-                re.findall(r"credentialsId: '([\w-]+)'", (variant.path / "Jenkinsfile").read_text())
-            )
+            text = (variant.path / "Jenkinsfile").read_text()
+            used = set(re.findall(r"credentialsId: '([\w-]+)'", text))
+            used |= set(re.findall(r"mlCredentials\('([\w-]+)'\)", text))  # the MLflow logins
             assert listed == used, variant
+        elif variant.provider == "azure":
+            text = "\n".join((variant.path / f).read_text() for f in variant.files)
+            # $(NAME) of the variable group: not a predefined variable, not a step's output
+            used = set(re.findall(r"\$\(([A-Z][A-Z0-9_]*)\)", text))
+            used -= {"PYTHON_VERSION", "UV_CACHE_DIR"}  # the pipeline's own variables
+            used |= set(re.findall(r"secureFile: ([\w-]+)", text))
+            assert listed == used, variant
+            assert ("dvc-remote-gcp-key" in used) == (kind == "gcs")
         else:
             text = (variant.path / ".gitlab-ci.yml").read_text()
             defined = set(yaml.safe_load(text)["variables"])
             referenced = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", text)) - defined
             referenced = {name for name in referenced if not name.startswith(("CI_", "DOCKER_"))}
-            assert referenced == {"REGISTRY_USER", "REGISTRY_PASSWORD", "TEMPLATE_UPDATE_TOKEN"}
+            logins = {"MLFLOW_PIPELINE_USERNAME", "MLFLOW_PIPELINE_PASSWORD"}
+            if variant.kubernetes:
+                logins |= {"MLFLOW_PROMOTION_USERNAME", "MLFLOW_PROMOTION_PASSWORD"}
+            assert referenced - logins == {
+                "REGISTRY_USER",
+                "REGISTRY_PASSWORD",
+                "TEMPLATE_UPDATE_TOKEN",
+            }
             expected = {
                 "MLFLOW_TRACKING_URI",
-                "MLFLOW_TRACKING_USERNAME",
-                "MLFLOW_TRACKING_PASSWORD",
+                "MLFLOW_PIPELINE_USERNAME",
+                "MLFLOW_PIPELINE_PASSWORD",
                 "MODEL_SIGNING_KEY",  # the train step reads it from the job's environment
             }
             expected |= referenced | DVC_SECRETS.get(kind, set())

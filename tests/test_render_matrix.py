@@ -190,6 +190,10 @@ def ci_files(answers: Mapping[str, Any]) -> set[str]:
         }
         if answers["use_kubernetes"]:
             files |= {".github/workflows/deploy.yml", ".github/workflows/rollback.yml"}
+    elif provider == "azure":
+        files |= {"azure-pipelines.yml", ".azure-pipelines/template-update.yml", "renovate.json"}
+        if answers["use_kubernetes"]:
+            files.add(".azure-pipelines/rollback.yml")
     return files
 
 
