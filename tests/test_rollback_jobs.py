@@ -20,7 +20,7 @@ from test_ci_providers import (
 
 from mlopsify import TemplateSource, new_project
 
-PROVIDERS = ("gitlab", "github", "jenkins")
+PROVIDERS = ("gitlab", "github", "jenkins", "azure")
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +79,23 @@ def test_jenkins_rollback_stage_runs_only_with_a_reason(projects: dict[str, Path
     assert credentials.body[0] == "setUp()"  # the Jenkinsfile's one set-up function
     commands = [string_literal(s, "sh") for s in credentials.body[1:] if isinstance(s, str)]
     assert commands == ['make rollback ENV=prod REASON="$ROLLBACK_REASON"']
+
+
+def test_azure_rollback_is_a_pipeline_run_by_hand_behind_production(
+    projects: dict[str, Path],
+) -> None:
+    pipeline = yaml.safe_load((projects["azure"] / ".azure-pipelines" / "rollback.yml").read_text())
+    assert pipeline["trigger"] == "none" and pipeline["pr"] == "none"  # only Run pipeline starts it
+    assert pipeline["parameters"] == [
+        {"name": "reason", "displayName": "Why (recorded in the model registry)", "type": "string"}
+    ]
+    [stage] = pipeline["stages"]
+    assert "refs/heads/main" in stage["condition"]
+    [job] = stage["jobs"]
+    assert job["environment"] == "production"  # its approvals and checks hold the rollback
+    steps = job["strategy"]["runOnce"]["deploy"]["steps"]
+    [rollback] = [s for s in steps if "rollback" in s.get("script", "")]
+    assert make_targets([rollback["script"]]) == ['rollback ENV=prod REASON="$ROLLBACK_REASON"']
+    # the reason reaches the shell as a variable, never pasted into the command line
+    assert rollback["env"]["ROLLBACK_REASON"] == "${{ parameters.reason }}"
+    assert rollback["env"]["KUBECONFIG"] == "$(kubeconfig.secureFilePath)"

@@ -108,7 +108,7 @@ def test_token_permissions_are_per_job_and_no_checkout_keeps_credentials(
 
 @pytest.fixture(scope="module")
 def renovate_projects(rendered: RenderedVariants) -> list[Path]:
-    return [rendered(a) for a in variant_matrix() if a["ci_provider"] in {"gitlab", "jenkins"}]
+    return [rendered(a) for a in variant_matrix() if a["ci_provider"] in {"gitlab", "jenkins", "azure"}]
 
 
 def _validate(schema: str, document: Path) -> tuple[int, str]:
@@ -158,6 +158,7 @@ def test_the_security_page_says_what_is_locked_signed_scanned_and_how_to_rotate(
         "github": "Secrets are Actions secrets",
         "gitlab": "each **masked** (never printed in a job\nlog) and **protected**",
         "jenkins": "bound only inside the steps that\nneed them with `withCredentials`",
+        "azure": "gives a secret to no step that does not map it in\nits `env`",
         "none": "masked, protected\nvariables",
     }
     for provider, words in secrets.items():
