@@ -17,7 +17,11 @@ from typing import Any
 import pytest
 import yaml
 from helpers import RenderedVariants, makefile_text
+from test_ci_graph import graph_of
 from test_ci_providers import (
+    azure_jobs,
+    azure_pipeline,
+    azure_steps,
     github_workflow,
     gitlab_jobs,
     jenkins_stages,
@@ -29,6 +33,12 @@ VARIANTS = {
     "gitlab": {"ci_provider": "gitlab"},
     "github": {"ci_provider": "github"},
     "jenkins": {"ci_provider": "jenkins"},
+    "azure": {"ci_provider": "azure"},
+    "azure-no-k8s-kubeflow": {
+        "ci_provider": "azure",
+        "use_kubernetes": False,
+        "orchestrator": "kubeflow",
+    },
     "gitlab-no-monitoring": {"ci_provider": "gitlab", "use_monitoring": False},
     "github-no-k8s": {"ci_provider": "github", "use_kubernetes": False},
 }
@@ -205,10 +215,60 @@ def jenkins_image_workspace(project: Path) -> set[str]:
     raise AssertionError("no stage runs make image")
 
 
+def azure_image_workspace(project: Path) -> set[str]:
+    """Each job downloads the artifacts it names; the uploading job is in an earlier stage."""
+    jobs = {
+        job.get("job") or job.get("deployment"): (stage, job)
+        for _, stage, job in azure_jobs(azure_pipeline(project))
+    }
+
+    def scripts(name: str) -> list[str]:
+        return [s["script"] for s in azure_steps(jobs[name][1]) if "script" in s]
+
+    def uploader(artifact: str) -> tuple[str, list[str]]:
+        """The job that publishes ``artifact`` and the paths it copies into it."""
+        for name, (_, job) in jobs.items():
+            steps = azure_steps(job)
+            if any(s.get("artifact") == artifact and "publish" in s for s in steps):
+                copy = next(s for s in steps if s.get("task") == "CopyFiles@2")
+                return name, [p.removesuffix("**") for p in copy["inputs"]["Contents"].split()]
+        raise AssertionError(f"no job publishes {artifact}")
+
+    def available(name: str) -> set[str]:
+        files = checkout(project) | produced(project, scripts(name))
+        stage = jobs[name][0]
+        for step in azure_steps(jobs[name][1]):
+            if step.get("task") == "DownloadPipelineArtifact@2":
+                source, handed = uploader(step["inputs"]["artifactName"])
+                # the publishing job's stage runs first: this stage depends on it
+                assert jobs[source][0]["stage"] in stage.get("dependsOn", []), (name, source)
+                files |= {f for f in available(source) if covered(f, handed)}
+        return files
+
+    image = next(n for n in jobs if "image" in make_targets(scripts(n)))
+    return available(image)
+
+
+def graph_image_workspace(project: Path) -> set[str]:
+    """The job graph itself (template/_ci/jobs.yml.jinja): needs and artifacts, as declared."""
+    graph = {job["name"]: job for job in graph_of(project)}
+
+    def available(name: str) -> set[str]:
+        files = checkout(project) | produced(project, [f"make {t}" for t in graph[name]["make"]])
+        for need in graph[name].get("needs", []):
+            handed = graph[need].get("artifact", {}).get("paths", [])
+            files |= {f for f in available(need) if covered(f, handed)}
+        return files
+
+    image = next(n for n, job in graph.items() if "image" in job["make"])
+    return available(image)
+
+
 WORKSPACE: dict[str, Callable[[Path], set[str]]] = {
     "gitlab": gitlab_image_workspace,
     "github": github_image_workspace,
     "jenkins": jenkins_image_workspace,
+    "azure": azure_image_workspace,
 }
 
 
@@ -222,6 +282,8 @@ def test_every_path_the_dockerfile_copies_reaches_the_image_job(
     project = projects[variant]
     provider = VARIANTS[variant]["ci_provider"]
     workspace = WORKSPACE[provider](project)
+    # the graph every provider renders from hands the image job the same paths
+    assert not [s for s in copy_sources(project) if not in_workspace(s, graph_image_workspace(project))]
     sources = copy_sources(project)
     assert {"models/model", "models/features.json", "src", "params.yaml"} <= set(sources)
     assert ("models/monitoring.json" in sources) is VARIANTS[variant].get("use_monitoring", True)
