@@ -376,3 +376,93 @@ def test_jenkins_reads_the_login_of_a_role_from_its_own_credential(projects: lis
             r"List mlCredentials\(String mlflowLogin\)"
         )
         assert "credentialsId: mlflowLogin" in " ".join(function.statements())
+
+
+# ---------------------------------------------------------------- the same graph as 0.3.0
+
+
+def provider_graph(project: Path, kind: str) -> dict[str, tuple[Any, ...]]:
+    """Each job (GitLab, GitHub) or stage (Jenkins) as (what it needs, the make targets it runs)."""
+    graph: dict[str, tuple[Any, ...]] = {}
+    if kind == "gitlab":
+        _, jobs = gitlab_jobs(project)
+        for name, job in jobs.items():
+            commands = job.get("before_script", []) + job["script"]
+            needs = job.get("needs")
+            graph[name] = (None if needs is None else tuple(needs), tuple(make_targets(commands)))
+    elif kind == "jenkins":
+        before: list[str] = []
+        for name, stage in jenkins_stages(project):
+            posts = [s for post in stage.blocks("post") for s in post.statements()]
+            statements = stage.block("steps").statements() + posts
+            commands = [c for s in statements if (c := string_literal(s, "sh"))]
+            # stages run one after the other: each needs the ones before it (the top-level
+            # template-update and rollback stages are alternatives of the delivery stages)
+            graph[name] = (tuple(before), tuple(make_targets(commands)))
+            if name not in {"template-update", "rollback"}:
+                before.append(name)
+    else:
+        for path in sorted((project / ".github" / "workflows").glob("*.yml")):
+            for name, job in github_workflow(project, path.name)["jobs"].items():
+                needs = job.get("needs", [])
+                needs = (needs,) if isinstance(needs, str) else tuple(needs)
+                commands = [s["run"] for s in job.get("steps", []) if "run" in s]
+                called = job.get("uses", "")
+                graph[f"{path.stem}/{name}"] = (needs, tuple(make_targets(commands)), called)
+    return graph
+
+
+# What 0.4.0 changed in the graph, against 0.3.0 (GitLab and GitHub): the dependency audit
+# became a job nothing waits for, so `test` needs only `lint`, and GitLab's ML jobs name the
+# job they need instead of waiting for the whole stage before. 0.5.0 changes nothing more.
+CHANGED_IN_040 = {
+    "gitlab": {
+        "test": (None, ("setup", "test")),
+        "validate": (None, ("setup", "validate")),
+        "train": (None, ("setup", "train", "metrics")),
+    },
+    "github": {"ci/test": (("lint", "audit-deps"), ("test",), "")},
+    "jenkins": {},
+}
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The shipped releases 0.3.0 and 0.4.0 as plain template directories (git archive)."""
+    from template_releases import SHIPPED_BUNDLE
+
+    root = tmp_path_factory.mktemp("shipped")
+    clone = root / "history"
+    run("git", "clone", "--quiet", "--no-checkout", SHIPPED_BUNDLE, clone, cwd=root)
+    found = {}
+    for version in ("v0.3.0", "v0.4.0"):
+        target = root / version
+        target.mkdir()
+        archive = root / f"{version}.tar"
+        run("git", "archive", "--output", archive, version, cwd=clone)
+        run("tar", "-xf", archive, "-C", target, cwd=root)
+        found[version] = target
+    return found
+
+
+@pytest.mark.parametrize("kind", ["gitlab", "jenkins", "github"])
+def test_the_three_providers_render_the_graph_of_the_releases_before(
+    kind: str, shipped: dict[str, Path], rendered: RenderedVariants, tmp_path: Path
+) -> None:
+    """Jobs, needs and scripts as 0.3.0 rendered them (but for 0.4.0's changes) and as 0.4.0
+    did; what the one graph changed in the files is in the tests above (the MLflow login of
+    each role) and in docs/ci-providers.md."""
+    from copier import Settings, run_copy
+
+    answers = {"ci_provider": kind, "use_kubernetes": True}
+    new = provider_graph(rendered(answers), kind)
+    for version, template in shipped.items():
+        project = tmp_path / version
+        run_copy(
+            str(template), project, data=answers, defaults=True, settings=Settings(), quiet=True
+        )
+        old = provider_graph(project, kind)
+        if version == "v0.3.0":
+            assert {k: v for k, v in old.items() if new.get(k) != v} == CHANGED_IN_040[kind]
+        else:
+            assert old == new, version
