@@ -91,7 +91,12 @@ def expected_services() -> list[tuple[str, str, object]]:
             values = (
                 spec["choices"].values() if isinstance(spec["choices"], dict) else spec["choices"]
             )
-            found += [(str(v), question, v) for v in values if v != "none"]
+            taken = {name for name, _, _ in found}
+            found += [
+                (f"{question}={v}" if str(v) in taken else str(v), question, v)
+                for v in values
+                if v != "none"
+            ]
     return found
 
 
@@ -108,7 +113,8 @@ def test_services_are_the_choices_and_switches_of_copier_yml():
         "tracking_server",
         "s3",
         "gcs",
-        "azure",
+        "azure",  # Azure Pipelines, the CI provider
+        "dvc_remote_kind=azure",  # the Azure Blob DVC remote: its value is taken
         "ssh",
         "local",
         "gdpr",

@@ -466,3 +466,34 @@ def test_the_three_providers_render_the_graph_of_the_releases_before(
             assert {k: v for k, v in old.items() if new.get(k) != v} == CHANGED_IN_040[kind]
         else:
             assert old == new, version
+
+
+# ---------------------------------------------------------------- mlopsify add azure
+
+
+@pytest.mark.slow
+def test_add_azure_switches_the_ci_and_the_dvc_remote_keeps_its_own_name(
+    tagged_template: Path, tmp_path: Path
+) -> None:
+    from template_repos import git
+    from test_render_matrix import check_project
+
+    from mlopsify import TemplateSource, new_project
+    from mlopsify.services import add_service
+
+    template = TemplateSource.at(tagged_template)
+    project = new_project(tmp_path / "to-azure", defaults=True, template=template, vcs_ref="v9.0.0")
+    added = add_service(project, "azure", template=template)
+    assert (added.service.question, added.previous) == ("ci_provider", "gitlab")
+    answers = check_project(project)  # exactly the files of the new answers, no Jinja left
+    assert answers["ci_provider"] == "azure" and answers["dvc_remote_kind"] == "local"
+    assert {".azure-pipelines/template-update.yml", "azure-pipelines.yml"} <= ci_files_in(project)
+    assert not (project / ".gitlab-ci.yml").exists()
+    git("add", "--all", cwd=project)
+    git("commit", "--quiet", "-m", "azure pipelines", cwd=project)
+    # The Azure Blob remote, whose value `azure` the CI provider took, by question and value.
+    remote = add_service(project, "dvc_remote_kind=azure", template=template)
+    assert remote.service.name == "dvc_remote_kind=azure"
+    recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert (recorded["ci_provider"], recorded["dvc_remote_kind"]) == ("azure", "azure")
+    assert recorded["dvc_remote_url"].startswith("azure://")

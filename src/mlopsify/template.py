@@ -106,7 +106,11 @@ class Release:
 
     @cached_property
     def services(self) -> list[Service]:
-        """Every choice of a service question (except ``none``), every ``use_*`` switch."""
+        """Every choice of a service question (except ``none``), every ``use_*`` switch.
+
+        A choice is named by its value; a value an earlier question already names (``azure``:
+        Azure Pipelines, then the Azure Blob DVC remote) is named ``question=value``.
+        """
         found: list[Service] = []
         for question in SERVICE_QUESTIONS:
             spec = self.questions.get(question)
@@ -116,16 +120,23 @@ class Release:
             if spec.get("type") == "bool":
                 found.append(Service(question.removeprefix("use_"), question, True, help_text))
                 continue
+            taken = {service.name for service in found}
             found += [
-                Service(str(value), question, value, help_text)
+                Service(
+                    f"{question}={value}" if str(value) in taken else str(value),
+                    question,
+                    value,
+                    help_text,
+                )
                 for value in self.choices(question)
                 if value != "none"
             ]
         return found
 
     def service(self, name: str) -> Service:
+        """The service called ``name``, or given as ``question=value``."""
         for service in self.services:
-            if service.name == name:
+            if name in (service.name, f"{service.question}={service.value}"):
                 return service
         names = ", ".join(s.name for s in self.services)
         raise InvalidAnswerError(f"unknown service {name}: use one of {names}")
