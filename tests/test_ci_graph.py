@@ -19,6 +19,7 @@ import yaml
 from helpers import ROOT, RenderedVariants, require_tool, run
 from jinja2 import FileSystemLoader
 from jinja2.sandbox import SandboxedEnvironment
+from template_releases import next_release, shipped_is_next_release  # noqa: F401 (fixtures)
 from test_ci_providers import (
     Block,
     azure_jobs,
@@ -497,3 +498,47 @@ def test_add_azure_switches_the_ci_and_the_dvc_remote_keeps_its_own_name(
     recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert (recorded["ci_provider"], recorded["dvc_remote_kind"]) == ("azure", "azure")
     assert recorded["dvc_remote_url"].startswith("azure://")
+
+
+# ---------------------------------------------------------------- mlopsify assess
+
+
+@pytest.mark.usefixtures("shipped_is_next_release")
+def test_assess_recognises_azure_pipelines_and_checks_it_against_the_schema(
+    projects: list[Path], tmp_path: Path
+) -> None:
+    import json
+
+    from template_repos import git
+    from typer.testing import CliRunner
+
+    from mlopsify.cli import app
+
+    require_tool("check-jsonschema")
+    good = (of(projects, "azure")[0] / "azure-pipelines.yml").read_text()
+    verdicts = {}
+    for name, text in (("good", good), ("broken", good.replace("artifactName:", "artifact:"))):
+        repository = tmp_path / name
+        repository.mkdir()
+        (repository / "azure-pipelines.yml").write_text(text)
+        git("init", "--quiet", "--initial-branch=main", cwd=repository)
+        git("add", "--all", cwd=repository)
+        git("commit", "--quiet", "-m", "pipeline", cwd=repository)
+        result = CliRunner().invoke(app, ["assess", str(repository), "--json"])
+        assert result.exit_code == 0, result.output
+        [ci] = [a for a in json.loads(result.stdout)["areas"] if a["id"] == "ci_cd"]
+        verdicts[name] = ci
+    [found] = [e for e in verdicts["good"]["evidence"] if e["finding"] == "Azure Pipelines"]
+    assert (found["path"], found["level"]) == ("azure-pipelines.yml", 1)
+    assert found["check"] == "passed: check-jsonschema vendor.azure-pipelines"
+    assert found["earned"] and verdicts["good"]["level"] >= 1
+    # The step it points to is the template's Azure Pipelines, not the Azure Blob DVC remote.
+    from mlopsify.assessment import _Advice
+
+    advice = _Advice(None, adoptable=True)
+    assert advice.commands("azure") == [
+        "mlopsify adopt --data ci_provider=azure"
+    ]
+    [broken] = [e for e in verdicts["broken"]["evidence"] if e["finding"] == "Azure Pipelines"]
+    assert broken["check"].startswith("failed: check-jsonschema vendor.azure-pipelines: ")
+    assert not broken["earned"] and verdicts["broken"]["level"] == 0

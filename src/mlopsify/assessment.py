@@ -111,10 +111,11 @@ AREAS: tuple[Area, ...] = (
                 service="github",
                 check="ci",
             ),
+            Rule(1, "Azure Pipelines", ("azure-pipelines.yml",), service="azure", check="ci"),
             Rule(
                 1,
                 "CI pipeline",
-                ("azure-pipelines.yml", ".circleci/config.yml", "bitbucket-pipelines.yml"),
+                (".circleci/config.yml", "bitbucket-pipelines.yml"),
                 check="ci",
             ),
             Rule(
