@@ -542,3 +542,25 @@ def test_assess_recognises_azure_pipelines_and_checks_it_against_the_schema(
     [broken] = [e for e in verdicts["broken"]["evidence"] if e["finding"] == "Azure Pipelines"]
     assert broken["check"].startswith("failed: check-jsonschema vendor.azure-pipelines: ")
     assert not broken["earned"] and verdicts["broken"]["level"] == 0
+
+
+# ---------------------------------------------------------------- the picture in the docs
+
+
+def test_the_docs_picture_is_the_default_graph(rendered: RenderedVariants) -> None:
+    """docs/ci-providers.md draws the graph of a default project: the same jobs and needs."""
+    page = (ROOT / "docs" / "ci-providers.md").read_text()
+    chart = page.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    edges: set[tuple[str, str]] = set()
+    nodes: set[str] = set()
+    for line in chart.splitlines()[1:]:
+        if line.strip().startswith("classDef"):
+            continue
+        chain = [n.split(":::")[0].strip() for n in re.split(r"-->(?:\|[^|]*\|)?", line)]
+        nodes.update(chain)
+        edges.update(zip(chain, chain[1:]))
+    graph = graph_of(rendered({}))
+    assert nodes == {job["name"] for job in graph}
+    assert edges == {(need, job["name"]) for job in graph for need in job.get("needs", [])}
+    table = re.findall(r"^\| ([a-z-]+) \| `", page, re.M)
+    assert table[: len(graph)] == [job["name"] for job in graph]
