@@ -10,6 +10,7 @@ azure-pipelines-vscode, which check-jsonschema ships as vendor.azure-pipelines).
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -48,9 +49,9 @@ def graph_of(project: Path) -> list[dict[str, Any]]:
         loader=FileSystemLoader(str(ROOT)),
         extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"],
     )
-    jobs: list[dict[str, Any]] = yaml.safe_load(
-        environment.get_template(GRAPH).render(**answers)
-    )["jobs"]
+    jobs: list[dict[str, Any]] = yaml.safe_load(environment.get_template(GRAPH).render(**answers))[
+        "jobs"
+    ]
     return jobs
 
 
@@ -169,9 +170,9 @@ def test_azure_stages_and_jobs_are_the_graphs(projects: list[Path]) -> None:
                 assert stage_name == job["stage"]
                 # the stage waits for the stage of every job its jobs need (dependsOn)
                 depends = stage.get("dependsOn")
-                needed = {
-                    stage_of(graph, n).replace("-", "_") for n in job.get("needs", [])
-                } - {stage["stage"]}
+                needed = {stage_of(graph, n).replace("-", "_") for n in job.get("needs", [])} - {
+                    stage["stage"]
+                }
                 assert needed <= set(depends or []), job["name"]
                 branch = "refs/heads/main"
                 assert (branch in stage.get("condition", "")) == (job["runs"] != "every")
@@ -191,7 +192,9 @@ def test_jenkins_stages_are_the_graphs(projects: list[Path]) -> None:
         for name, stage in jenkins_stages(project):
             posts = [s for post in stage.blocks("post") for s in post.statements()]
             commands = [
-                c for s in stage.block("steps").statements() + posts if (c := string_literal(s, "sh"))
+                c
+                for s in stage.block("steps").statements() + posts
+                if (c := string_literal(s, "sh"))
             ]
             found[name] = [t for t in make_targets(commands) if t != "setup"]
         assert found == expected, project
@@ -536,9 +539,7 @@ def test_assess_recognises_azure_pipelines_and_checks_it_against_the_schema(
     from mlopsify.assessment import _Advice
 
     advice = _Advice(None, adoptable=True)
-    assert advice.commands("azure") == [
-        "mlopsify adopt --data ci_provider=azure"
-    ]
+    assert advice.commands("azure") == ["mlopsify adopt --data ci_provider=azure"]
     [broken] = [e for e in verdicts["broken"]["evidence"] if e["finding"] == "Azure Pipelines"]
     assert broken["check"].startswith("failed: check-jsonschema vendor.azure-pipelines: ")
     assert not broken["earned"] and verdicts["broken"]["level"] == 0
@@ -558,7 +559,7 @@ def test_the_docs_picture_is_the_default_graph(rendered: RenderedVariants) -> No
             continue
         chain = [n.split(":::")[0].strip() for n in re.split(r"-->(?:\|[^|]*\|)?", line)]
         nodes.update(chain)
-        edges.update(zip(chain, chain[1:]))
+        edges.update(itertools.pairwise(chain))
     graph = graph_of(rendered({}))
     assert nodes == {job["name"] for job in graph}
     assert edges == {(need, job["name"]) for job in graph for need in job.get("needs", [])}

@@ -283,7 +283,9 @@ def test_every_path_the_dockerfile_copies_reaches_the_image_job(
     provider = VARIANTS[variant]["ci_provider"]
     workspace = WORKSPACE[provider](project)
     # the graph every provider renders from hands the image job the same paths
-    assert not [s for s in copy_sources(project) if not in_workspace(s, graph_image_workspace(project))]
+    assert not [
+        s for s in copy_sources(project) if not in_workspace(s, graph_image_workspace(project))
+    ]
     sources = copy_sources(project)
     assert {"models/model", "models/features.json", "src", "params.yaml"} <= set(sources)
     assert ("models/monitoring.json" in sources) is VARIANTS[variant].get("use_monitoring", True)

@@ -108,7 +108,9 @@ def test_token_permissions_are_per_job_and_no_checkout_keeps_credentials(
 
 @pytest.fixture(scope="module")
 def renovate_projects(rendered: RenderedVariants) -> list[Path]:
-    return [rendered(a) for a in variant_matrix() if a["ci_provider"] in {"gitlab", "jenkins", "azure"}]
+    return [
+        rendered(a) for a in variant_matrix() if a["ci_provider"] in {"gitlab", "jenkins", "azure"}
+    ]
 
 
 def _validate(schema: str, document: Path) -> tuple[int, str]:

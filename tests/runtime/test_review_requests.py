@@ -99,9 +99,7 @@ def test_azure_devops_pull_request_from_the_pipelines_variables(
     # Azure DevOps refuses a description over 4000 characters: the summary is cut to fit.
     assert len(body["description"]) == job.AZURE_DESCRIPTION_LIMIT
     assert body["description"].startswith("# Template update v0.4.0 -> v0.5.0\nxxx")
-    assert outcome.request_url == (
-        "https://dev.azure.com/acme/ml/_git/shop-model/pullrequest/42"
-    )
+    assert outcome.request_url == ("https://dev.azure.com/acme/ml/_git/shop-model/pullrequest/42")
 
 
 def test_azure_devops_api_url_and_repository_given_explicitly(
