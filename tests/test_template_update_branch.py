@@ -10,15 +10,13 @@ API does (201 with the request's web address).
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from helpers import ROOT, require_tool
+from provider_api import provider_api
 from template_releases import (
     MLOPSIFY,
     Workspace,
@@ -33,46 +31,10 @@ RUNTIME_SRC = ROOT / "runtime" / "src"
 TOKEN = "glpat-test-token-0123456789"
 
 
-class ProviderStandIn(BaseHTTPRequestHandler):
-    """Records POSTs; answers like GitLab's merge_requests and GitHub's pulls endpoints."""
-
-    received: ClassVar[list[dict[str, Any]]] = []
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.received.append(
-            {
-                "path": self.path,
-                "headers": {k.lower(): v for k, v in self.headers.items()},
-                "body": body,
-            }
-        )
-        answer = json.dumps(
-            {
-                "web_url": "http://127.0.0.1/ml/shop-model/-/merge_requests/1",
-                "html_url": "http://127.0.0.1/pull/1",
-            }
-        ).encode()
-        self.send_response(201)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args: object) -> None:  # keep the test output clean
-        pass
-
-
 @pytest.fixture
 def provider() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: ClassVar[list[dict[str, Any]]] = []
-    handler = type("Handler", (ProviderStandIn,), {"received": received})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", received
-    server.shutdown()
-    server.server_close()
+    with provider_api() as api:
+        yield api
 
 
 @pytest.fixture(scope="module")

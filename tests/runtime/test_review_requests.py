@@ -7,13 +7,11 @@ does (201 and the request's JSON). The call is made in-process, with the runtime
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
+from provider_api import provider_api
 
 from mlopsify_runtime import template_update_branch as job
 from mlopsify_runtime.template_update_branch import JobError, Outcome
@@ -21,46 +19,17 @@ from mlopsify_runtime.template_update_branch import JobError, Outcome
 TOKEN = "azure-access-token-0123456789"  # pragma: allowlist secret
 
 
-class StandIn(BaseHTTPRequestHandler):
-    """Records each POST; answers with ``reply``, as the provider's API would."""
-
-    received: ClassVar[list[dict[str, Any]]]
-    reply: ClassVar[dict[str, Any]]
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        self.received.append({"path": self.path, "headers": headers, "body": body})
-        answer = json.dumps(self.reply).encode()
-        self.send_response(201)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args: object) -> None:  # keep the test output clean
-        pass
-
-
 @pytest.fixture
 def api() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-    reply = {
-        "pullRequestId": 42,
-        "repository": {"webUrl": "https://dev.azure.com/acme/ml/_git/shop-model"},
-        "web_url": "http://127.0.0.1/ml/shop-model/-/merge_requests/1",
-    }
-    handler = type("Handler", (StandIn,), {"received": received, "reply": reply})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", received
-    server.shutdown()
-    server.server_close()
+    with provider_api() as served:
+        yield served
 
 
 @pytest.fixture
 def outcome(monkeypatch: pytest.MonkeyPatch) -> Outcome:
+    # The stand-in is on 127.0.0.1: no proxy of this machine may sit in between.
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
     for name in (
         "TEMPLATE_UPDATE_API_URL",
         "TEMPLATE_UPDATE_REPOSITORY",
