@@ -372,6 +372,9 @@ def test_azure_pipeline_caches_approves_and_keeps_secrets_in_a_variable_group(
         env = next(s["env"] for s in update["steps"] if s.get("script") == "make template-update")
         assert env["TEMPLATE_UPDATE_PROVIDER"] == "azure"
         assert env["TEMPLATE_UPDATE_TOKEN"] == "$(System.AccessToken)"
+        # the push goes to the checkout's remote with the token the checkout kept for the run
+        assert env["TEMPLATE_UPDATE_PUSH"] == "origin"
+        assert update["steps"][0] == {"checkout": "self", "persistCredentials": "true"}
 
 
 def test_jenkins_reads_the_login_of_a_role_from_its_own_credential(projects: list[Path]) -> None:
