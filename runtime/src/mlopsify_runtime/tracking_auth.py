@@ -1,0 +1,69 @@
+"""The tracking server's one rule beyond MLflow's basic-auth app: who may move a deployed alias.
+
+MLflow's permissions are per registered model: creating a version and moving an alias both need
+`update` (EDIT) on it, so the pipeline, which registers versions and moves the gate's
+`champion`, could also move `staging` and `production`. This authentication function (the
+basic-auth app's `authorization_function` setting, docs/runtime/security.md) checks the
+credentials exactly as MLflow does, then refuses (403) a move of a protected alias to anyone
+who does not hold MANAGE on the model (the promotion identity) and is not an admin. The
+tracking server imports it, so it imports nothing but Flask and MLflow's server, lazily.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Response
+    from werkzeug.datastructures import Authorization
+
+# The aliases deployments follow (promotion.ENVIRONMENTS); MLFLOW_PROTECTED_ALIASES overrides.
+PROTECTED_ALIASES = ("staging", "production")
+ALIAS_ROUTE = "/mlflow/registered-models/alias"
+
+
+def protected_aliases() -> frozenset[str]:
+    raw = os.environ.get("MLFLOW_PROTECTED_ALIASES", "")
+    return frozenset(part.strip() for part in raw.split(",") if part.strip()) or frozenset(PROTECTED_ALIASES)
+
+
+def alias_move() -> tuple[str, str] | None:
+    """(model name, alias) when the current request sets or deletes an alias, else None."""
+    from flask import request
+
+    if not request.path.endswith(ALIAS_ROUTE) or request.method not in ("POST", "DELETE"):
+        return None
+    body = request.get_json(silent=True)
+    fields = body if isinstance(body, dict) else request.args
+    return str(fields.get("name", "")), str(fields.get("alias", ""))
+
+
+def may_move(username: str, model_name: str) -> bool:
+    """Admins, and users with MANAGE on the model (MLflow resolves the grant as for any request)."""
+    from mlflow.server import auth
+    from mlflow.server.auth.requirements import Requirement
+
+    if auth.store.get_user(username).is_admin:
+        return True
+    anchor = ("registered_model", model_name)
+    return auth.authorize(username, anchor, [Requirement("registered_model", model_name, "manage")])
+
+
+def authenticate() -> Authorization | Response:
+    """MLflow's basic-auth check, then the protected-alias rule."""
+    from flask import Response
+    from mlflow.server import auth
+
+    result = auth.authenticate_request_basic_auth()
+    move = alias_move()
+    if isinstance(result, Response) or move is None or move[1] not in protected_aliases():
+        return result
+    if may_move(str(result.username), move[0]):
+        return result
+    response = auth.make_forbidden_response()
+    response.set_data(
+        f"Permission denied: alias '{move[1]}' of '{move[0]}' moves only by promotion "
+        "(MANAGE on the model): docs/security.md"
+    )
+    return response
