@@ -155,7 +155,7 @@ def test_staging_settings_refuse_an_unsigned_model_that_dev_serves_with_a_warnin
             "commit keys/model-signing.pub (make keys) or set MODEL_SIGNING_PUBLIC_KEY (docs/security.md)"
         )
 
-    caplog.set_level(logging.WARNING, logger="mlopsify_runtime.serving.signature")
+    caplog.set_level(logging.WARNING, logger="mlopsify_runtime.signing")
     with TestClient(create_app(replace(unsigned, require_signature=required["dev"]))) as client:
         if with_public_key:  # a committed key is enforced everywhere, as before
             assert "is not signed" in refusal(client)

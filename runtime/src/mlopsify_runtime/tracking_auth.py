@@ -12,11 +12,7 @@ tracking server imports it, so it imports nothing but Flask and MLflow's server,
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from flask import Response
-    from werkzeug.datastructures import Authorization
+from typing import Any
 
 # The aliases deployments follow (promotion.ENVIRONMENTS); MLFLOW_PROTECTED_ALIASES overrides.
 PROTECTED_ALIASES = ("staging", "production")
@@ -30,7 +26,7 @@ def protected_aliases() -> frozenset[str]:
 
 def alias_move() -> tuple[str, str] | None:
     """(model name, alias) when the current request sets or deletes an alias, else None."""
-    from flask import request
+    from flask import request  # type: ignore[import-not-found]  # the server's, not the client's
 
     if not request.path.endswith(ALIAS_ROUTE) or request.method not in ("POST", "DELETE"):
         return None
@@ -47,11 +43,11 @@ def may_move(username: str, model_name: str) -> bool:
     if auth.store.get_user(username).is_admin:
         return True
     anchor = ("registered_model", model_name)
-    return auth.authorize(username, anchor, [Requirement("registered_model", model_name, "manage")])
+    return bool(auth.authorize(username, anchor, [Requirement("registered_model", model_name, "manage")]))
 
 
-def authenticate() -> Authorization | Response:
-    """MLflow's basic-auth check, then the protected-alias rule."""
+def authenticate() -> Any:
+    """MLflow's basic-auth check (a werkzeug Authorization, or its 401), then the protected-alias rule (403)."""
     from flask import Response
     from mlflow.server import auth
 
