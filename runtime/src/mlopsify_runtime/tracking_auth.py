@@ -4,9 +4,11 @@ MLflow's permissions are per registered model: creating a version and moving an 
 `update` (EDIT) on it, so the pipeline, which registers versions and moves the gate's
 `champion`, could also move `staging` and `production`. This authentication function (the
 basic-auth app's `authorization_function` setting, docs/runtime/security.md) checks the
-credentials exactly as MLflow does, then refuses (403) a move of a protected alias to anyone
-who does not hold MANAGE on the model (the promotion identity) and is not an admin. The
-tracking server imports it, so it imports nothing but Flask and MLflow's server, lazily.
+credentials exactly as MLflow does, then refuses (403) to anyone who does not hold MANAGE on the
+model (the promotion identity) and is not an admin: moving a protected alias, and writing the
+promotion's and rollback's tags (production deploys the image tag that staging's promotion
+recorded). The tracking server imports it, so it imports nothing but Flask and MLflow's server,
+lazily.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 # The aliases deployments follow (promotion.ENVIRONMENTS); MLFLOW_PROTECTED_ALIASES overrides.
 PROTECTED_ALIASES = ("staging", "production")
 ALIAS_ROUTE = "/mlflow/registered-models/alias"
+TAG_ROUTES = ("/mlflow/model-versions/set-tag", "/mlflow/model-versions/delete-tag")
+PROTECTED_TAGS = ("promotion.", "rollback.")  # prefixes: promotion.py and rollback.py write them
 
 
 def protected_aliases() -> frozenset[str]:
@@ -24,18 +28,23 @@ def protected_aliases() -> frozenset[str]:
     return frozenset(part.strip() for part in raw.split(",") if part.strip()) or frozenset(PROTECTED_ALIASES)
 
 
-def alias_move() -> tuple[str, str] | None:
-    """(model name, alias) when the current request sets or deletes an alias, else None."""
+def protected_change() -> tuple[str, str] | None:
+    """(model name, what) when the request moves a protected alias or writes a protected tag."""
     from flask import request  # type: ignore[import-not-found]  # the server's, not the client's
 
-    if not request.path.endswith(ALIAS_ROUTE) or request.method not in ("POST", "DELETE"):
+    if request.method not in ("POST", "DELETE"):
         return None
     body = request.get_json(silent=True)
     fields = body if isinstance(body, dict) else request.args
-    return str(fields.get("name", "")), str(fields.get("alias", ""))
+    name, alias, key = (str(fields.get(field, "")) for field in ("name", "alias", "key"))
+    if request.path.endswith(ALIAS_ROUTE) and alias in protected_aliases():
+        return name, f"alias '{alias}'"
+    if request.path.endswith(TAG_ROUTES) and key.startswith(PROTECTED_TAGS):
+        return name, f"tag '{key}'"
+    return None
 
 
-def may_move(username: str, model_name: str) -> bool:
+def may_promote(username: str, model_name: str) -> bool:
     """Admins, and users with MANAGE on the model (MLflow resolves the grant as for any request)."""
     from mlflow.server import auth
     from mlflow.server.auth.requirements import Requirement
@@ -47,19 +56,16 @@ def may_move(username: str, model_name: str) -> bool:
 
 
 def authenticate() -> Any:
-    """MLflow's basic-auth check (a werkzeug Authorization, or its 401), then the protected-alias rule (403)."""
+    """MLflow's basic-auth check (a werkzeug Authorization, or its 401), then the promotion rule (403)."""
     from flask import Response
     from mlflow.server import auth
 
     result = auth.authenticate_request_basic_auth()
-    move = alias_move()
-    if isinstance(result, Response) or move is None or move[1] not in protected_aliases():
-        return result
-    if may_move(str(result.username), move[0]):
+    change = protected_change()
+    if isinstance(result, Response) or change is None or may_promote(str(result.username), change[0]):
         return result
     response = auth.make_forbidden_response()
     response.set_data(
-        f"Permission denied: alias '{move[1]}' of '{move[0]}' moves only by promotion "
-        "(MANAGE on the model): docs/security.md"
+        f"Permission denied: {change[1]} of '{change[0]}' changes only by promotion (MANAGE on the model): docs/security.md"
     )
     return response
