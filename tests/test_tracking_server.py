@@ -336,6 +336,7 @@ def test_add_tracking_server_to_a_default_project(tagged_template: Path, tmp_pat
         ".copier-answers.yml",
         "make/deploy.mk",
         "docs/operations.md",
+        "docs/security.md",  # make tracking-users, and which namespaces the server admits
     }
     assert check_project(project)["use_tracking_server"] is True  # exactly the expected files
     for name in sorted(changed - {".copier-answers.yml"}):
