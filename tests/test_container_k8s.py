@@ -482,3 +482,116 @@ def test_a_reserved_namespace_is_refused(template_dir: Path, tmp_path: Path, res
             defaults=True,
             template=TemplateSource.at(template_dir),
         )
+
+
+def admits(peer: dict[str, Any], namespace: str, labels: dict[str, str]) -> bool:
+    """Whether a NetworkPolicy peer's namespaceSelector selects ``namespace`` (Kubernetes
+    labels every namespace with kubernetes.io/metadata.name). A peer without one selects the
+    policy's own namespace only: here, `mlflow`."""
+    labels = {**labels, "kubernetes.io/metadata.name": namespace}
+    selector = peer.get("namespaceSelector")
+    if selector is None:
+        return namespace == "mlflow"
+    expressions = selector.get("matchExpressions", [])
+    assert all(e["operator"] == "In" for e in expressions), expressions  # all the policies use
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items()) and all(
+        labels.get(e["key"]) in e["values"] for e in expressions
+    )
+
+
+def test_the_tracking_server_admits_the_projects_environments_and_ci_runners_only(
+    projects: dict[str, Path],
+) -> None:
+    """The rendered NetworkPolicies (kubectl kustomize), evaluated for namespaces that must and
+    must not reach the server; the database admits the server's pods only."""
+    project = projects["py310-regression"]
+    kubectl = require_tool("kubectl")
+    built = run(kubectl, "kustomize", "deploy/k8s/tracking", cwd=project).stdout
+    docs = [doc for doc in yaml.safe_load_all(built) if doc]
+    policies = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "NetworkPolicy"}
+    assert set(policies) == {"mlflow-default-deny", "mlflow", "mlflow-postgres"}
+    environments = {
+        doc["metadata"]["name"]
+        for env in ENVIRONMENTS
+        for doc in build_overlay(project, env)
+        if doc["kind"] == "Namespace"
+    }
+    assert environments == {"pricing-dev", "pricing-staging", "pricing"}
+    (server_rule,) = policies["mlflow"]["ingress"]
+    assert server_rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+    ci_runner = {"mlflow-access": "ci-runner"}
+    namespaces: dict[str, tuple[dict[str, str], bool]] = {
+        **{name: ({}, True) for name in environments},
+        "gitlab-runner": (ci_runner, True),  # labelled by the team (docs/security.md)
+        "actions-runner-system": ({}, False),  # a runner namespace nobody labelled
+        "default": ({}, False),
+        "other-team": ({"mlflow-access": "yes"}, False),
+        "kube-system": ({}, False),
+    }
+    admitted = {
+        name: any(admits(peer, name, labels) for peer in server_rule["from"])
+        for name, (labels, _) in namespaces.items()
+    }
+    assert admitted == {name: expected for name, (_, expected) in namespaces.items()}
+    # the database: the server's pods in its own namespace, no namespace at all from outside
+    (database_rule,) = policies["mlflow-postgres"]["ingress"]
+    assert database_rule["from"] == [
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "mlflow"}}}
+    ]
+    assert not any(admits(peer, name, {}) for peer in database_rule["from"] for name in namespaces)
+    assert policies["mlflow-default-deny"] == {
+        "podSelector": {},
+        "policyTypes": ["Ingress", "Egress"],
+    }
+
+
+def test_the_tracking_server_runs_the_basic_auth_app_and_workloads_use_their_identity(
+    projects: dict[str, Path],
+) -> None:
+    project = projects["py310-regression"]
+    kubectl = require_tool("kubectl")
+    built = run(kubectl, "kustomize", "deploy/k8s/tracking", cwd=project).stdout
+    docs = {f"{d['kind']}/{d['metadata']['name']}": d for d in yaml.safe_load_all(built) if d}
+    server = docs["Deployment/mlflow"]["spec"]["template"]["spec"]["containers"][0]
+    assert "--app-name=basic-auth" in server["args"]
+    secrets = {
+        e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+        for e in server["env"]
+        if "valueFrom" in e
+    }
+    assert secrets == {
+        "PGPASSWORD": ("mlflow-postgres", "password"),
+        "MLFLOW_AUTH_ADMIN_USERNAME": ("mlflow-auth", "admin-username"),
+        "MLFLOW_AUTH_ADMIN_PASSWORD": ("mlflow-auth", "admin-password"),
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": ("mlflow-auth", "flask-secret-key"),
+    }
+    ini = docs["ConfigMap/mlflow-auth"]["data"]["basic_auth.ini"]
+    assert "\ndefault_permission = NO_PERMISSIONS\n" in ini
+    assert "database_uri = postgresql+psycopg2://mlflow@mlflow-postgres:5432/mlflow\n" in ini
+    name = answers_of(project)["image_name"]
+    for env in ENVIRONMENTS:
+        overlay = build_overlay(project, env)
+        config = next(d for d in overlay if d["kind"] == "ConfigMap")["data"]
+        assert config["REQUIRE_MODEL_SIGNATURE"] == ("false" if env == "dev" else "true"), env
+        identities = {}
+        for doc in overlay:
+            if doc["kind"] in ("Deployment", "CronJob"):
+                pod = (
+                    doc["spec"]["template"]["spec"]
+                    if doc["kind"] == "Deployment"
+                    else doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+                )
+                refs = {
+                    e["name"]: e["valueFrom"]["secretKeyRef"]
+                    for e in pod["containers"][0]["env"]
+                    if e["name"].startswith("MLFLOW_TRACKING_")
+                }
+                if refs:
+                    assert {ref["key"] for ref in refs.values()} == {"username", "password"}
+                    (secret,) = {ref["name"] for ref in refs.values()}
+                    identities[doc["metadata"]["name"]] = secret
+        # the service reaches no registry (its NetworkPolicy: DNS only): no credential for one
+        assert identities == {
+            f"{name}-batch": f"{name}-mlflow-reader",
+            f"{name}-retrain": f"{name}-mlflow-pipeline",
+        }

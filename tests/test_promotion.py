@@ -6,7 +6,8 @@ alone and becomes champion; a worse model (a tiny regularisation constant C) sti
 every threshold but loses to the champion, so the gate fails and the alias stays; a better
 model is promoted; staging and production each follow their own alias, and production takes
 the image tag that staging ran; a rollback moves champion and production back; `make audit`
-lists all of it; the evaluate stage's DVC plots are valid and `dvc plots show` renders them. There is no Kubernetes API server here: a fake kubectl on PATH records its
+lists all of it, with the registry identity of each alias move (`local` on SQLite); promotion
+verifies each version's signature (the project has a key pair: `make keys`); the evaluate stage's DVC plots are valid and `dvc plots show` renders them. There is no Kubernetes API server here: a fake kubectl on PATH records its
 calls (the deploy itself is tested in test_deploy_preflight.py and test_image_build.py).
 """
 
@@ -45,6 +46,8 @@ print(json.dumps({
 def project(template_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Project:
     created = Project.create(tmp_path_factory, template_dir, NAME, {"ci_provider": "gitlab"})
     created.run("make", "setup")
+    # a key pair: the pipeline signs, and promotion refuses a model whose signature fails
+    created.run("make", "keys")
     return created
 
 
@@ -215,24 +218,27 @@ def test_challenger_champion_environments_rollback_and_audit(
     stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
     assert rows["1"][0] == "champion, production"
     assert re.fullmatch(
-        rf"promoted \(first model\) by \S+ at {stamp}: every threshold .*", rows["1"][1]
+        rf"promoted \(first model\) by \S+ as local at {stamp}: every threshold .*", rows["1"][1]
     )
     assert re.fullmatch(
-        rf"restored from version 3 by bob at {stamp}: error rate doubled \|", rows["1"][3]
+        rf"restored from version 3 by bob as local at {stamp}: error rate doubled \|", rows["1"][3]
     )
     assert rows["2"][0] == "-"
     assert re.fullmatch(
-        rf"rejected \(against version 1\) by \S+ at {stamp}: accuracy = 0\.9298 .*", rows["2"][1]
+        rf"rejected \(against version 1\) by \S+ as local at {stamp}: accuracy = 0\.9298 .*",
+        rows["2"][1],
     )
     assert rows["3"][0] == "staging"
-    assert re.fullmatch(rf"promoted \(against version 1\) by \S+ at {stamp}: .*", rows["3"][1])
     assert re.fullmatch(
-        rf"staging \(image abc1234, replaced none\) by alice at {stamp}: passed the gate; "
-        rf"production \(image abc1234, replaced none\) by carol at {stamp}: CI run \S+",
+        rf"promoted \(against version 1\) by \S+ as local at {stamp}: .*", rows["3"][1]
+    )
+    assert re.fullmatch(
+        rf"staging \(image abc1234, replaced none\) by alice as local at {stamp}: passed the gate; "
+        rf"production \(image abc1234, replaced none\) by carol as local at {stamp}: CI run \S+",
         rows["3"][2],
     )
     assert re.fullmatch(
-        rf"rolled back to version 1 by bob at {stamp}: error rate doubled \|", rows["3"][3]
+        rf"rolled back to version 1 by bob as local at {stamp}: error rate doubled \|", rows["3"][3]
     )
 
     # 7. The evaluate stage's DVC plots (of version 3 against version 1): valid, and rendered.

@@ -72,7 +72,14 @@ K8S_BASE = (
     "retrain-cronjob",
     "batch-cronjob",
 )
-TRACKING_COMPONENT = ("kustomization", "serviceaccount", "postgres", "mlflow", "networkpolicy")
+TRACKING_COMPONENT = (
+    "kustomization",
+    "serviceaccount",
+    "auth",
+    "postgres",
+    "mlflow",
+    "networkpolicy",
+)
 # Each overlay is its kustomization (its patches inline) and its namespace.
 K8S_ENVIRONMENTS = ("dev", "staging", "prod")
 

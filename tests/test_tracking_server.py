@@ -24,11 +24,13 @@ import shutil
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from helpers import (
     REAL_CACHES,
     ROOT,
@@ -49,6 +51,7 @@ pytestmark = pytest.mark.slow
 
 NAME = "churn-shared"
 PASSWORD = "test-only-password"  # pragma: allowlist secret (a scratch database, deleted after)
+ADMIN_PASSWORD = "test-only-admin-password"  # pragma: allowlist secret
 MLFLOW = ROOT / ".cache" / "mlflow-server" / "bin" / "mlflow"
 # Reads the aliases and every version's tags from the server's registry.
 REGISTRY_PROBE = """
@@ -156,9 +159,31 @@ def postgresql() -> Iterator[int]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def auth_settings(postgres_port: int, directory: Path) -> dict[str, str]:
+    """The basic-auth app's settings as deploy/k8s/components/tracking gives them: its ini from
+    the component's ConfigMap (the database moved to the scratch one), the Secret mlflow-auth's
+    values, and the runtime that the tracking image installs for tracking_auth."""
+    component = next((ROOT / "template").glob("*deploy*/k8s/components/*tracking*"))
+    configmap = yaml.safe_load((component / "auth.yaml").read_text())
+    ini = configmap["data"]["basic_auth.ini"].replace(
+        "mlflow-postgres:5432", f"127.0.0.1:{postgres_port}"
+    )
+    (directory / "basic_auth.ini").write_text(ini)
+    return {
+        "MLFLOW_AUTH_CONFIG_PATH": str(directory / "basic_auth.ini"),
+        "MLFLOW_AUTH_ADMIN_USERNAME": "admin",
+        "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only-flask-secret",  # pragma: allowlist secret
+        "PYTHONPATH": str(ROOT / "runtime" / "src"),
+    }
+
+
 @contextlib.contextmanager
-def mlflow_server(postgres_port: int, artifacts: Path, log: Path) -> Iterator[str]:
-    """`mlflow server` on the database, with proxied artifacts in ``artifacts``; its URL."""
+def mlflow_server(
+    postgres_port: int, artifacts: Path, log: Path, auth: dict[str, str] | None = None
+) -> Iterator[str]:
+    """`mlflow server` on the database, with proxied artifacts in ``artifacts``; its URL.
+    With ``auth`` (auth_settings), the basic-auth app, as the tracking component runs it."""
     if not MLFLOW.is_file():
         require_tool(str(MLFLOW))  # fails under CI=true, skips elsewhere
     with reserved_port() as port, log.open("w") as out:
@@ -173,8 +198,9 @@ def mlflow_server(postgres_port: int, artifacts: Path, log: Path) -> Iterator[st
                 f"--backend-store-uri=postgresql+psycopg2://mlflow@127.0.0.1:{postgres_port}/mlflow",
                 "--serve-artifacts",
                 f"--artifacts-destination={artifacts}",
+                *(["--app-name=basic-auth"] if auth else []),
             ],
-            env={**os.environ, "PGPASSWORD": PASSWORD, "HOME": str(log.parent)},
+            env={**os.environ, "PGPASSWORD": PASSWORD, "HOME": str(log.parent), **(auth or {})},
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
@@ -310,9 +336,209 @@ def test_add_tracking_server_to_a_default_project(tagged_template: Path, tmp_pat
         ".copier-answers.yml",
         "make/deploy.mk",
         "docs/operations.md",
+        "docs/security.md",  # make tracking-users, and which namespaces the server admits
     }
     assert check_project(project)["use_tracking_server"] is True  # exactly the expected files
     for name in sorted(changed - {".copier-answers.yml"}):
         assert (project / name).read_bytes() == (made / name).read_bytes(), name
     built = run(require_tool("kubectl"), "kustomize", "deploy/k8s/tracking", cwd=project).stdout
     assert "name: mlflow-postgres" in built and "namespace: mlflow" in built
+
+
+MODEL, EXPERIMENT = "credit-risk", "credit-risk"
+IDENTITIES = {  # each role's secret, as CI and Kubernetes give them (docs/security.md)
+    "pipeline": ("ci-pipeline", "pipeline-password-for-tests"),  # pragma: allowlist secret
+    "promotion": ("ci-promotion", "promotion-password-for-tests"),  # pragma: allowlist secret
+    "reader": ("service-reader", "reader-password-for-tests"),  # pragma: allowlist secret
+}
+
+
+def key_pair(directory: Path) -> tuple[Path, Path]:
+    """An EC P-256 key pair, made as `make keys` makes it."""
+    directory.mkdir(parents=True)
+    key, public = directory / "model-signing.key", directory / "model-signing.pub"
+    openssl = require_tool("openssl")
+    run(openssl, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key, cwd=directory)
+    run(openssl, "ec", "-in", key, "-pubout", "-out", public, cwd=directory)
+    return key, public
+
+
+def refused(status: int, call: Callable[[], object]) -> str:
+    """The server's refusal of ``call`` with HTTP ``status``: its message."""
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException) as error:
+        call()
+    assert f"error code {status} != 200" in str(error.value), str(error.value)
+    return str(error.value)
+
+
+def test_each_identity_can_do_its_part_only_and_promotion_checks_signatures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runtime in-process against `mlflow server --app-name basic-auth` on PostgreSQL, set up
+    as the tracking component sets it up: tracking_users makes the identities; the pipeline
+    trains, registers and moves champion but not production; promotion verifies the published
+    signature and moves staging and production; the reader reads and writes nothing."""
+    import mlflow
+    import mlflow.sklearn
+    from mlflow import MlflowClient
+    from sklearn.linear_model import LogisticRegression
+
+    from mlopsify_runtime import promotion, tracking_users
+    from mlopsify_runtime.audit import audit_table
+    from mlopsify_runtime.config import PipelineError
+    from mlopsify_runtime.signing import publish_signature, sign_model
+    from mlopsify_runtime.training import save_registered_model
+
+    started = time.monotonic()
+    key, public_key = key_pair(tmp_path / "keys")
+    other_key, _ = key_pair(tmp_path / "other-keys")
+    monkeypatch.setenv("MODEL_SIGNING_PUBLIC_KEY", str(public_key))
+    for role, (username, password) in IDENTITIES.items():
+        monkeypatch.setenv(f"MLFLOW_{role.upper()}_USERNAME", username)
+        monkeypatch.setenv(f"MLFLOW_{role.upper()}_PASSWORD", password)
+
+    def as_identity(username: str, password: str) -> MlflowClient:
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", username)
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
+        return MlflowClient()
+
+    def train_and_register(signing_key: Path | None) -> str:
+        """What the training step does: log, register, download the version, sign, publish."""
+        mlflow.set_experiment(EXPERIMENT)
+        with mlflow.start_run() as run_:
+            model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+            info = mlflow.sklearn.log_model(
+                model, name="model", registered_model_name=MODEL, pip_requirements=["scikit-learn"]
+            )
+        version = str(info.registered_model_version)
+        if signing_key is not None:
+            local = tmp_path / "models" / version
+            save_registered_model({"model_name": MODEL, "version": version}, local)
+            publish_signature(sign_model(local, signing_key), run_.info.run_id)
+        return version
+
+    with (
+        postgresql() as postgres_port,
+        mlflow_server(
+            postgres_port,
+            tmp_path / "artifacts",
+            tmp_path / "mlflow-server.log",
+            auth_settings(postgres_port, tmp_path),
+        ) as url,
+    ):
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+        mlflow.set_tracking_uri(url)
+
+        # The admin makes the identities, idempotently.
+        as_identity("admin", ADMIN_PASSWORD)
+        grants = {
+            "pipeline": "EDIT on experiment 'credit-risk', EDIT on model 'credit-risk'",
+            "promotion": "READ on experiment 'credit-risk', MANAGE on model 'credit-risk'",
+            "reader": "READ on experiment 'credit-risk', READ on model 'credit-risk'",
+        }
+        expected = [
+            f"tracking-users: {role} '{IDENTITIES[role][0]}' {{}}; {grant} ({{}})"
+            for role, grant in grants.items()
+        ]
+        first = tracking_users.ensure_identities(EXPERIMENT, MODEL)
+        assert first == [line.format("created", "granted") for line in expected]
+        again = tracking_users.ensure_identities(EXPERIMENT, MODEL)
+        assert again == [line.format("exists, password set", "unchanged") for line in expected]
+
+        # Anonymous: refused, whatever the route.
+        for path in (
+            "/api/2.0/mlflow/registered-models/get?name=credit-risk",
+            "/api/2.0/mlflow/experiments/search?max_results=1",
+        ):
+            with pytest.raises(urllib.error.HTTPError) as anonymous:
+                urllib.request.urlopen(url + path, timeout=10)
+            assert anonymous.value.code == 401, path
+
+        # The pipeline trains, registers and moves the gate's alias; never production.
+        pipeline = as_identity(*IDENTITIES["pipeline"])
+        assert tracking_users.current_identity() == "ci-pipeline"
+        signed = train_and_register(key)
+        pipeline.set_registered_model_alias(MODEL, "champion", signed)
+        message = refused(
+            403, lambda: pipeline.set_registered_model_alias(MODEL, "production", signed)
+        )
+        assert (
+            "alias 'production' of 'credit-risk' changes only by promotion (MANAGE on the model)"
+            in message
+        )
+        # nor the tag production's deployment reads its image from (promotion.py)
+        message = refused(
+            403,
+            lambda: pipeline.set_model_version_tag(
+                MODEL, signed, "promotion.staging.image_tag", "evil"
+            ),
+        )
+        assert (
+            "tag 'promotion.staging.image_tag' of 'credit-risk' changes only by promotion"
+            in message
+        )
+        refused(
+            403, lambda: promotion.promote(MODEL, "champion", "staging", "abc1234", "gate", "bob")
+        )
+        assert "promotion.staging.at" not in pipeline.get_model_version(MODEL, signed).tags
+
+        # Promotion checks the signature, then moves staging and production, recording who.
+        promoter = as_identity(*IDENTITIES["promotion"])
+        assert (
+            promotion.promote(MODEL, "champion", "staging", "abc1234", "passed the gate", "carol")
+            == signed
+        )
+        assert (
+            promotion.promote(MODEL, "champion", "production", "abc1234", "approved", "dave")
+            == signed
+        )
+        tags = promoter.get_model_version(MODEL, signed).tags
+        assert (tags["promotion.staging.identity"], tags["promotion.production.by"]) == (
+            "ci-promotion",
+            "dave",
+        )
+        aliases = {a: str(v) for a, v in promoter.get_registered_model(MODEL).aliases.items()}
+        assert aliases == {"champion": signed, "staging": signed, "production": signed}
+        row = audit_table(
+            MODEL, promoter.search_model_versions(f"name='{MODEL}'"), aliases
+        ).splitlines()[-1]
+        assert "staging (image abc1234, replaced none) by carol as ci-promotion at " in row
+        assert "production (image abc1234, replaced none) by dave as ci-promotion at " in row
+
+        # The service's and batch scoring's identity reads the model and writes nothing.
+        reader = as_identity(*IDENTITIES["reader"])
+        assert str(reader.get_model_version_by_alias(MODEL, "production").version) == signed
+        downloaded = Path(
+            mlflow.artifacts.download_artifacts(
+                f"models:/{MODEL}@production", dst_path=str(tmp_path / "read")
+            )
+        )
+        assert (downloaded / "MLmodel").is_file()
+        refused(403, lambda: reader.set_model_version_tag(MODEL, signed, "note", "x"))
+        refused(403, lambda: reader.set_registered_model_alias(MODEL, "champion", signed))
+        experiment_id = reader.get_experiment_by_name(EXPERIMENT).experiment_id
+        refused(403, lambda: reader.create_run(experiment_id))
+
+        # A model whose signature fails never gets an alias: another key, then none at all.
+        as_identity(*IDENTITIES["pipeline"])
+        forged, unsigned = train_and_register(other_key), train_and_register(None)
+        as_identity(*IDENTITIES["promotion"])
+        for version, why in (
+            (forged, r"does not match its signature \(.*\)"),
+            (unsigned, "is not signed: its run"),
+        ):
+            pipeline_as_gate = as_identity(*IDENTITIES["pipeline"])
+            pipeline_as_gate.set_registered_model_alias(MODEL, "champion", version)
+            as_identity(*IDENTITIES["promotion"])
+            with pytest.raises(
+                PipelineError,
+                match=rf"^promotion refused: version {version} of 'credit-risk' {why}",
+            ):
+                promotion.promote(MODEL, "champion", "staging", "def5678", "gate", "carol")
+        final = {a: str(v) for a, v in promoter.get_registered_model(MODEL).aliases.items()}
+        assert final == {"champion": unsigned, "staging": signed, "production": signed}
+    print(
+        f"identities, grants and signed promotion on a real server: {time.monotonic() - started:.0f} s"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -11,8 +12,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from serving_models import TestClient, save_model, wait_ready
 
-from mlopsify_runtime.serving import create_app
-from mlopsify_runtime.serving.signature import SignatureError, verify_model_signature
+from mlopsify_runtime.serving import Settings, create_app
+from mlopsify_runtime.serving.signature import (
+    SignatureError,
+    check_served_model,
+    verify_model_signature,
+)
 from mlopsify_runtime.signing import SIGNATURE_NAME, sign_model
 
 
@@ -103,3 +108,74 @@ def test_the_service_refuses_a_changed_model_before_it_is_ready(
         "signing): deploy a model that the pipeline signed, or check the public key (docs/security.md)"
     )
     assert "model_signature_failures_total 1.0" in text
+
+
+def refusal(client: TestClient) -> str:
+    """The reason the service gave for not loading its model (it fails liveness within 30 s)."""
+    deadline = time.monotonic() + 30
+    while client.get("/health/live").status_code == 200:
+        assert time.monotonic() < deadline, "the model was not refused within 30 s"
+        time.sleep(0.02)
+    detail: str = client.get("/health/live").json()["detail"]
+    return detail
+
+
+@pytest.mark.parametrize("with_public_key", [False, True])
+def test_staging_settings_refuse_an_unsigned_model_that_dev_serves_with_a_warning(
+    keys: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    with_public_key: bool,
+) -> None:
+    """REQUIRE_MODEL_SIGNATURE=true is what the staging and prod overlays set (their rendered
+    ConfigMaps: tests/test_container_k8s.py); dev sets nothing. Without a public key dev keeps
+    today's warning; staging refuses, key or no key."""
+    public_key = keys[1] if with_public_key else tmp_path / "no-such.pub"
+    unsigned = replace(save_model(tmp_path, "classification"), signing_public_key=public_key)
+    environments = {"dev": {}, "staging": {"REQUIRE_MODEL_SIGNATURE": "true"}}
+    required = {}
+    for environment, variables in environments.items():
+        monkeypatch.delenv("REQUIRE_MODEL_SIGNATURE", raising=False)
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        required[environment] = Settings.from_env().require_signature
+    assert required == {"dev": False, "staging": True}
+
+    with TestClient(create_app(replace(unsigned, require_signature=required["staging"]))) as client:
+        detail = refusal(client)
+    if with_public_key:
+        assert detail == (
+            f"SignatureError: the model in {unsigned.model_dir} is not signed: "
+            f"{unsigned.model_dir / SIGNATURE_NAME} is missing"
+        )
+    else:
+        assert detail == (
+            f"SignatureError: signatures are required here and there is no public key at {public_key}: "
+            "commit keys/model-signing.pub (make keys) or set MODEL_SIGNING_PUBLIC_KEY (docs/security.md)"
+        )
+
+    caplog.set_level(logging.WARNING, logger="mlopsify_runtime.signing")
+    with TestClient(create_app(replace(unsigned, require_signature=required["dev"]))) as client:
+        if with_public_key:  # a committed key is enforced everywhere, as before
+            assert "is not signed" in refusal(client)
+            return
+        wait_ready(client)
+        assert client.get("/health/ready").status_code == 200
+    assert f"model signature not checked: no public key at {public_key} (make keys)" in caplog.text
+
+
+def test_required_signatures_refuse_a_registry_model(tmp_path: Path) -> None:
+    settings = Settings(model_uri="models:/credit-risk@production", require_signature=True)
+    with pytest.raises(
+        SignatureError,
+        match=r"^signatures are required here and MODEL_URI=models:/credit-risk@production is not checked: unset MODEL_URI",
+    ):
+        check_served_model(settings)
+    assert check_served_model(replace(settings, require_signature=False)) is False
+
+
+def test_require_model_signature_takes_true_or_false(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REQUIRE_MODEL_SIGNATURE", "yes")
+    with pytest.raises(ValueError, match=r"^REQUIRE_MODEL_SIGNATURE='yes' must be true or false$"):
+        Settings.from_env()

@@ -1,6 +1,7 @@
 """Audit trail: every registered version with its aliases, gate decision, promotions and rollbacks.
 
-`make audit` prints it and keeps it as reports/audit.md. Everything comes from the model
+`make audit` prints it and keeps it as reports/audit.md. Each alias move shows who asked for it
+and, after "as", the registry identity that made it (the tracking server's user, or `local`). Everything comes from the model
 registry's tags (written by evaluate, promotion and rollback), so any clone that can reach the
 tracking server sees the same history.
 """
@@ -20,12 +21,19 @@ if TYPE_CHECKING:
 AUDIT_REPORT = Path("reports/audit.md")
 
 
+def as_identity(tags: dict[str, str], prefix: str) -> str:
+    """ " as NAME": the registry identity that moved the alias (recorded since 0.5.0)."""
+    identity = tags.get(prefix + "identity")
+    return f" as {identity}" if identity else ""
+
+
 def gate_cell(tags: dict[str, str]) -> str:
     if "gate.result" not in tags:  # gated before the champion comparison existed (or never)
         return tags.get("quality_gate", "not gated")
     against = tags["gate.champion_version"]
     versus = "first model" if against == "none" else f"against version {against}"
-    return f"{tags['gate.result']} ({versus}) by {tags['gate.by']} at {tags['gate.at']}: {tags['gate.reasons']}"
+    by = tags["gate.by"] + as_identity(tags, "gate.")
+    return f"{tags['gate.result']} ({versus}) by {by} at {tags['gate.at']}: {tags['gate.reasons']}"
 
 
 def promotion_cells(tags: dict[str, str]) -> list[str]:
@@ -35,7 +43,7 @@ def promotion_cells(tags: dict[str, str]) -> list[str]:
         if prefix + "at" in tags:
             cells.append(
                 f"{environment} (image {tags[prefix + 'image_tag']}, replaced {tags[prefix + 'replaced']}) "
-                f"by {tags[prefix + 'by']} at {tags[prefix + 'at']}: {tags[prefix + 'reason']}"
+                f"by {tags[prefix + 'by']}{as_identity(tags, prefix)} at {tags[prefix + 'at']}: {tags[prefix + 'reason']}"
             )
     return cells
 
@@ -48,7 +56,8 @@ def rollback_cell(tags: dict[str, str]) -> str:
         if "rollback.to" in tags
         else f"restored from version {tags['rollback.restored_from']}"
     )
-    return f"{moved} by {tags['rollback.by']} at {tags['rollback.at']}: {tags['rollback.reason']}"
+    by = tags["rollback.by"] + as_identity(tags, "rollback.")
+    return f"{moved} by {by} at {tags['rollback.at']}: {tags['rollback.reason']}"
 
 
 def audit_table(model_name: str, versions: list[ModelVersion], aliases: dict[str, str]) -> str:

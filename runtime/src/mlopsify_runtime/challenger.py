@@ -139,8 +139,11 @@ def record(decision: Decision) -> None:
     """Tag the challenger's version with the decision and move the alias to it when it passed."""
     from mlflow import MlflowClient
 
+    from .tracking_users import current_identity
+
     client = MlflowClient()
-    for key, value in decision.tags().items():
+    # the registry identity too (tracking_users.py): who moved the alias, as the server knows it
+    for key, value in {**decision.tags(), "gate.identity": current_identity()}.items():
         client.set_model_version_tag(decision.model_name, decision.challenger_version, key, value)
     if decision.passed:
         client.set_registered_model_alias(decision.model_name, decision.alias, decision.challenger_version)

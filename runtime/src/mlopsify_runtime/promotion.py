@@ -6,7 +6,10 @@ one: the staging promotion records the tag on the model version and production r
 `make promote ENV=...` deploys that tag, then moves the alias; who, when, why and which image
 are tags on the version (promotion.<env>.*), which `make audit` lists. A project's
 ``promotion_rule`` hook (hooks.py) may refuse a promotion: it is asked before the deployment
-(``image-tag``) and again before the alias moves (``move``).
+(``image-tag``) and again before the alias moves (``move``). Both steps also verify the version's
+signature against the project's public key (signing.py): an unsigned or changed model is never
+deployed nor aliased, whatever the hook says. Each move records the registry identity that made
+it (``promotion.<env>.identity``: the tracking server's user, docs/runtime/security.md).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from typing import Any
 from .config import PipelineError, load_params, run_step, tracking_uri
 from .hooks import HookError, call_hook, hook_label
 from .provenance import actor, ci_run, utc_now
+from .signing import SignatureError, public_key_path, verify_registered_version
+from .tracking_users import current_identity
 
 # Each environment and the alias it is promoted from: the gate's alias for staging.
 ENVIRONMENTS = ("staging", "production")
@@ -106,6 +111,14 @@ def check_rule(decision: dict[str, Any]) -> None:
     raise PipelineError(f"promotion of {where} refused by the project's promotion_rule: {' '.join(refusal.split())}")
 
 
+def check_signature(model_name: str, version: str) -> None:
+    """Raise a `PipelineError` unless ``version`` matches the signature the pipeline published."""
+    try:
+        verify_registered_version(model_name, version, public_key_path())
+    except SignatureError as error:
+        raise PipelineError(f"promotion refused: {error}") from None
+
+
 def promote(model_name: str, champion_alias: str, environment: str, tag: str, reason: str, by: str) -> str:
     """Move ``environment``'s alias to the version its source alias holds; returns that version."""
     from mlflow import MlflowClient
@@ -117,10 +130,19 @@ def promote(model_name: str, champion_alias: str, environment: str, tag: str, re
         replaced = str(client.get_model_version_by_alias(model_name, environment).version)
     except MlflowException:  # the first promotion replaces nothing
         replaced = "none"
-    record = {"by": by, "at": utc_now(), "reason": reason, "image_tag": tag, "replaced": replaced}
+    check_signature(model_name, version)
+    record = {
+        "by": by,
+        "identity": current_identity(),
+        "at": utc_now(),
+        "reason": reason,
+        "image_tag": tag,
+        "replaced": replaced,
+    }
+    # The alias first: an identity the server refuses (403) leaves no record of a move it did not make.
+    client.set_registered_model_alias(model_name, environment, version)
     for key, value in record.items():
         client.set_model_version_tag(model_name, version, f"promotion.{environment}.{key}", value)
-    client.set_registered_model_alias(model_name, environment, version)
     return version
 
 
@@ -141,7 +163,9 @@ def main(argv: list[str] | None = None) -> None:
     by = actor("PROMOTE_BY")
     if args.action == "image-tag":
         tag = image_tag(name, args.environment, args.image_tag)
-        check_rule(promotion_decision(name, args.environment, params.mlflow.alias, tag, reason, by))
+        decision = promotion_decision(name, args.environment, params.mlflow.alias, tag, reason, by)
+        check_rule(decision)
+        check_signature(name, decision["version"])  # before the deployment, not only before the alias
         print(tag)
         return
     check_rule(promotion_decision(name, args.environment, params.mlflow.alias, args.image_tag, reason, by))

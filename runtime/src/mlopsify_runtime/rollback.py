@@ -2,8 +2,9 @@
 
 The ``production`` alias (docs/runtime/promotion.md) moves back with it when it was on the same version.
 
-`make rollback` runs it after `kubectl rollout undo` (docs/runtime/deployment.md). Who, when and why
-are recorded as tags on both versions, so the registry keeps the history: the version rolled
+`make rollback` runs it after `kubectl rollout undo` (docs/runtime/deployment.md), with the promotion
+identity where the registry is a tracking server (it moves production). Who, as which registry
+identity, when and why are recorded as tags on both versions, so the registry keeps the history: the version rolled
 back from is tagged ``rollback.status = rolled back`` and is skipped by the next rollback.
 """
 
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from .config import load_params, tracking_uri
 from .provenance import actor, utc_now
+from .tracking_users import current_identity
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
@@ -51,7 +53,7 @@ def roll_back(model_name: str, alias: str, reason: str, by: str) -> tuple[int, i
             "nothing to roll back to (train and gate a model instead)"
         )
     at = utc_now()
-    record = {"rollback.by": by, "rollback.at": at, "rollback.reason": reason}
+    record = {"rollback.by": by, "rollback.identity": current_identity(), "rollback.at": at, "rollback.reason": reason}
     for key, value in {**record, "rollback.status": "rolled back", "rollback.to": target.version}.items():
         client.set_model_version_tag(model_name, str(current), key, value)
     for key, value in {**record, "rollback.restored_from": str(current)}.items():

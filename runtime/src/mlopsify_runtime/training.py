@@ -36,7 +36,7 @@ from .config import (
     tracking_uri,
 )
 from .metrics import compute_metrics
-from .signing import sign_if_configured
+from .signing import publish_signature, sign_if_configured
 from .spec import Spec, category_indices, describe, model_input, read_frame, to_matrix, write_spec
 
 # What the saved model needs at serving time; listing it skips MLflow's slow inference.
@@ -136,7 +136,8 @@ def run_training(build: BuildPipeline) -> None:
     metrics = compute_metrics(pipeline, matrix, train[params.data.target].to_numpy(), params.task_type)
     registration = log_and_register(pipeline, params, metrics, input_example(train, spec))
     save_registered_model(registration, MODEL_DIR)
-    sign_if_configured(MODEL_DIR)
+    if signature := sign_if_configured(MODEL_DIR):  # beside the version too, where promotion checks it
+        publish_signature(signature, registration["run_id"])
     write_spec(spec, FEATURES_FILE)
     write_json(registration, REGISTRATION_FILE)
     write_json(metrics, TRAIN_METRICS_FILE)

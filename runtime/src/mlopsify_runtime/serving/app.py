@@ -52,7 +52,7 @@ from .schemas import (
     service_models,
 )
 from .settings import Settings
-from .signature import SignatureError, verify_model_signature
+from .signature import SignatureError, check_served_model
 from .spec import FeatureSpec
 
 logger = logging.getLogger(__name__)
@@ -458,9 +458,8 @@ def lifespan_loading(
 
     async def load() -> None:
         settings = state.settings
-        try:  # a model from the registry (MODEL_URI, development) has no directory to check
-            if not settings.model_uri:
-                await asyncio.to_thread(verify_model_signature, settings.model_dir, settings.signing_public_key)
+        try:
+            await asyncio.to_thread(check_served_model, settings)
         except SignatureError as error:
             state.load_error = f"SignatureError: {error}"
             state.metrics.signature_failures.inc()

@@ -40,6 +40,15 @@ def _float(name: str, default: float) -> float:
     return value
 
 
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false"):
+        raise ValueError(f"{name}={raw!r} must be true or false")
+    return raw == "true"
+
+
 def _path(name: str, default: Path) -> Path:
     return Path(os.environ.get(name, "") or default)
 
@@ -85,6 +94,8 @@ class Settings:
     registration_path: Path = Path("models/registration.json")
     # With this key the model must carry a valid signature (serving/signature.py, docs/runtime/security.md).
     signing_public_key: Path = Path("keys/model-signing.pub")
+    # Staging and production (their overlays) refuse a model they cannot verify, even without a key.
+    require_signature: bool = False
     model_uri: str = ""
     model_name: str = DEFAULT_MODEL_NAME
     model_version: str = ""
@@ -109,6 +120,7 @@ class Settings:
             features_path=_path("FEATURES_PATH", default.features_path),
             registration_path=_path("REGISTRATION_PATH", default.registration_path),
             signing_public_key=_path("MODEL_SIGNING_PUBLIC_KEY", default.signing_public_key),
+            require_signature=_bool("REQUIRE_MODEL_SIGNATURE", default.require_signature),
             model_uri=env.get("MODEL_URI", default.model_uri),
             model_name=env.get("MODEL_NAME", "") or default.model_name,
             model_version=env.get("MODEL_VERSION", default.model_version),
