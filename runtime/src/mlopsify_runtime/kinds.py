@@ -13,7 +13,6 @@ the model's Pipeline (`derived_parts`), so training and serving make the same fe
 from __future__ import annotations
 
 import re
-import zlib
 from typing import Any
 
 import numpy as np
@@ -22,12 +21,14 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+from .kind_values import days_since_epoch, text_bucket
+
 KINDS = ("number", "boolean", "category", "date", "datetime", "text")
 MAX_CATEGORIES = 100  # more distinct strings than this: text, hashed (a date column is no category)
 HASH_BUCKETS = 32
-EPOCH = pd.Timestamp("1970-01-01")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2}|Z)?$")
+MIDNIGHT = re.compile(r"^.{10}[ T]00:00(:00(\.0+)?)?$")
 BOOLEAN_TEXT = {"true": 1.0, "false": 0.0}
 DESCRIPTIONS = {
     "number": "a number",
@@ -53,10 +54,8 @@ def column_kind(values: pd.Series) -> str:
         return "category"
     if text.str.lower().isin(BOOLEAN_TEXT).all():
         return "boolean"
-    if text.str.match(DATE).all():
-        return "date"
-    if text.str.match(DATETIME).all():
-        return "datetime" if (~text.str.match(r"^.{10}[ T]00:00(:00)?$")).any() else "date"
+    if (text.str.match(DATE) | text.str.match(DATETIME)).all():  # a time of day other than midnight: datetime
+        return "datetime" if (text.str.match(DATETIME) & ~text.str.match(MIDNIGHT)).any() else "date"
     return "text" if text.nunique() > MAX_CATEGORIES else "category"
 
 
@@ -85,20 +84,20 @@ def calendar(matrix: Any, hour: bool = False) -> np.ndarray:
     for column in frame.columns:
         times = pd.to_datetime(frame[column], errors="coerce", format="mixed", utc=True).dt.tz_localize(None)
         fields = [times.dt.year, times.dt.month, times.dt.dayofweek] + ([times.dt.hour] if hour else [])
-        fields.append((times - EPOCH).dt.total_seconds() / 86400.0)
         parts += [field.astype(float).to_numpy() for field in fields]
+        parts.append(np.array([days_since_epoch(value) for value in frame[column]], dtype=float))
     return np.column_stack(parts) if parts else np.empty((len(frame), 0))
 
 
 def hashed(matrix: Any, buckets: int = HASH_BUCKETS) -> np.ndarray:
-    """Each text column of `matrix` as `buckets` indicator columns, one set by the value's CRC-32
-    (stable across processes, unlike hash()); a missing value sets none."""
+    """Each text column of `matrix` as `buckets` indicator columns, one set by the value's bucket
+    (kind_values.py); a missing value sets none."""
     rows = np.asarray(matrix, dtype=object)
     result = np.zeros((rows.shape[0], rows.shape[1] * buckets))
     for j in range(rows.shape[1]):
         for i, value in enumerate(rows[:, j]):
             if value is not None and value == value:  # NaN is not equal to itself
-                result[i, j * buckets + zlib.crc32(str(value).encode("utf-8")) % buckets] = 1.0
+                result[i, j * buckets + text_bucket(value, buckets)] = 1.0
     return result
 
 
