@@ -2,8 +2,8 @@
 
 `make schema` runs ingest, then this: every column of data/raw/dataset.csv with its dtype, whether
 it may be missing, and for numbers the range seen; the target of a classifier with its classes.
-Each feature's description names its kind (kinds.py: what the model makes of it), the id
-column's that it is carried, never a feature.
+The description of each feature that is not a plain number names its kind (kinds.py: what
+the model makes of it), the id column's that it is carried, never a feature.
 Review the file and commit it: from then on `validate` holds new data to it.
 """
 
@@ -53,8 +53,7 @@ def infer(frame: pd.DataFrame, target: str, task_type: str, id_column: str | Non
             column["less_than_or_equal_to"] = rounded_out(float(frame[name].max()), up=True)
         if name == id_column:
             column["description"] = ID_DESCRIPTION
-        elif name != target:
-            kind = column_kind(frame[name])
+        elif name != target and (kind := column_kind(frame[name])) != "number":  # a number's dtype says it
             column["description"] = f"{kind}: {DESCRIPTIONS[kind]}"
     raw["index"] = None
     raw["strict"] = True
