@@ -87,15 +87,19 @@ def baseline_failures(metrics: dict[str, float], gate: GateParams, baseline: dic
     return failures
 
 
-def gate_failures(metrics: dict[str, float], gate: GateParams) -> list[str]:
-    """One message per broken absolute threshold; an empty list means they hold."""
-    failures = []
+def gate_failures(
+    metrics: dict[str, float],
+    gate: GateParams,
+    baseline: dict[str, float] | None = None,
+    named: str = "the naive baseline",
+) -> list[str]:
+    """One message per broken threshold: the margins over the `baseline`'s metrics (when given),
+    then the absolute `min` and `max`; an empty list means the gate passes."""
+    failures = baseline_failures(metrics, gate, baseline, named) if baseline is not None else []
     for bound, thresholds in (("min", gate.minimum), ("max", gate.maximum)):
         for name, threshold in thresholds.items():
             if name not in metrics:
-                failures.append(
-                    f"params.yaml gate.{bound}.{name}: no metric '{name}' (use one of {few(sorted(metrics))})"
-                )
+                failures.append(f"params.yaml gate.{bound}.{name}: no metric '{name}' (use one of {few(sorted(metrics))})")
             elif bound == "min" and metrics[name] < threshold:
                 failures.append(
                     f"{name} = {metrics[name]:.4f} is below the minimum {threshold} (params.yaml gate.min.{name})"
@@ -160,7 +164,7 @@ def decide(
     and is another version), the slices' minimums; the robustness check is reported only."""
     name, version, alias = registration["model_name"], registration["version"], params.mlflow.alias
     named = BASELINES[params.task_type]
-    failures = baseline_failures(metrics, params.gate, baseline, named) + gate_failures(metrics, params.gate)
+    failures = gate_failures(metrics, params.gate, baseline, named)
     champion = current_alias_version(name, alias) if compare else None
     if champion == version:  # the gate judging its own champion again compares it with nothing
         champion = None
