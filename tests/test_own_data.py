@@ -171,7 +171,9 @@ def prepared(workspace: Workspace, variant: Variant) -> Path:
         project, "data-import", f"FILE={table}", f"TARGET={variant.target}", *extra
     )
     assert f"data-import: data/external/{variant.file} (" in imported.stdout
-    assert f"data-import: task {variant.task} for the target '{variant.target}' (" in imported.stdout
+    assert (
+        f"data-import: task {variant.task} for the target '{variant.target}' (" in imported.stdout
+    )
     params = (project / "params.yaml").read_text(encoding="utf-8")
     assert f"\ntask_type: {variant.task}\n" in params
     assert (project / "data" / "external" / f"{variant.file}.dvc").is_file()

@@ -277,7 +277,9 @@ def test_a_table_passes_the_default_gate_and_a_constant_model_fails_it_naming_th
     for column, kind in table.kinds.items():
         assert spec["columns"][column].get("kind", spec["columns"][column]["type"]) == kind
         described = schema[column].get("description", "number: (its dtype)")
-        assert described.startswith(f"{kind}: ") and (kind == "number") == ("description" not in schema[column])
+        assert described.startswith(f"{kind}: ") and (kind == "number") == (
+            "description" not in schema[column]
+        )
     assert table.id_column not in spec["features"] and spec.get("id_column") == table.id_column
     if name == "imbalanced":  # PR AUC and each class's recall, for the model and the baseline
         assert {"pr_auc", "recall_0", "recall_1", "min_recall"} <= set(

@@ -99,7 +99,9 @@ def gate_failures(
     for bound, thresholds in (("min", gate.minimum), ("max", gate.maximum)):
         for name, threshold in thresholds.items():
             if name not in metrics:
-                failures.append(f"params.yaml gate.{bound}.{name}: no metric '{name}' (use one of {few(sorted(metrics))})")
+                failures.append(
+                    f"params.yaml gate.{bound}.{name}: no metric '{name}' (use one of {few(sorted(metrics))})"
+                )
             elif bound == "min" and metrics[name] < threshold:
                 failures.append(
                     f"{name} = {metrics[name]:.4f} is below the minimum {threshold} (params.yaml gate.min.{name})"
