@@ -307,21 +307,43 @@ def test_a_table_passes_the_default_gate_and_a_constant_model_fails_it_naming_th
 
 
 def test_data_import_writes_gates_that_fit_the_table(project: Path) -> None:
-    """Prices: rmse within 0.8 of the mean's, tolerances on the price's scale; 95/5: PR AUC and the lowest recall."""
-    for name in ("prices", "imbalanced"):
+    """Prices: rmse within 0.8 of the mean's, tolerances on the price's scale, the model and the
+    grid of a regression; 95/5: PR AUC and the lowest recall; TASK overrides the guess."""
+    before = Path("params.yaml").read_text()
+    for name, task in (("prices", None), ("imbalanced", None), ("three-classes", "regression")):
         table, make = TABLES[name]
         path = Path("data/external") / table.file
         path.parent.mkdir(parents=True, exist_ok=True)
-        make(np.random.default_rng(3)).to_csv(path, index=False)
-        import_table(path, table.target, None, None)
-        gate = yaml.safe_load(Path("params.yaml").read_text())["gate"]
+        frame = make(np.random.default_rng(3))
+        if task:  # the classes as integers, which a regression could also read
+            frame[table.target] = frame[table.target].map(
+                {"setosa": 0, "versicolor": 1, "virginica": 2}
+            )
+        frame.to_csv(path, index=False)
+        said = import_table(path, table.target, None, task)
+        params = yaml.safe_load(Path("params.yaml").read_text())
+        gate = params["gate"]
         if name == "prices":
+            assert params["task_type"] == "regression"
             assert gate["baseline"] == {"plus": {"r2": 0.1}, "times": {"rmse": 0.8}}
             assert gate["min"] == gate["max"] == {} and gate["tolerance"]["rmse"] > 100
-            assert yaml.safe_load(Path("params.yaml").read_text())["model"] == {"alpha": 1.0}
-        else:
+            assert (params["model"], params["tune"]["grid"]) == (
+                {"alpha": 1.0},
+                {"model.alpha": "0.1,1,10"},
+            )
+        elif name == "imbalanced":
+            assert params["task_type"] == "classification"
             assert gate["baseline"]["plus"] == {"roc_auc": 0.1, "pr_auc": 0.2, "min_recall": 0.2}
-            assert yaml.safe_load(Path("params.yaml").read_text())["model"] == {
-                "C": 1.0,
-                "max_iter": 1000,
-            }
+            assert (params["model"], params["tune"]["grid"]) == (
+                {"C": 1.0, "max_iter": 1000},
+                {"model.C": "0.1,1,10"},
+            )
+        else:
+            assert (
+                params["task_type"] == "regression"
+                and "(TASK set it; TASK=... overrides it)" in said
+            )
+    # Every other section and comment is the file's own.
+    after = Path("params.yaml").read_text()
+    for kept in ("# Model tests beyond one number", "slices:\n", "mlflow:\n", "data:\n"):
+        assert kept in before and kept in after
