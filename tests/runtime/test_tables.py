@@ -25,6 +25,8 @@ import yaml
 from serving_models import TestClient, post, wait_ready
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.pipeline import Pipeline
+from yamllint import linter
+from yamllint.config import YamlLintConfig
 
 from mlopsify_runtime import evaluate
 from mlopsify_runtime.config import (
@@ -306,7 +308,9 @@ def test_a_table_passes_the_default_gate_and_a_constant_model_fails_it_naming_th
     assert "alias 'champion' stays on version 1" in err
 
 
-def test_data_import_writes_gates_that_fit_the_table(project: Path) -> None:
+def test_data_import_writes_gates_that_fit_the_table(
+    project: Path, variant: Callable[..., Path]
+) -> None:
     """Prices: rmse within 0.8 of the mean's, tolerances on the price's scale, the model and the
     grid of a regression; 95/5: PR AUC and the lowest recall; TASK overrides the guess."""
     before = Path("params.yaml").read_text()
@@ -343,7 +347,11 @@ def test_data_import_writes_gates_that_fit_the_table(project: Path) -> None:
                 params["task_type"] == "regression"
                 and "(TASK set it; TASK=... overrides it)" in said
             )
-    # Every other section and comment is the file's own.
+    # Every other section and comment is the file's own, and the project's yamllint passes it.
     after = Path("params.yaml").read_text()
     for kept in ("# Model tests beyond one number", "slices:\n", "mlflow:\n", "data:\n"):
         assert kept in before and kept in after
+    own = yaml.safe_load((variant() / ".yamllint.yaml").read_text())
+    own.pop("ignore-from-file")  # the project's .gitignore: no file here
+    rules = YamlLintConfig(yaml.safe_dump(own))
+    assert [str(problem) for problem in linter.run(after, rules)] == []
