@@ -327,6 +327,10 @@ def test_data_import_writes_gates_that_fit_the_table(
         said = import_table(path, table.target, None, task)
         params = yaml.safe_load(Path("params.yaml").read_text())
         gate = params["gate"]
+        # dvc.yaml's plots: what the template renders for the task (plots.py writes those files)
+        rendered = yaml.safe_load((variant(params["task_type"]) / "dvc.yaml").read_text())
+        evaluate_stage = yaml.safe_load(Path("dvc.yaml").read_text())["stages"]["evaluate"]
+        assert evaluate_stage == rendered["stages"]["evaluate"]
         if name == "prices":
             assert params["task_type"] == "regression"
             assert gate["baseline"] == {"plus": {"r2": 0.1}, "times": {"rmse": 0.8}}

@@ -32,6 +32,16 @@ MODEL_BLOCKS = {
     "regression": "model:  # scikit-learn Ridge, after imputation, scaling and one-hot encoding\n  alpha: 1.0\n",
 }
 GRIDS = {"classification": 'model.C: "0.1,1,10"', "regression": 'model.alpha: "0.1,1,10"'}
+# dvc.yaml's plots of the evaluate stage that depend on the task (plots.py writes them), as the
+# template renders them; the project's answers, so that `mlopsify update` renders for the task.
+DVC_FILE, ANSWERS_FILE = Path("dvc.yaml"), Path(".copier-answers.yml")
+TASK_PLOTS = {
+    "classification": "      - plots/confusion.csv:\n          cache: false\n          template: confusion\n"
+    "          x: actual\n          y: predicted\n      - plots/roc.csv:\n          cache: false\n"
+    "          template: simple\n          x: fpr\n          y: tpr\n",
+    "regression": "      - plots/residuals.csv:\n          cache: false\n          template: scatter\n"
+    "          x: predicted\n          y: residual\n",
+}
 TUNE_EXAMPLES = {
     "classification": '# `make tune GRID="model.C=0.1,1,10 model.max_iter=500,1000"` replaces `grid`.',
     "regression": '# `make tune GRID="model.alpha=0.1,1,10"` replaces `grid`.',
@@ -123,6 +133,21 @@ def bring(file: Path) -> Path:
     return target
 
 
+def switch_project_task(task_type: str) -> None:
+    """dvc.yaml's task plots and the answers' task_type for `task_type` (files that lack them stay)."""
+    if DVC_FILE.is_file():
+        text = DVC_FILE.read_text(encoding="utf-8")
+        plots = re.compile(r"(^    plots:\n)(.*?)(^      - plots/gate\.csv:)", re.M | re.S)
+        DVC_FILE.write_text(
+            plots.sub(lambda m: m.group(1) + TASK_PLOTS[task_type] + m.group(3), text, count=1), "utf-8"
+        )
+    if ANSWERS_FILE.is_file():
+        text = ANSWERS_FILE.read_text(encoding="utf-8")
+        ANSWERS_FILE.write_text(
+            re.sub(r"^task_type: .*$", f"task_type: {task_type}", text, count=1, flags=re.M), "utf-8"
+        )
+
+
 def import_table(tracked: Path, target: str | None, id_column: str | None, task: str | None) -> str:
     """Point params.yaml at `tracked` (a file under data/external/), set the task and the gate
     that fit it, ingest it and infer its schema; returns what it did, in words."""
@@ -134,14 +159,18 @@ def import_table(tracked: Path, target: str | None, id_column: str | None, task:
     frame = ingest.select_columns(ingest.load_source(params.data), params.data)  # refuses a wrong column
     label = frame[params.data.target]
     task_type, why = (task, "TASK set it") if task else infer_task(label)
+    switched = yaml.safe_load(text).get("task_type") != task_type
     text = set_task(text, task_type, label)
     params = parse_params(yaml.safe_load(text))
     PARAMS_FILE.write_text(text, encoding="utf-8")
+    if switched:
+        switch_project_task(task_type)
     ingest.write_dataset(frame, RAW_DATA)
     schema.infer_raw(params.data.target, params.task_type, params.data.source, params.data.id_column)
     return (
         f"data-import: task {task_type} for the target '{params.data.target}' ({why}; TASK=... overrides it): "
-        f"params.yaml task_type, model and gate set to fit it.\n"
+        f"params.yaml task_type, model and gate set to fit it"
+        f"{f', dvc.yaml plots and {ANSWERS_FILE} task_type too' if switched else ''}.\n"
         f"data-import: {tracked} ({len(frame)} rows) tracked by DVC, params.yaml data.source set, "
         f"{SCHEMA_FILE} inferred.\nReview the schema, then: "
         f"git add {tracked}.dvc {EXTERNAL_DATA}/.gitignore params.yaml {SCHEMA_FILE} && make pipeline"
