@@ -167,13 +167,14 @@ def import_table(tracked: Path, target: str | None, id_column: str | None, task:
         switch_project_task(task_type)
     ingest.write_dataset(frame, RAW_DATA)
     schema.infer_raw(params.data.target, params.task_type, params.data.source, params.data.id_column)
+    also = f" {DVC_FILE} {ANSWERS_FILE}" if switched else ""
     return (
         f"data-import: task {task_type} for the target '{params.data.target}' ({why}; TASK=... overrides it): "
         f"params.yaml task_type, model and gate set to fit it"
-        f"{f', dvc.yaml plots and {ANSWERS_FILE} task_type too' if switched else ''}.\n"
+        f"{f', {DVC_FILE} plots and {ANSWERS_FILE} task_type too' if switched else ''}.\n"
         f"data-import: {tracked} ({len(frame)} rows) tracked by DVC, params.yaml data.source set, "
         f"{SCHEMA_FILE} inferred.\nReview the schema, then: "
-        f"git add {tracked}.dvc {EXTERNAL_DATA}/.gitignore params.yaml {SCHEMA_FILE} && make pipeline"
+        f"git add {tracked}.dvc {EXTERNAL_DATA}/.gitignore params.yaml {SCHEMA_FILE}{also} && make pipeline"
     )
 
 
