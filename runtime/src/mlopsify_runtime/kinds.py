@@ -23,12 +23,11 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from .kind_values import days_since_epoch, text_bucket
 
-KINDS = ("number", "boolean", "category", "date", "datetime", "text")
 MAX_CATEGORIES = 100  # more distinct strings than this: text, hashed (a date column is no category)
 HASH_BUCKETS = 32
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2}|Z)?$")
-MIDNIGHT = re.compile(r"^.{10}[ T]00:00(:00(\.0+)?)?$")
+MIDNIGHT = re.compile(r"^.{10}[ T]00:00(:00(\.0+)?)?([+-]00:?00|Z)?$")
 BOOLEAN_TEXT = {"true": 1.0, "false": 0.0}
 DESCRIPTIONS = {
     "number": "a number",
