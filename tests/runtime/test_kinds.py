@@ -37,6 +37,7 @@ from mlopsify_runtime.spec import describe, few, model_input, number_indices, to
             pd.Series(["2024-01-01 00:00:00", "2023-12-31 00:00:00"]),
             "date",
         ),  # a Parquet date through CSV
+        (pd.Series(["2024-01-01 00:00:00+00:00"]), "date"),  # a UTC Parquet date through CSV
         (pd.Series(["2024-01-01T08:15", "2023-12-31 23:59:59"]), "datetime"),
         (pd.Series(["red", "blue", None]), "category"),
         (pd.Series([f"street {i}" for i in range(150)]), "text"),
