@@ -2,8 +2,12 @@
 
 Each variant builds its table from a data set that scikit-learn ships (or, for the mixed
 numeric and categorical frame with missing values, one made here; nothing is downloaded),
-brings it in with `make data-import` (DVC tracks it, pandera infers the schema), then runs
-`make pipeline` (train, gate, register) and `make test`, and serves the model on 127.0.0.1.
+brings it in with `make data-import` (DVC tracks it, pandera infers the schema, the task is
+read from the target: the regression's integer prices in the thousands switch a project made
+for classification), then runs `make pipeline` (train, gate against the baseline, register)
+and `make test`, and serves the model on 127.0.0.1. The kinds of columns beyond numbers and
+categories, and each table's gate against a constant model, are the runtime's tests
+(tests/runtime/test_tables.py).
 The projects of a module share one generated environment (VENV); each variant renders once.
 This repository's environment has no pandas: what needs it runs in the generated one.
 """
@@ -39,14 +43,13 @@ class Variant:
     target: str
     answers: dict[str, str]
     id_column: str | None = None
+    task: str = "classification"  # what data-import reads from the target
 
 
 VARIANTS = {
     "binary": Variant("binary", "tumours.csv", "diagnosis", {}, id_column="patient"),
     "multiclass": Variant("multiclass", "wines.parquet", "cultivar", {}),
-    "regression": Variant(
-        "regression", "progression.csv", "progression", {"task_type": "regression"}
-    ),
+    "regression": Variant("regression", "prices.csv", "price", {}, task="regression"),
     "mixed": Variant("mixed", "customers.csv", "churned", {}, id_column="customer_id"),
 }
 
@@ -64,8 +67,9 @@ if name == "binary":
 elif name == "multiclass":
     frame = load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"})
     frame.columns = [column.replace("/", "_") for column in frame.columns]
-elif name == "regression":
-    frame = load_diabetes(as_frame=True).frame.rename(columns={"target": "progression"})
+elif name == "regression":  # whole prices in the thousands: integers, but a quantity
+    frame = load_diabetes(as_frame=True).frame.rename(columns={"target": "price"})
+    frame["price"] = (frame["price"] * 100).round().astype(int)
 else:  # numbers and categories, some missing, and a label that depends on both
     rows = 800
     rng = np.random.default_rng(7)
@@ -167,6 +171,11 @@ def prepared(workspace: Workspace, variant: Variant) -> Path:
         project, "data-import", f"FILE={table}", f"TARGET={variant.target}", *extra
     )
     assert f"data-import: data/external/{variant.file} (" in imported.stdout
+    assert (
+        f"data-import: task {variant.task} for the target '{variant.target}' (" in imported.stdout
+    )
+    params = (project / "params.yaml").read_text(encoding="utf-8")
+    assert f"\ntask_type: {variant.task}\n" in params
     assert (project / "data" / "external" / f"{variant.file}.dvc").is_file()
     workspace.make(project, "pipeline")
     return project
@@ -370,7 +379,7 @@ def test_mixed_table_trains_drifts_and_refuses_bad_files(workspace: Workspace, m
     table = workspace.root / variant.file
     no_target = workspace.make(project, "data-import", f"FILE={table}", "TARGET=label", check=False)
     assert no_target.returncode != 0
-    columns = "customer_id, usage, tenure, plan, region, support_calls, churned"
+    columns = "customer_id, usage, tenure, plan, region and 2 more"
     line = f"error: params.yaml data.target: 'label' not in the columns of data/external/{variant.file} ({columns})\n"
     assert line in no_target.stderr
     assert "Traceback" not in refused.stderr + no_target.stderr

@@ -62,14 +62,20 @@ def tiny_pipeline(task_type: str) -> Pipeline:
 
 
 def save_model(
-    root: Path, task_type: str, pipeline: Pipeline | None = None, features: list[str] = FEATURES
+    root: Path,
+    task_type: str,
+    pipeline: Pipeline | None = None,
+    features: list[str] = FEATURES,
+    frame: pd.DataFrame | None = None,
+    id_column: str | None = None,
 ) -> Settings:
-    """Fit (unless given a fitted `pipeline`) and save a model as training does; its Settings."""
+    """Fit (unless given a fitted `pipeline`) and save a model as training does; its Settings.
+    `frame`: training data of the test's own (with `label` and `value`) for the given `pipeline`."""
     import mlflow.sklearn  # slow to import: only where a model is saved
 
-    frame = training_frame()
+    frame = training_frame() if frame is None else frame
     target = "label" if task_type == "classification" else "value"
-    spec = describe(frame, features, target, task_type)
+    spec = describe(frame, features, target, task_type, id_column)
     if pipeline is None:
         pipeline = tiny_pipeline(task_type).fit(model_input(frame, spec), frame[target].to_numpy())
     model_dir = root / "models" / "model"

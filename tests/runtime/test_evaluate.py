@@ -4,6 +4,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -26,7 +27,45 @@ def test_gate_names_the_metric_and_the_threshold() -> None:
 
 def test_gate_refuses_an_unknown_metric() -> None:
     failures = evaluate.gate_failures({"f1": 0.9}, GateParams(minimum={"recall": 0.5}, maximum={}))
-    assert failures == ["params.yaml gate.min.recall: no metric 'recall' (use one of ['f1'])"]
+    assert failures == ["params.yaml gate.min.recall: no metric 'recall' (use one of f1)"]
+
+
+def test_gate_margins_are_measured_from_the_baseline() -> None:
+    gate = GateParams(
+        minimum={}, maximum={}, plus={"roc_auc": 0.1, "mae": 50.0}, times={"rmse": 0.8}
+    )
+    baseline = {"roc_auc": 0.5, "rmse": 3000.0, "mae": 2500.0}
+    good = {"roc_auc": 0.6, "rmse": 2400.0, "mae": 2450.0}
+    assert evaluate.gate_failures(good, gate, baseline, "the mean") == []
+    bad = {"roc_auc": 0.55, "rmse": 2900.0, "mae": 2460.0}
+    assert evaluate.gate_failures(bad, gate, baseline, "the mean") == [
+        "roc_auc = 0.5500 is below 0.6000, the baseline's 0.5000 + 0.1 (baseline: the mean; params.yaml gate.baseline.plus.roc_auc)",
+        "mae = 2460.0000 is above 2450.0000, the baseline's 2500.0000 - 50.0 (baseline: the mean; params.yaml gate.baseline.plus.mae)",
+        "rmse = 2900.0000 is above 2400.0000, 0.8 x the baseline's 3000.0000 (baseline: the mean; params.yaml gate.baseline.times.rmse)",
+    ]
+    assert (
+        evaluate.gate_failures(good, gate) == []
+    )  # without a baseline: the absolute thresholds alone
+
+
+def test_the_baseline_is_the_prior_class_or_the_mean_of_the_train_split() -> None:
+    regression = evaluate.baseline_metrics(np.array([1.0, 3.0]), np.array([2.0, 4.0]), "regression")
+    assert regression["rmse"] == pytest.approx(2**0.5) and regression["mae"] == 1.0
+    rare = np.array([0] * 95 + [1] * 5)
+    classification = evaluate.baseline_metrics(rare, rare, "classification")
+    assert classification["roc_auc"] == 0.5 and classification["accuracy"] == 0.95
+    assert (classification["pr_auc"], classification["recall_1"], classification["min_recall"]) == (
+        0.05,
+        0.0,
+        0.0,
+    )
+
+
+def test_a_margin_on_an_unknown_metric_says_which_exist() -> None:
+    gate = GateParams(minimum={}, maximum={}, plus={"pr_auc": 0.2})
+    assert evaluate.gate_failures(
+        {"accuracy": 0.9, "f1": 0.8}, gate, {"accuracy": 0.5, "f1": 0.1}
+    ) == ["params.yaml gate.baseline.plus.pr_auc: no metric 'pr_auc' (use one of accuracy, f1)"]
 
 
 def raise_gate_above_reach(params_file: Path) -> str:

@@ -118,3 +118,12 @@ def test_main_writes_a_report_on_good_data(project: Path) -> None:
     ingest.main()
     validate.main()
     assert (project / VALIDATION_REPORT).is_file()
+
+
+def test_a_check_of_many_values_stays_one_short_line() -> None:
+    import pandera.pandas as pa
+
+    many = pa.DataFrameSchema({"price": pa.Column(int, pa.Check.isin(list(range(1400))))})
+    assert find_problems(pd.DataFrame({"price": [5000, 1]}), many) == [
+        "column 'price', check isin([0, 1, 2, 3, 4 and 1,395 more]): 1 failing, e.g. row 1: 5000"
+    ]

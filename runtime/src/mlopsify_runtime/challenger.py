@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .spec import few
+
 GATE_REPORT = Path("reports/gate.md")
 GATE_JSON = Path("reports/gate.json")
 # Metrics where a smaller value is the better model; every other metric is better when larger.
@@ -28,7 +30,9 @@ def comparison_failures(
     failures = []
     for name, allowed in tolerance.items():
         if name not in challenger or name not in champion:
-            failures.append(f"params.yaml gate.tolerance.{name}: no metric '{name}' (use one of {sorted(challenger)})")
+            failures.append(
+                f"params.yaml gate.tolerance.{name}: no metric '{name}' (use one of {few(sorted(challenger))})"
+            )
             continue
         worse_by = challenger[name] - champion[name] if name in LOWER_IS_BETTER else champion[name] - challenger[name]
         if worse_by > allowed:
@@ -55,6 +59,8 @@ class Decision:
     at: str = ""
     slices: dict[str, dict[str, float]] = field(default_factory=dict)  # slices.py: metrics per group
     robustness: dict[str, float] = field(default_factory=dict)  # the metrics after input noise
+    baseline: str = ""  # the naive model the margins of gate.baseline are measured from
+    baseline_metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -79,6 +85,7 @@ class Decision:
             "gate.at": self.at,
             "gate.slices": json.dumps(self.slices, sort_keys=True),
             "gate.robustness": json.dumps(self.robustness, sort_keys=True),
+            "gate.baseline_metrics": json.dumps(self.baseline_metrics, sort_keys=True),
         }
         return {key: value[:TAG_VALUE_LIMIT] for key, value in tags.items()}
 
@@ -95,6 +102,7 @@ class Decision:
             "at": self.at,
             "slices": self.slices,
             "robustness": self.robustness,
+            "baseline": {"model": self.baseline, "metrics": self.baseline_metrics},
         }
 
     def markdown(self) -> str:
@@ -103,16 +111,20 @@ class Decision:
         lines = [
             f"## Quality gate: {self.model_name} version {self.challenger_version} {self.result}",
             "",
-            f"Champion (alias `{self.alias}`): {champion}. Decided by {self.by} at {self.at}.",
+            f"Champion (alias `{self.alias}`): {champion}. Baseline: {self.baseline or 'none'}. "
+            f"Decided by {self.by} at {self.at}.",
             "",
-            "| metric | challenger | champion | tolerance |",
-            "|---|---|---|---|",
+            "| metric | challenger | baseline | champion | tolerance |",
+            "|---|---|---|---|---|",
         ]
         for name, value in sorted(self.challenger_metrics.items()):
-            old = self.champion_metrics.get(name)
-            allowed = self.tolerance.get(name)
-            shown = "-" if old is None else f"{old:.4f}"
-            lines.append(f"| {name} | {value:.4f} | {shown} | {'-' if allowed is None else allowed} |")
+            naive, old, allowed = (
+                self.baseline_metrics.get(name),
+                self.champion_metrics.get(name),
+                self.tolerance.get(name),
+            )
+            shown = ["-" if number is None else f"{number:.4f}" for number in (naive, old)]
+            lines.append(f"| {name} | {value:.4f} | {shown[0]} | {shown[1]} | {'-' if allowed is None else allowed} |")
         if self.slices:
             lines += ["", "| slice | rows | " + " | ".join(sorted(self.challenger_metrics)) + " |"]
             lines.append("|---" * (len(self.challenger_metrics) + 2) + "|")

@@ -52,12 +52,16 @@ class DataParams:
 
 @dataclass(frozen=True)
 class GateParams:
-    """Quality gate: each metric in ``minimum`` must reach it, each in ``maximum`` stay below, and
-    each in ``tolerance`` be no worse than the champion's by more than it (challenger.py)."""
+    """Quality gate: each metric in ``minimum`` must reach it, each in ``maximum`` stay below, each
+    in ``plus`` beat the naive baseline's by it and each in ``times`` be within that multiple of
+    the baseline's (``gate.baseline``, evaluate.py), and each in ``tolerance`` be no worse than
+    the champion's by more than it (challenger.py)."""
 
     minimum: dict[str, float]
     maximum: dict[str, float]
     tolerance: dict[str, float] = field(default_factory=dict)
+    plus: dict[str, float] = field(default_factory=dict)
+    times: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,8 @@ def parse_params(raw: dict[str, Any]) -> Params:
             minimum={k: float(v) for k, v in (gate.get("min") or {}).items()},
             maximum={k: float(v) for k, v in (gate.get("max") or {}).items()},
             tolerance={k: float(v) for k, v in (gate.get("tolerance") or {}).items()},
+            plus={k: float(v) for k, v in ((gate.get("baseline") or {}).get("plus") or {}).items()},
+            times={k: float(v) for k, v in ((gate.get("baseline") or {}).get("times") or {}).items()},
         ),
         mlflow=MlflowParams(**raw["mlflow"]),
         slices=SliceParams(

@@ -2,7 +2,9 @@
 
 Writes metrics/metrics.json (DVC metrics), logs the metrics to the training run, and moves
 the alias (``champion``) to the newly registered version only when every threshold in
-params.yaml ``gate:`` holds and, once there is a champion, when the new model is no worse than
+params.yaml ``gate:`` holds (``gate.baseline``: margins over the naive baseline, the prior class
+or the mean of the target, fitted on the same train split and scored on the same test rows;
+``gate.min``/``gate.max``: absolute numbers) and, once there is a champion, when the new model is no worse than
 it by more than ``gate.tolerance`` on the same test data (challenger.py). Otherwise it exits
 non-zero naming each metric, threshold and tolerance. The decision is tagged on the version and
 written to reports/gate.md and reports/gate.json; the DVC plots to plots/ (plots.py).
@@ -16,13 +18,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .challenger import Decision, comparison_failures, record, write_reports
+import numpy as np
+
+from .challenger import LOWER_IS_BETTER, Decision, comparison_failures, record, write_reports
 from .config import (
     FEATURES_FILE,
     METRICS_FILE,
     MODEL_DIR,
     REGISTRATION_FILE,
     TEST_DATA,
+    TRAIN_DATA,
     GateParams,
     Params,
     PipelineError,
@@ -35,22 +40,68 @@ from .metrics import Model, gate_metrics
 from .plots import write_gate_plot, write_model_plots
 from .provenance import actor, utc_now
 from .slices import noisy_metrics, slice_failures, slice_metrics
-from .spec import Spec, model_input, read_frame, read_spec
+from .spec import Spec, few, model_input, read_frame, read_spec
 
 if TYPE_CHECKING:
     import pandas as pd
 
 # Set to 1 for one run whose features changed on purpose: the champion cannot score its data.
 SKIP_CHAMPION = "GATE_SKIP_CHAMPION"
+BASELINES = {
+    "classification": "the prior class of the training labels",
+    "regression": "the mean of the training target",
+}
 
 
-def gate_failures(metrics: dict[str, float], gate: GateParams) -> list[str]:
-    """One message per broken threshold; an empty list means the gate passes."""
+def baseline_metrics(train_target: np.ndarray, test_target: np.ndarray, task_type: str) -> dict[str, float]:
+    """The gate's metrics of the naive model of the task (BASELINES), fitted on the train split's
+    target and scored on the test rows: what a model that learnt nothing from the features gets."""
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    naive = DummyClassifier(strategy="prior") if task_type == "classification" else DummyRegressor(strategy="mean")
+    naive.fit(np.zeros((len(train_target), 1)), train_target)
+    return gate_metrics(naive, np.zeros((len(test_target), 1)), test_target, task_type)
+
+
+def baseline_failures(metrics: dict[str, float], gate: GateParams, baseline: dict[str, float], named: str) -> list[str]:
+    """One message per metric that does not beat the baseline by its margin: `plus` adds to the
+    baseline's value (subtracts, for a metric where lower is better), `times` multiplies it."""
     failures = []
+    for rule, margins in (("plus", gate.plus), ("times", gate.times)):
+        for name, margin in margins.items():
+            where = f"params.yaml gate.baseline.{rule}.{name}"
+            if name not in metrics or name not in baseline:
+                failures.append(f"{where}: no metric '{name}' (use one of {few(sorted(metrics))})")
+                continue
+            lower = name in LOWER_IS_BETTER
+            if rule == "times":
+                bound, how = baseline[name] * margin, f"{margin} x the baseline's {baseline[name]:.4f}"
+            else:
+                bound = baseline[name] - margin if lower else baseline[name] + margin
+                how = f"the baseline's {baseline[name]:.4f} {'-' if lower else '+'} {margin}"
+            if metrics[name] > bound if lower else metrics[name] < bound:
+                failures.append(
+                    f"{name} = {metrics[name]:.4f} is {'above' if lower else 'below'} {bound:.4f}, {how} "
+                    f"(baseline: {named}; {where})"
+                )
+    return failures
+
+
+def gate_failures(
+    metrics: dict[str, float],
+    gate: GateParams,
+    baseline: dict[str, float] | None = None,
+    named: str = "the naive baseline",
+) -> list[str]:
+    """One message per broken threshold: the margins over the `baseline`'s metrics (when given),
+    then the absolute `min` and `max`; an empty list means the gate passes."""
+    failures = baseline_failures(metrics, gate, baseline, named) if baseline is not None else []
     for bound, thresholds in (("min", gate.minimum), ("max", gate.maximum)):
         for name, threshold in thresholds.items():
             if name not in metrics:
-                failures.append(f"params.yaml gate.{bound}.{name}: no metric '{name}' (use one of {sorted(metrics)})")
+                failures.append(
+                    f"params.yaml gate.{bound}.{name}: no metric '{name}' (use one of {few(sorted(metrics))})"
+                )
             elif bound == "min" and metrics[name] < threshold:
                 failures.append(
                     f"{name} = {metrics[name]:.4f} is below the minimum {threshold} (params.yaml gate.min.{name})"
@@ -109,11 +160,13 @@ def decide(
     test: pd.DataFrame,
     spec: Spec,
     compare: bool,
+    baseline: dict[str, float],
 ) -> Decision:
-    """Thresholds, the comparison with the champion (when one exists and is another version), the
-    slices' minimums; the robustness check is reported only."""
+    """The baseline's margins, the thresholds, the comparison with the champion (when one exists
+    and is another version), the slices' minimums; the robustness check is reported only."""
     name, version, alias = registration["model_name"], registration["version"], params.mlflow.alias
-    failures = gate_failures(metrics, params.gate)
+    named = BASELINES[params.task_type]
+    failures = gate_failures(metrics, params.gate, baseline, named)
     champion = current_alias_version(name, alias) if compare else None
     if champion == version:  # the gate judging its own champion again compares it with nothing
         champion = None
@@ -136,6 +189,8 @@ def decide(
         champion_metrics=old,
         tolerance=params.gate.tolerance,
         failures=failures,
+        baseline=named,
+        baseline_metrics=baseline,
         by=actor("GATE_BY"),
         at=utc_now(),
         slices=slices,
@@ -154,17 +209,18 @@ def main() -> None:
     test = read_frame(TEST_DATA)
     matrix, actual = model_input(test, spec), test[params.data.target].to_numpy()
     metrics = gate_metrics(model, matrix, actual, params.task_type)
+    baseline = baseline_metrics(read_frame(TRAIN_DATA)[params.data.target].to_numpy(), actual, params.task_type)
     write_metrics(metrics, METRICS_FILE)
     write_model_plots(model, matrix, actual, params.task_type)
     log_test_metrics(registration["run_id"], metrics)
     if tuning := experiment_name():
         # One point of `make tune`'s grid: metrics and plots only. The registry is left alone;
         # the best experiment, once applied, goes through this gate as the challenger (tune.py).
-        write_gate_plot(decide(params, model, registration, metrics, test, spec, compare=False))
+        write_gate_plot(decide(params, model, registration, metrics, test, spec, False, baseline))
         summary = ", ".join(f"{key} = {value:.4f}" for key, value in sorted(metrics.items()))
         print(f"experiment {tuning}: {summary} (the gate judges the best of the grid once applied)")
         return
-    decision = decide(params, model, registration, metrics, test, spec, compare=os.environ.get(SKIP_CHAMPION) != "1")
+    decision = decide(params, model, registration, metrics, test, spec, os.environ.get(SKIP_CHAMPION) != "1", baseline)
     write_reports(decision)
     write_gate_plot(decision)
     record(decision)
@@ -176,8 +232,10 @@ def main() -> None:
         print(f"quality gate failed for {name} version {version}:\n{lines}\nalias '{alias}' {where}", file=sys.stderr)
         raise SystemExit(1)
     summary = ", ".join(f"{key} = {value:.4f}" for key, value in sorted(metrics.items()))
+    naive = ", ".join(f"{key} = {baseline[key]:.4f}" for key in sorted({*params.gate.plus, *params.gate.times}))
     against = f" against version {decision.champion_version}" if decision.champion_version else ", the first model"
-    print(f"quality gate passed ({summary}){against}: alias '{alias}' -> {name} version {version}")
+    beside = f"; baseline ({decision.baseline}): {naive}" if naive else ""
+    print(f"quality gate passed ({summary}{beside}){against}: alias '{alias}' -> {name} version {version}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 
 from .config import RAW_DATA, DataParams, PipelineError, load_params, run_step
+from .spec import few
 
 BUNDLED: dict[str, Callable[..., Any]] = {
     "breast_cancer": load_breast_cancer,  # binary classification, 569 rows
@@ -83,7 +84,7 @@ def select_columns(frame: pd.DataFrame, data: DataParams) -> pd.DataFrame:
         if missing:
             raise PipelineError(
                 f"params.yaml {key}: {', '.join(map(repr, missing))} not in the columns of {data.source} "
-                f"({', '.join(columns)})"
+                f"({few(columns)})"
             )
     features = feature_names(columns, data)
     if not features:

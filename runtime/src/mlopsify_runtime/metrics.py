@@ -3,7 +3,10 @@
 Classification with two classes: accuracy, f1 of the positive class (the last of the sorted
 classes) and ROC AUC of its probability. With more classes: accuracy, f1 averaged over the
 classes (macro) and ROC AUC one-vs-rest, macro-averaged. The gate thresholds keep their meaning
-for both. Regression: r2, rmse, mae. The gate also judges the metrics of the project's
+for both. With a minority class under `IMBALANCED` of the rows, also PR AUC (average precision
+of the positive class; macro one-vs-rest with more classes), the recall of each class
+(`recall_<class>`) and the lowest of them (`min_recall`): accuracy and ROC AUC barely move when
+the few rows are missed. Regression: r2, rmse, mae. The gate also judges the metrics of the project's
 ``gate_metrics`` hook (hooks.py), which `gate_metrics` adds. No pandas here, and scikit-learn's metrics are imported
 when first computed: the service imports this module, and answers liveness before it loads any
 machine-learning library.
@@ -24,7 +27,8 @@ class Model(Protocol):
     def predict(self, x: object) -> np.ndarray: ...
 
 
-CLASSIFICATION_METRICS = ("accuracy", "f1", "roc_auc")
+CLASSIFICATION_METRICS = ("accuracy", "f1", "roc_auc", "pr_auc", "min_recall")
+IMBALANCED = 0.1  # a class with a smaller share of the rows makes the data imbalanced
 REGRESSION_METRICS = ("r2", "rmse", "mae")
 
 
@@ -52,6 +56,33 @@ def classification_metrics(
             result["roc_auc"] = float(
                 roc_auc_score(actual, probabilities, multi_class="ovr", average="macro", labels=labels)
             )
+    if minority_share(actual) < IMBALANCED:
+        result.update(imbalance_metrics(actual, predicted, labels, probabilities if present == set(labels) else None))
+    return result
+
+
+def minority_share(actual: Values) -> float:
+    """The share of the rows in the rarest class of `actual`."""
+    _, counts = np.unique(np.asarray(actual).astype(str), return_counts=True)
+    return float(counts.min() / counts.sum()) if len(counts) else 1.0
+
+
+def imbalance_metrics(
+    actual: Values, predicted: Values, labels: list[Any], probabilities: np.ndarray | None
+) -> dict[str, float]:
+    """PR AUC (with probabilities and every class in the truth), each class's recall, the lowest."""
+    from sklearn.metrics import average_precision_score, recall_score
+
+    recalls = recall_score(actual, predicted, labels=labels, average=None, zero_division=0)
+    result = {f"recall_{label}": float(value) for label, value in zip(labels, recalls, strict=True)}
+    result["min_recall"] = float(min(recalls))
+    if probabilities is not None:
+        truth = np.asarray(actual)
+        if len(labels) == 2:
+            result["pr_auc"] = float(average_precision_score(truth == labels[-1], probabilities[:, 1]))
+        else:
+            onehot = np.column_stack([truth == label for label in labels])
+            result["pr_auc"] = float(average_precision_score(onehot, probabilities, average="macro"))
     return result
 
 

@@ -4,7 +4,9 @@ Each numeric training feature is cut into quantile bins (`monitoring.drift.bins`
 params.yaml); the file keeps the bin edges and the share of training rows in each bin
 (missing values in the top bin). Each categorical feature keeps its categories and their
 shares, plus a last bin for missing values and, in the service, categories unseen in
-training. Next to them: the monitoring settings of params.yaml and the quality gate. The
+training. By kind (kinds.py): a date or datetime is binned as its days since 1970-01-01, a
+text by the bucket of its hash (`buckets`, then a last bin for missing values); a boolean is a
+number. Next to them: the monitoring settings of params.yaml and the quality gate. The
 service reads only this file: it computes the population stability index (PSI) of recent
 requests against these shares, and exports the thresholds for the alert rules, so
 params.yaml is their one source.
@@ -23,7 +25,9 @@ import yaml
 from scipy.stats import chi2
 
 from .config import FEATURES_FILE, PARAMS_FILE, TRAIN_DATA, load_params, run_step
-from .spec import Spec, read_frame, read_spec
+from .kind_values import days_since_epoch, text_bucket
+from .kinds import HASH_BUCKETS
+from .spec import Spec, number_column, read_frame, read_spec
 
 MONITORING_FILE = Path("models/monitoring.json")
 SECONDS_PER_DAY = 86_400
@@ -117,14 +121,26 @@ def reference_statistics(frame: pd.DataFrame, spec: Spec, bins: int) -> dict[str
     statistics: dict[str, dict[str, Any]] = {}
     for feature in spec["features"]:
         column = spec["columns"][feature]
-        if column["type"] == "category":
+        kind = column.get("kind")
+        if kind == "text":
+            buckets = [text_bucket(value, HASH_BUCKETS) for value in frame[feature].dropna()]
+            counts = [*np.bincount(buckets, minlength=HASH_BUCKETS).tolist(), int(frame[feature].isna().sum())]
+            shares = [count / max(len(frame), 1) for count in counts]
+            statistics[feature] = {"kind": kind, "buckets": HASH_BUCKETS, "shares": shares}
+            continue
+        if column["type"] == "category" and not kind:
             categories = list(column["categories"])
             statistics[feature] = {"categories": categories, "shares": category_shares(frame[feature], categories)}
             continue
-        values = frame[feature].to_numpy(dtype=float)
+        if kind in {"date", "datetime"}:
+            values = np.array([days_since_epoch(value) for value in frame[feature]], dtype=float)
+        else:
+            values = number_column(frame[feature])
         edges = bin_edges(values[~np.isnan(values)], bins)
         # a missing value sorts after every edge: the top bin, as in the service
         statistics[feature] = {"edges": edges, "shares": bin_shares(values, edges)}
+        if kind in {"date", "datetime"}:
+            statistics[feature]["kind"] = kind
     return statistics
 
 

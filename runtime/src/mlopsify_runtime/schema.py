@@ -2,6 +2,8 @@
 
 `make schema` runs ingest, then this: every column of data/raw/dataset.csv with its dtype, whether
 it may be missing, and for numbers the range seen; the target of a classifier with its classes.
+The description of each feature that is not a plain number names its kind (kinds.py: what
+the model makes of it), the id column's that it is carried, never a feature.
 Review the file and commit it: from then on `validate` holds new data to it.
 """
 
@@ -15,7 +17,10 @@ import pandas as pd
 import yaml
 
 from .config import RAW_DATA, SCHEMA_FILE, load_params, run_step
+from .kinds import DESCRIPTIONS, column_kind
 from .spec import json_value
+
+ID_DESCRIPTION = "id: identifies a row, carried for joins and echoed by the service, never a feature"
 
 HEADER = """\
 # Expected shape of data/raw/dataset.csv: a pandera DataFrameSchema, inferred by `make schema`
@@ -32,9 +37,9 @@ def rounded_out(value: float, *, up: bool) -> float:
     return float(exact.quantize(step, rounding=ROUND_CEILING if up else ROUND_FLOOR))
 
 
-def infer(frame: pd.DataFrame, target: str, task_type: str) -> dict[str, Any]:
-    """The schema of `frame` as pandera's YAML mapping: no index, no other columns, and the
-    classes of a classification target instead of its range."""
+def infer(frame: pd.DataFrame, target: str, task_type: str, id_column: str | None = None) -> dict[str, Any]:
+    """The schema of `frame` as pandera's YAML mapping: no index, no other columns, each column's
+    kind, and the classes of a classification target instead of its range."""
     import pandera.pandas as pa
 
     raw: dict[str, Any] = yaml.safe_load(pa.infer_schema(frame).to_yaml() or "{}")
@@ -46,6 +51,10 @@ def infer(frame: pd.DataFrame, target: str, task_type: str) -> dict[str, Any]:
             column["greater_than_or_equal_to"] = rounded_out(float(frame[name].min()), up=False)
         if column and "less_than_or_equal_to" in column:
             column["less_than_or_equal_to"] = rounded_out(float(frame[name].max()), up=True)
+        if name == id_column:
+            column["description"] = ID_DESCRIPTION
+        elif name != target and (kind := column_kind(frame[name])) != "number":  # a number's dtype says it
+            column["description"] = f"{kind}: {DESCRIPTIONS[kind]}"
     raw["index"] = None
     raw["strict"] = True
     if task_type == "classification":
@@ -62,16 +71,16 @@ def write_schema(raw: dict[str, Any], path: Path, rows: int, source: str) -> Non
     path.write_text(HEADER.format(rows=rows, source=source) + body, encoding="utf-8")
 
 
-def infer_raw(target: str, task_type: str, source: str) -> int:
+def infer_raw(target: str, task_type: str, source: str, id_column: str | None = None) -> int:
     """Infer data/schema.yaml from data/raw/dataset.csv read as validate reads it; returns its columns."""
     frame = pd.read_csv(RAW_DATA)  # types afresh, not those of the schema being replaced
-    write_schema(infer(frame, target, task_type), SCHEMA_FILE, len(frame), source)
+    write_schema(infer(frame, target, task_type, id_column), SCHEMA_FILE, len(frame), source)
     return len(frame.columns)
 
 
 def main() -> None:
     params = load_params()
-    columns = infer_raw(params.data.target, params.task_type, params.data.source)
+    columns = infer_raw(params.data.target, params.task_type, params.data.source, params.data.id_column)
     print(f"schema: {columns} columns of {RAW_DATA} -> {SCHEMA_FILE}")
 
 

@@ -37,7 +37,7 @@ from .config import (
 )
 from .metrics import compute_metrics
 from .signing import publish_signature, sign_if_configured
-from .spec import Spec, category_indices, describe, model_input, read_frame, to_matrix, write_spec
+from .spec import Spec, describe, model_input, read_frame, text_indices, to_matrix, write_spec
 
 # What the saved model needs at serving time; listing it skips MLflow's slow inference.
 RUNTIME_PACKAGES = ("mlflow-skinny", "scikit-learn", "numpy", "pandas", "scipy")
@@ -61,7 +61,7 @@ def fit(
     build: BuildPipeline, train: pd.DataFrame, data: DataParams, task_type: str, model_params: dict[str, Any]
 ) -> tuple[Pipeline, Spec]:
     """The fitted Pipeline and its feature spec (what models/features.json holds)."""
-    spec = describe(train, feature_columns(train, data), data.target, task_type)
+    spec = describe(train, feature_columns(train, data), data.target, task_type, data.id_column)
     pipeline = build(task_type, model_params, spec)
     pipeline.fit(model_input(train, spec), train[data.target].to_numpy())
     return pipeline, spec
@@ -71,7 +71,7 @@ def input_example(train: pd.DataFrame, spec: Spec) -> pd.DataFrame | np.ndarray:
     """Three training rows for MLflow's signature: a frame when every feature is a number (what
     `mlflow models serve` clients send as dataframe_split), else the object matrix of spec.py."""
     rows = train.head(3)
-    return to_matrix(rows, spec) if category_indices(spec) else rows[spec["features"]]
+    return to_matrix(rows, spec) if text_indices(spec) else rows[spec["features"]]
 
 
 def pip_requirements() -> list[str]:

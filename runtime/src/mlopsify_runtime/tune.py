@@ -134,9 +134,11 @@ def main(argv: list[str] | None = None) -> None:
     text = args.grid.strip() or " ".join(f"{name}={values}" for name, values in (tune.get("grid") or {}).items())
     example = grid_example(params)
     grid = check_grid(parse_grid(text, example), params, example)
-    metric = tune.get("metric") or next(iter((params.get("gate") or {}).get("min") or {}), None)
+    gate = params.get("gate") or {}
+    margins = {**((gate.get("baseline") or {}).get("plus") or {}), **((gate.get("baseline") or {}).get("times") or {})}
+    metric = tune.get("metric") or next(iter({**(gate.get("min") or {}), **margins}), None)
     if not metric:
-        raise PipelineError("params.yaml tune.metric is not set and gate.min names no metric: name the metric to tune")
+        raise PipelineError("params.yaml tune.metric is not set and the gate names no metric: name the metric to tune")
     jobs = args.jobs or int(tune.get("jobs") or 1)
 
     batch = time.strftime("tune-%Y%m%d-%H%M%S", time.gmtime())

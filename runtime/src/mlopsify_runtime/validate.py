@@ -9,6 +9,7 @@ built for. `make schema` infers the schema again (schema.py) when the data chang
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pandera.pandas as pa
 import yaml
 
 from .config import RAW_DATA, SCHEMA_FILE, VALIDATION_REPORT, PipelineError, run_step
-from .spec import read_frame
+from .spec import few, read_frame
 
 EXAMPLES = 3
 # Failures that the check of a column's type makes pointless to report again.
@@ -50,7 +51,18 @@ def example(value: object, index: object) -> str:
     return str(value) if not isinstance(index, int | float) or pd.isna(index) else f"row {int(index) + 1}: {value}"
 
 
+def short_check(check: str) -> str:
+    """A check as pandera names it, its list of values cut to a few and a count: `isin([...])`
+    of 1,400 classes stays one readable line."""
+    match = re.fullmatch(r"(\w+\(\[)(.*)(\]\))", check, re.S)
+    if not match:
+        return check
+    values = [value.strip() for value in match.group(2).split(",")]
+    return f"{match.group(1)}{few(values)}{match.group(3)}"
+
+
 def failure_line(column: str, check: str, cases: pd.DataFrame) -> str:
+    check = short_check(check)
     if check == "column_in_dataframe":
         return f"column '{cases['failure_case'].iloc[0]}' is missing"
     if check == "column_in_schema":

@@ -270,6 +270,10 @@ def predict_endpoint(models: ServiceModels) -> Endpoint:
         if state.prediction_listeners:
             state.notify(PredictionEvent(request_ids, matrix, predictions, model))
         items = [_prediction_json(rid, p) for rid, p in zip(request_ids, predictions, strict=True)]
+        if models.spec.id_column:  # each prediction echoes its record's id, when the record sent one
+            for item, sent in zip(items, models.ids(validated), strict=True):
+                if sent is not None:
+                    item[models.spec.id_column] = sent
         if post is not None:
             items = [post(record, item) for record, item in zip(named, items, strict=True)]
         meta = {"model_name": model.info.name, "model_version": model.info.version}

@@ -3,7 +3,10 @@
 Each numeric feature keeps the quantile bins of its training values, each categorical
 feature its categories and a last bin for categories unseen in training
 (models/monitoring.json, written by the `reference` pipeline step); a missing number falls in
-the top bin, a missing category in the unseen bin. Unseen categories are also counted. The
+the top bin, a missing category in the unseen bin. Unseen categories are also counted. By
+kind: a date or datetime (text in a request) is binned as its days since 1970-01-01, like a
+number; a text of many values by the bucket of its hash, missing in a last bin (no value of
+it is "unseen"). The
 tracker holds the bin of every feature for the last `window` request rows in a ring buffer
 with per-bin counts, so an update costs a few array operations and a scrape computes, per
 feature,
@@ -31,6 +34,8 @@ import numpy as np
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..kind_values import days_since_epoch, text_bucket
+
 SMOOTHING = 0.5
 logger = logging.getLogger(__name__)
 
@@ -52,7 +57,7 @@ class DriftTracker:
 
     def __init__(
         self,
-        reference: Mapping[str, Mapping[str, Sequence[Any]]],
+        reference: Mapping[str, Mapping[str, Any]],
         reference_rows: int,
         window: int,
         min_samples: int,
@@ -62,9 +67,14 @@ class DriftTracker:
         self.window = window
         self.min_samples = min_samples
         self.reference_rows = reference_rows
-        # per feature: the inner bin edges of a number, or the bin of each category (None)
+        kinds = [reference[name].get("kind", "") for name in self.features]
+        self._dates = [i for i, kind in enumerate(kinds) if kind in {"date", "datetime"}]
+        self._buckets = {
+            i: int(reference[name]["buckets"]) for i, name in enumerate(self.features) if kinds[i] == "text"
+        }
+        # per feature: the inner bin edges of a number or date, or the bin of each category (None)
         self._edges = [
-            None if "categories" in reference[name] else np.asarray(reference[name]["edges"], dtype=float)
+            np.asarray(reference[name]["edges"], dtype=float) if "edges" in reference[name] else None
             for name in self.features
         ]
         self._categories = [
@@ -102,7 +112,18 @@ class DriftTracker:
         self.seen = 0
 
     def is_category(self, index: int) -> bool:
-        return self._edges[index] is None
+        """A category of the training data (a text of many values is binned by hash, never unseen)."""
+        return self._edges[index] is None and index not in self._buckets
+
+    def numbers(self, matrix: np.ndarray, columns: list[int]) -> np.ndarray:
+        """The `columns` of `matrix` as floats: a date as its days since 1970-01-01, None as NaN."""
+        values = np.empty((len(matrix), len(columns)))
+        for j, index in enumerate(columns):
+            if index in self._dates:
+                values[:, j] = [days_since_epoch(value) for value in matrix[:, index]]
+            else:
+                values[:, j] = np.asarray(matrix[:, index], dtype=float)
+        return values
 
     @property
     def size(self) -> int:
@@ -119,13 +140,15 @@ class DriftTracker:
         """
         bins = np.empty((len(matrix), len(self.features)), dtype=np.int32)
         if self._numbers:
-            values = np.asarray(matrix[:, self._numbers], dtype=float)  # None (missing) becomes NaN
+            values = self.numbers(matrix, self._numbers)  # None (missing) becomes NaN
             counted = (values[:, :, None] >= self._edge_table[None, :, :]).sum(axis=2)
             bins[:, self._numbers] = np.where(np.isnan(values), self._edge_counts, counted)
         for i, known in enumerate(self._categories):
             if self.is_category(i):
                 unseen = len(known)
                 bins[:, i] = [unseen if value is None else known.get(str(value), unseen) for value in matrix[:, i]]
+        for i, buckets in self._buckets.items():
+            bins[:, i] = [buckets if value is None else text_bucket(value, buckets) for value in matrix[:, i]]
         return bins
 
     def observe(self, matrix: np.ndarray) -> None:
@@ -142,7 +165,7 @@ class DriftTracker:
         self._ring[slots] = rows
         if self._custom:
             recent = matrix[-self.window :]
-            self._raw[slots] = np.asarray(recent[:, [index for index, _ in self._custom]], dtype=float)
+            self._raw[slots] = self.numbers(recent, [index for index, _ in self._custom])
         self._counts += self._tally(rows)
         self._next = (self._next + len(rows)) % self.window
         self.seen += len(rows)

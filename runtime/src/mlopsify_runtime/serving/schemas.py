@@ -1,11 +1,13 @@
 """The service's request and response models, built once from the model's feature spec.
 
 A /predict body is either `{"record": {feature: value, ...}}` (one prediction) or
-`{"records": [{...}, ...]}` (a batch). Every feature is required and no other field is
-accepted. A number feature takes a JSON number within +-`max_abs_value` (booleans, strings,
-NaN and Infinity are refused: out-of-range values would overflow the model); a category
-feature takes a string of at most `max_string_length` characters (an unknown category is
-accepted: the model's encoder handles it); a nullable feature also takes null.
+`{"records": [{...}, ...]}` (a batch). Every feature is required, unless it is nullable, and
+no other field is accepted but the id column, which each prediction echoes. A number feature
+takes a JSON number within +-`max_abs_value` (booleans, strings, NaN and Infinity are
+refused: out-of-range values would overflow the model; a boolean feature is the number 0 or
+1); a category feature takes a string of at most `max_string_length` characters (an unknown
+category is accepted: the model's encoder handles it), and so do a date, a datetime and a
+text feature; a nullable feature also takes null, or may be left out.
 
 The models are pydantic models (`create_model`): FastAPI writes the OpenAPI document from
 them and `BodyCheck` validates every body with them, so the contract and its enforcement are
@@ -37,6 +39,7 @@ from .spec import Column, FeatureSpec
 
 MAX_REPORTED_ERRORS = 20  # enough to fix a request; a 1,000-record batch of errors would be noise
 MAX_NAME_IN_ERROR = 80  # unknown field names are echoed, cut to this length
+ID_FIELD = "record_id"  # the field of the id column, whatever its name (its alias)
 ONE_KEY = 'the body must be an object with one key: "record" (one) or "records" (a batch)'
 
 
@@ -153,9 +156,29 @@ def _without_titles(schema: dict[str, Any]) -> None:
 STRICT = ConfigDict(extra="forbid", strict=True, json_schema_extra=_without_titles)  # true is not 1, "1" is not 1
 
 
+# What a feature of each kind beyond number and category takes (runtime kinds.py makes its features).
+KIND_DESCRIPTIONS = {
+    "boolean": "A boolean, as the number 0 or 1.",
+    "date": "A date as text, YYYY-MM-DD.",
+    "datetime": "A date and time as text, YYYY-MM-DD hh:mm[:ss].",
+    "text": "Free text; the model hashes it.",
+}
+
+
 def _feature_type(column: Column, limits: Limits) -> Any:
     if column.kind == "number":
-        kind: Any = Annotated[float, Field(ge=-limits.max_abs_value, le=limits.max_abs_value, allow_inf_nan=False)]
+        kind: Any = Annotated[
+            float,
+            Field(
+                ge=-limits.max_abs_value,
+                le=limits.max_abs_value,
+                allow_inf_nan=False,
+                description=KIND_DESCRIPTIONS.get(column.detail),
+            ),
+        ]
+    elif column.detail:
+        described = KIND_DESCRIPTIONS.get(column.detail)
+        kind = Annotated[str, Field(max_length=limits.max_string_length, description=described)]
     else:
         kind = Annotated[
             str,
@@ -230,11 +253,12 @@ class ServiceModels:
     feedback_check: BodyCheck = field(init=False)
 
     def __post_init__(self) -> None:
-        width = len(self.spec.columns)
 
         def predict_keys(body: Any) -> int:
             records = getattr(body, "records", None)
-            return 1 + width * (len(records) if records is not None else 1)
+            return 1 + sum(
+                len(record.model_fields_set) for record in (records if records is not None else [body.record])
+            )
 
         object.__setattr__(
             self,
@@ -248,16 +272,22 @@ class ServiceModels:
         )
 
     def rows(self, records: Sequence[BaseModel]) -> np.ndarray:
-        """Validated records as the model's matrix: features in order (fields are declared in it)."""
+        """Validated records as the model's matrix: features in order (fields are declared in it,
+        the id column after them)."""
+        width = len(self.spec.columns)
         return np.array(
-            [tuple(record.__dict__.values()) for record in records],
+            [tuple(record.__dict__.values())[:width] for record in records],
             dtype=np.float64 if self.spec.numeric else object,
         )
 
     def named(self, records: Sequence[BaseModel]) -> list[dict[str, Any]]:
         """Validated records as dicts of feature name to value (what the project's hooks take)."""
         names = self.spec.names
-        return [dict(zip(names, record.__dict__.values(), strict=True)) for record in records]
+        return [dict(zip(names, tuple(record.__dict__.values())[: len(names)], strict=True)) for record in records]
+
+    def ids(self, records: Sequence[BaseModel]) -> list[Any]:
+        """Each record's id (None when it sent none): what each prediction echoes."""
+        return [getattr(record, ID_FIELD, None) for record in records]
 
     def matrix(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Records as dicts (from `named`, through a hook) as the model's matrix."""
@@ -284,13 +314,21 @@ class ServiceModels:
         return InputError(422, "invalid feedback body", items[:MAX_REPORTED_ERRORS])
 
 
+def _id_field(spec: FeatureSpec, limits: Limits, description: str) -> Any:
+    kind = Annotated[str, Field(max_length=limits.max_string_length)] | int
+    return (kind | None, Field(None, alias=spec.id_column, description=description))
+
+
 def service_models(spec: FeatureSpec, limits: Limits) -> ServiceModels:
     """Build the models of `spec` once (at start-up, or when the model brings its spec)."""
     # Fields are f0, f1, ... with the feature names as aliases: a feature may be called anything.
+    # A nullable feature may be left out (None); the id column, declared last, is never a feature.
     fields: dict[str, Any] = {
-        f"f{index}": (_feature_type(column, limits), Field(alias=column.name))
+        f"f{index}": (_feature_type(column, limits), Field(None if column.nullable else ..., alias=column.name))
         for index, column in enumerate(spec.columns)
     }
+    if spec.id_column:
+        fields[ID_FIELD] = _id_field(spec, limits, "Identifies the record, never a feature; its prediction echoes it.")
     record = create_model(
         "Record",
         __config__=ConfigDict(**STRICT, title="Record"),
@@ -311,6 +349,8 @@ def service_models(spec: FeatureSpec, limits: Limits) -> ServiceModels:
         "request_id": (str, Field(description="32 hex characters; POST /feedback refers to it.")),
         "prediction": (_prediction_type(spec), ...),
     }
+    if spec.id_column:
+        prediction_fields[ID_FIELD] = _id_field(spec, limits, "The record's id, as sent (absent when it sent none).")
     if spec.task_type == "classification":
         prediction_fields["probabilities"] = (
             dict[str, float],

@@ -2,7 +2,9 @@
 
 The file holds `{"features": [names in model order], "target": ..., "task_type": ...}` and,
 optionally, `"columns": {name: {"type": "number"} | {"type": "category", "categories": [...]}}`
-(with `"nullable": true` where the training data had missing values) and `"classes": [...]`.
+(with `"nullable": true` where the training data had missing values, and `"kind"` for a
+boolean, date, datetime or text column: runtime kinds.py), `"id_column"` (a column the
+service accepts in a record and echoes, never a feature) and `"classes": [...]`.
 A file without "columns" means every feature is a non-nullable number.
 """
 
@@ -28,6 +30,7 @@ class Column:
     kind: ColumnKind = "number"
     nullable: bool = False
     categories: tuple[str, ...] = ()
+    detail: str = ""  # the column's kind beyond number and category: boolean, date, datetime, text
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class FeatureSpec:
     columns: tuple[Column, ...]
     task_type: str
     classes: tuple[Any, ...] = ()
+    id_column: str | None = None
 
     @property
     def names(self) -> list[str]:
@@ -61,7 +65,10 @@ class FeatureSpec:
         if not isinstance(described, dict):
             raise SpecError(f"{source}: 'columns' must map feature names to their type")
         columns = tuple(_column(name, described.get(name, {"type": "number"}), source) for name in names)
-        return cls(columns, task_type, tuple(raw.get("classes") or ()))
+        id_column = raw.get("id_column")
+        if id_column is not None and (not isinstance(id_column, str) or id_column in names):
+            raise SpecError(f"{source}: 'id_column' must be the name of a column that is not a feature")
+        return cls(columns, task_type, tuple(raw.get("classes") or ()), id_column)
 
     @classmethod
     def from_file(cls, path: Path) -> FeatureSpec:
@@ -76,6 +83,8 @@ class FeatureSpec:
                 entry["categories"] = list(column.categories)
             if column.nullable:
                 entry["nullable"] = True
+            if column.detail:
+                entry["kind"] = column.detail
             columns[column.name] = entry
         result: dict[str, Any] = {
             "features": self.names,
@@ -84,6 +93,8 @@ class FeatureSpec:
         }
         if self.classes:
             result["classes"] = list(self.classes)
+        if self.id_column:
+            result["id_column"] = self.id_column
         return result
 
 
@@ -91,9 +102,10 @@ def _column(name: str, raw: object, source: str) -> Column:
     if not isinstance(raw, dict) or raw.get("type") not in {"number", "category"}:
         raise SpecError(f"{source}: column {name!r} must have type 'number' or 'category'")
     nullable = bool(raw.get("nullable", False))
+    detail = str(raw.get("kind") or "")
     if raw["type"] == "number":
-        return Column(name, "number", nullable)
+        return Column(name, "number", nullable, detail=detail)
     categories = raw.get("categories") or []
     if not isinstance(categories, list):
         raise SpecError(f"{source}: column {name!r} must list its categories")
-    return Column(name, "category", nullable, tuple(str(category) for category in categories))
+    return Column(name, "category", nullable, tuple(str(category) for category in categories), detail)
