@@ -340,7 +340,7 @@ def test_the_gate_marks_a_version_whose_onnx_model_agrees(
 
 
 def test_a_model_that_cannot_convert_is_served_by_scikit_learn(
-    project: Path, task_type: str
+    project: Path, train: Callable[[], None], task_type: str
 ) -> None:
     from mlflow import MlflowClient
 
@@ -349,7 +349,9 @@ def test_a_model_that_cannot_convert_is_served_by_scikit_learn(
         return Pipeline([("shift", FunctionTransformer(np.tanh)), ("model", estimator)])
 
     ingest(load_params().data)
-    sys.modules[train.__module__].split_data()  # the fixture's features step (tests/runtime/conftest.py)
+    sys.modules[
+        train.__module__
+    ].split_data()  # the fixture's features step (tests/runtime/conftest.py)
     run_training(build)
     assert not (project / "models" / "model" / ONNX_FILE).exists()
     assert (
