@@ -150,7 +150,9 @@ def extra_names(text: str, extra: str) -> set[str]:
         for line in found[1].replace(", ", "\n").splitlines()
         if line.strip() and not line.strip().startswith("#")
     ]
-    return {re.split(r"[<>=!;\[ ]", requirement, maxsplit=1)[0].lower() for requirement in requirements}
+    return {
+        re.split(r"[<>=!;\[ ]", requirement, maxsplit=1)[0].lower() for requirement in requirements
+    }
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -174,7 +176,10 @@ def test_serving_image_installs_only_a_serving_extra(
     # the chosen extra at the versions of uv.lock, hashes checked (tests/test_supply_chain_lock.py)
     assert "onnx) lock=requirements-serve.lock.txt ;;" in dockerfile
     assert "sklearn) lock=requirements-serve-sklearn.lock.txt ;;" in dockerfile
-    assert 'pip install --no-cache-dir --require-hashes --no-deps --find-links vendor -r "$lock"' in dockerfile
+    assert (
+        'pip install --no-cache-dir --require-hashes --no-deps --find-links vendor -r "$lock"'
+        in dockerfile
+    )
     assert "pip install --no-cache-dir --no-deps ." in dockerfile
 
 
