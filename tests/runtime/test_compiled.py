@@ -319,7 +319,7 @@ def test_the_gate_marks_a_version_whose_onnx_model_agrees(
     pipeline = __import__("mlflow").sklearn.load_model(str(project / "models" / "model"))
     test = read_frame(project / "data" / "processed" / "test.csv")
     spec = json.loads((project / "models" / "features.json").read_text())
-    with serving_process(project) as (url, pid):
+    with (service := serving_process(project)) as (url, pid):
         body = [
             dict(zip(spec["features"], row, strict=True)) for row in to_matrix(test, spec).tolist()
         ]
@@ -337,6 +337,9 @@ def test_the_gate_marks_a_version_whose_onnx_model_agrees(
     )
     assert "/onnxruntime/" in loaded
     assert not re.findall(r"/(sklearn|scipy|pandas)/", loaded)
+    assert (
+        f"model {load_params().mlflow.model_name} version 1 is ready (onnxruntime)" in service.log
+    )
 
 
 def test_a_model_that_cannot_convert_is_served_by_scikit_learn(
@@ -426,3 +429,4 @@ class serving_process:
     def __exit__(self, *_: object) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
+        self.log = self.process.stderr.read().decode()  # type: ignore[union-attr]

@@ -75,7 +75,9 @@ def convert(pipeline: Any, spec: FeatureSpec) -> bytes:
         )
     except Exception as error:  # skl2onnx raises many kinds (RuntimeError, NotImplementedError, ...)
         # The first sentence says what is not supported; skl2onnx's further lines say where to report it.
-        reason = str(error).strip().splitlines()[0].split(". ")[0].rstrip(".") if str(error).strip() else "no reason given"
+        reason = (
+            str(error).strip().splitlines()[0].split(". ")[0].rstrip(".") if str(error).strip() else "no reason given"
+        )
         raise ConversionError(f"{type(error).__name__}: {reason}") from None
     serialized: bytes = model.SerializeToString()
     return serialized
