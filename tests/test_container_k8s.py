@@ -174,10 +174,9 @@ def test_serving_image_installs_only_a_serving_extra(
     assert extra_names(runtime, "serve-sklearn") == {"mlopsify-runtime", "scikit-learn", "skops"}
     dockerfile = (project / "Dockerfile").read_text()
     # the chosen extra at the versions of uv.lock, hashes checked (tests/test_supply_chain_lock.py)
-    assert "onnx) lock=requirements-serve.lock.txt ;;" in dockerfile
-    assert "sklearn) lock=requirements-serve-sklearn.lock.txt ;;" in dockerfile
+    assert "ARG SERVE_LOCK=requirements-serve.lock.txt" in dockerfile  # make image passes its own
     assert (
-        'pip install --no-cache-dir --require-hashes --no-deps --find-links vendor -r "$lock"'
+        'pip install --no-cache-dir --require-hashes --no-deps --find-links vendor -r "$SERVE_LOCK"'
         in dockerfile
     )
     assert "pip install --no-cache-dir --no-deps ." in dockerfile
@@ -470,7 +469,8 @@ def test_make_manifests_sets_the_image_tag_and_refuses_unknown_environments(
         rf"docker build +--target train --tag {re.escape(registry)}/house-prices-train:v1 \.", image
     )
     assert re.search(
-        rf"docker build +--build-arg GIT_COMMIT=\w+ --tag {re.escape(registry)}/house-prices:v1 \.",
+        rf"docker build +--build-arg GIT_COMMIT=\w+ --build-arg SERVE_LOCK=\S+ --build-arg"
+        rf" MODEL_RUNTIME=\S* --tag {re.escape(registry)}/house-prices:v1 \.",
         image,
     )
     assert f"docker push {registry}/house-prices:v1" in image

@@ -420,7 +420,10 @@ def test_a_model_that_does_not_compile_gets_the_scikit_learn_image(
         'echo "image: scikit-learn serves the model (requirements-serve-sklearn.lock.txt,'
         ' SERVING=sklearn from models/serving.json)"' in planned
     )
-    assert "--build-arg SERVING=sklearn" in planned
+    assert (
+        "--build-arg SERVE_LOCK=requirements-serve-sklearn.lock.txt --build-arg MODEL_RUNTIME=sklearn"
+        in planned
+    )
     # The serving image as make image builds it, without rebuilding the training image.
     flags = ["--isolation", "chroot", "--pull=never", *pip_mounts(tmp_path)]
     image = f"{images.serve}-sklearn"
@@ -429,7 +432,9 @@ def test_a_model_that_does_not_compile_gets_the_scikit_learn_image(
         "bud",
         *flags,
         "--build-arg",
-        "SERVING=sklearn",
+        "SERVE_LOCK=requirements-serve-sklearn.lock.txt",
+        "--build-arg",
+        "MODEL_RUNTIME=sklearn",
         "--tag",
         image,
         ".",
