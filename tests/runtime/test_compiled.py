@@ -50,7 +50,9 @@ from mlopsify_runtime.ingest import ingest
 from mlopsify_runtime.serving import create_app
 from mlopsify_runtime.serving.model import ModelLoadError, load_model
 from mlopsify_runtime.serving.settings import Settings
+from mlopsify_runtime.serving.signature import SignatureError, verify_model_signature
 from mlopsify_runtime.serving.spec import FeatureSpec
+from mlopsify_runtime.signing import sign_if_configured
 from mlopsify_runtime.spec import describe, model_input, read_frame, to_matrix
 from mlopsify_runtime.training import run_training
 
@@ -271,6 +273,33 @@ def test_model_runtime_forces_either_path_and_a_stale_decision_is_refused(tmp_pa
         ModelLoadError, match=r"model.onnx not found: train again to convert the model"
     ):
         load_model(Settings(**{**plain.__dict__, "model_runtime": "onnx"}))
+
+
+def test_the_signature_covers_the_onnx_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_signing import key_pair
+
+    settings = save_model(tmp_path, "classification", compiled=True)
+    pem, public = key_pair(tmp_path)
+    monkeypatch.setenv("MODEL_SIGNING_KEY", pem)
+    sign_if_configured(settings.model_dir)
+    signed = Settings(**{**settings.__dict__, "signing_public_key": public})
+    with TestClient(create_app(signed)) as client:
+        wait_ready(client)
+    onnx = settings.model_dir / ONNX_FILE
+    onnx.write_bytes(onnx.read_bytes() + b"\0")
+    with pytest.raises(SignatureError, match=r"model\.onnx changed after signing"):
+        verify_model_signature(settings.model_dir, public)
+    with TestClient(create_app(signed)) as client:
+        deadline = time.monotonic() + 30
+        while (ready := client.get("/health/ready")).json()["status"] == "loading":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert (
+            ready.status_code == 503
+            and "model.onnx changed after signing" in ready.json()["detail"]
+        )
 
 
 def test_compiled_params_are_checked(tmp_path: Path) -> None:
