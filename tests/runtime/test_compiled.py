@@ -371,6 +371,9 @@ def test_the_gate_marks_a_version_whose_onnx_model_agrees(
     )
 
 
+@pytest.mark.parametrize(
+    "task_type", ["classification"]
+)  # one project is enough: the line is the same
 def test_a_model_that_cannot_convert_is_served_by_scikit_learn(
     project: Path, train: Callable[[], None], task_type: str
 ) -> None:
@@ -410,6 +413,7 @@ def test_a_model_that_cannot_convert_is_served_by_scikit_learn(
         assert client.app.state.serving.model.runtime == "sklearn"  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("task_type", ["regression"])
 def test_compiled_serving_can_be_turned_off(project: Path, train: Callable[[], None]) -> None:
     raw = yaml.safe_load((project / "params.yaml").read_text())
     assert raw["compiled"] == {"enabled": True, "tolerance": 0.0001}  # what the template writes
