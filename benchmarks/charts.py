@@ -149,7 +149,7 @@ def serving_charts(markdown: str) -> dict[str, str]:
     rows = table(markdown, "| request | server |")
     throughput, latency = [], []
     for request, server, rate, _records, _p50, p99, _errors in rows:
-        kind = "mlopsify" if server == "generated service" else "other"
+        kind = "mlopsify" if server.startswith("generated service") else "other"
         label = f"{request}: {server}"
         throughput.append(Bar(label, float(rate), f"{rate} requests/s", kind=kind))
         latency.append(Bar(label, float(p99), f"{p99} ms", kind=kind))

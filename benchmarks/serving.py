@@ -4,7 +4,8 @@
 
 Generates a default project (build/bench-serving/project, reused when it is there), runs its
 pipeline, then serves the trained model on 127.0.0.1 with: the project's own service
-(`make serve`), an idiomatic BentoML 1.4 service (benchmarks/peers/bentoml_service.py, its
+(`make serve`: the ONNX model with onnxruntime, as the gate decided), the same service with
+scikit-learn (`MODEL_RUNTIME=sklearn`, the fallback for a model that does not compile), an idiomatic BentoML 1.4 service (benchmarks/peers/bentoml_service.py, its
 defaults, in a venv of its own), `mlflow models serve --env-manager local`, and a bare endpoint
 of the same HTTP stack that returns a constant (benchmarks/peers/bare_asgi.py: the stack's own
 limit). wrk sends single-record and batch requests to each, three rounds, and the page reports
@@ -51,20 +52,22 @@ ANALYSIS_MARKER = "<!-- analysis: written by hand, kept by make bench-serving --
 ROUNDS = 3
 SERVERS = {  # name: label on the page
     "service": "generated service",
+    "sklearn": "generated service, scikit-learn",
     "bentoml": "BentoML 1.4",
     "mlflow": "mlflow models serve",
     "bare": "bare endpoint (constant)",
 }
-# In the project's venv: the estimator's own rate on one record (the limit's second term), the
-# service's parse-and-predict path, and where one request's time goes in that path.
+# In the project's venv: the rate of scikit-learn's `predict_proba` and of the ONNX model on one
+# record, the service's parse-and-predict path, and where one request's time goes in that path.
 IN_PROCESS = """
-import asyncio, json, statistics, sys, time, warnings
+import asyncio, dataclasses, json, statistics, sys, time, warnings
 warnings.filterwarnings("ignore")
 sys.path.insert(0, "{peers}")
 import bare_asgi
 from fastapi.responses import JSONResponse
-from {package}.serving.app import _prediction_json, create_app, new_request_ids
-from {package}.serving.settings import Settings
+from mlopsify_runtime.serving.app import _prediction_json, create_app, new_request_ids
+from mlopsify_runtime.serving.model import load_model
+from mlopsify_runtime.serving.settings import Settings
 body = open("{body}", "rb").read()
 scope = {{"type": "http", "asgi": {{"version": "3.0"}}, "http_version": "1.1", "method": "POST", "scheme": "http",
     "path": "/predict", "raw_path": b"/predict", "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
@@ -96,13 +99,15 @@ async def main():
             return models.rows(records if records is not None else [valid.record])
         row = parse(body)
         prediction = model.predict(row)[0]
+        sklearn = load_model(dataclasses.replace(Settings.from_env(), model_runtime="sklearn")).estimator
         def respond():
             item = _prediction_json(new_request_ids(1)[0], prediction)
             return JSONResponse({{**item, "model_name": "m", "model_version": "1"}})
         rounds = []
         for _ in range({rounds}):
             figures = {{
-                "estimator": rate(lambda: model.estimator.predict_proba(row), 2.0),
+                "estimator": rate(lambda: sklearn.predict_proba(row), 2.0),
+                "onnx": rate(lambda: model.scorer.scores(row), 2.0),
                 "service_path": rate(lambda: model.predict(parse(body)), 2.0),
                 "parse_us": 1e6 / rate(lambda: parse(body)),
                 "predict_us": 1e6 / rate(lambda: model.predict(row)),
@@ -227,6 +232,7 @@ def wrk(
         f"-t{threads}",
         f"-c{connections}",
         f"-d{seconds}s",
+        f"--timeout={timeout}s",
         "--latency",
         "-s",
         str(script),
@@ -266,6 +272,7 @@ def bodies(project: Path, batch: int) -> dict[str, dict[str, bytes]]:
         name: {kind: json.dumps(body).encode() for kind, body in forms.items()}
         for name, forms in {
             "service": service,
+            "sklearn": service,
             "bare": {"single": service["single"]},
             "bentoml": {"single": {"data": matrix[:1]}, "batch": {"data": matrix}},
             "mlflow": {
@@ -315,6 +322,11 @@ def start_servers(stack: ExitStack, project: Path, work: Path, batch: int) -> di
     base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     commands = {
         "service": (["make", "serve", f"PORT={ports['service']}"], "/health/ready", "/predict"),
+        "sklearn": (
+            ["make", "serve", f"PORT={ports['sklearn']}", "MODEL_RUNTIME=sklearn"],
+            "/health/ready",
+            "/predict",
+        ),
         "bentoml": (
             [
                 str(bento_bin / "bentoml"),
@@ -398,44 +410,37 @@ def verdict(met: bool, shortfall: str) -> str:
 def goals(
     by: dict, in_process: dict[str, float], soak: dict[str, float], batch: int, seconds: int
 ) -> tuple[list[str], dict]:
-    """The goals of issue 13, each marked met or missed, with the numbers behind it."""
-    limit = 1 / (1 / by[("bare", "single")]["rps"] + 1 / in_process["estimator"])
+    """The goals of issue 24 (compiled serving), each marked met or missed, with the numbers behind it."""
+    bare = by[("bare", "single")]["rps"]
     single = by[("service", "single")]["rps"]
+    bento_single = by[("bentoml", "single")]["rps"]
     service_records = by[("service", "batch")]["rps"] * batch
     bento_records = by[("bentoml", "batch")]["rps"] * batch
-    p99 = {
-        kind: (by[("service", kind)]["p99"], by[("bentoml", kind)]["p99"])
-        for kind in ("single", "batch")
-    }
     lines = [
-        f"| single records/s at least 80% of the serial limit 1/(1/bare + 1/in-process) = {limit:.0f}/s "
-        f"| {single:.0f}/s = {single / limit:.0%} of it | "
+        f"| single records/s at least 25% of the bare endpoint's ({bare:.0f}/s) "
+        f"| {single:.0f}/s = {single / bare:.1%} of it | "
         + verdict(
-            single >= 0.8 * limit, f"{0.8 * limit - single:.0f}/s short of {0.8 * limit:.0f}/s"
+            single >= 0.25 * bare, f"{0.25 * bare - single:.0f}/s short of {0.25 * bare:.0f}/s"
         )
         + " |",
-        f"| batches of {batch}: records/s at least 2x BentoML's ({bento_records:.0f}) "
+        f"| single records/s at least 10x BentoML's ({bento_single:.0f}/s) "
+        f"| {single:.0f}/s = {single / bento_single:.1f}x | "
+        + verdict(single >= 10 * bento_single, f"{10 * bento_single - single:.0f}/s short")
+        + " |",
+        f"| batches of {batch}: records/s at least 10x BentoML's ({bento_records:.0f}) "
         f"| {service_records:.0f} = {service_records / bento_records:.1f}x | "
         + verdict(
-            service_records >= 2 * bento_records,
-            f"{2 * bento_records - service_records:.0f} records/s short",
+            service_records >= 10 * bento_records,
+            f"{10 * bento_records - service_records:.0f} records/s short",
         )
         + " |",
-    ]
-    for kind, (ours, theirs) in p99.items():
-        lines.append(
-            f"| p99 below BentoML's, {kind} | {ours:.1f} ms against {theirs:.1f} ms | "
-            + verdict(ours < theirs, f"{ours - theirs:.1f} ms above")
-            + " |"
-        )
-    lines.append(
-        f"| 64 connections for {seconds} s, zero non-2xx | {soak['non_2xx']} non-2xx and {soak['socket_errors']}"
-        f" socket errors ({soak['socket_detail']}; 10 s timeout) of about "
+        f"| 64 connections for {seconds} s, zero errors of any kind | {soak['non_2xx']} non-2xx and"
+        f" {soak['socket_errors']} socket errors ({soak['socket_detail']}; 10 s timeout) of about "
         f"{soak['rps'] * seconds:.0f} ({soak['rps']:.0f}/s, p99 {soak['p99']:.1f} ms) | "
         + verdict(soak["errors"] == 0, f"{soak['errors']} failed")
-        + " |"
-    )
-    return lines, {"limit": limit, "single": single}
+        + " |",
+    ]
+    return lines, {"single": single}
 
 
 def report(
@@ -446,7 +451,17 @@ def report(
     project: Path,
 ) -> str:
     versions = package_versions(
-        project, ("fastapi", "starlette", "uvicorn", "mlflow-skinny", "scikit-learn", "numpy"), " "
+        project,
+        (
+            "fastapi",
+            "starlette",
+            "uvicorn",
+            "mlflow-skinny",
+            "scikit-learn",
+            "onnxruntime",
+            "numpy",
+        ),
+        " ",
     )
     bento_version = sh(
         str(args.work / "bentoml-venv" / "bin" / "python"),
@@ -458,8 +473,9 @@ def report(
     lines = [
         "# Serving benchmark",
         "",
-        "The generated service (`make serve`: one uvicorn worker, the request parser and numpy predict path",
-        "of the template) next to the peers a user would pick instead, serving the same trained model on",
+        "The generated service (`make serve`: one uvicorn worker, the model compiled to ONNX and run by",
+        "onnxruntime, as the gate decided for this model; docs/serving.md), the same service with",
+        "scikit-learn (`MODEL_RUNTIME=sklearn`: what a model that does not compile gets), and the peers a user would pick instead, serving the same trained model on",
         "the same machine at the same load, in one run: an idiomatic BentoML 1.4 service with its defaults",
         "(`benchmarks/peers/bentoml_service.py`), `mlflow models serve --env-manager local`, and a bare",
         "endpoint of the service's own HTTP stack (FastAPI on uvicorn with httptools and uvloop) that",
@@ -500,16 +516,18 @@ def report(
         "",
         "## In process, and where a single-record request's time goes",
         "",
-        "One record a call, no HTTP, in the project's environment (medians of three rounds):",
+        "One record a call, no HTTP, in the project's environment, the compiled path (medians of three rounds):",
         "",
         "| path | per second | microseconds |",
         "|---|---:|---:|",
-        f"| the estimator's `predict_proba` on a numpy row (the limit's in-process term) | {in_process['estimator']:.0f}"
+        f"| scikit-learn: the pipeline's `predict_proba` on a numpy row | {in_process['estimator']:.0f}"
         f" | {1e6 / in_process['estimator']:.0f} |",
+        f"| onnxruntime: the ONNX model on the same row (`OnnxScorer.scores`, one thread) | {in_process['onnx']:.0f}"
+        f" | {1e6 / in_process['onnx']:.0f} |",
         f"| the service's parse and predict (`BodyCheck.validate` + `LoadedModel.predict`) |"
         f" {in_process['service_path']:.0f} | {1e6 / in_process['service_path']:.0f} |",
         f"| of which parsing and validating the JSON body | | {in_process['parse_us']:.0f} |",
-        f"| of which the model call (scikit-learn, finiteness check of the output) | | {in_process['predict_us']:.0f} |",
+        f"| of which the model call (onnxruntime, finiteness check of the output) | | {in_process['predict_us']:.0f} |",
         f"| building the JSON response (ids, serialisation) | | {in_process['respond_us']:.0f} |",
         f"| the whole app called in process (ASGI, no network), monitoring included | |"
         f" {in_process['asgi_service_us']:.0f} |",

@@ -947,7 +947,12 @@ def test_each_providers_project_passes_its_own_lint(
     # The running Python, not the variant's python_version: the lint tools do not care.
     run(make, "setup", f"VENV={venv}", f"PYTHON={sys.executable}", cwd=first.path, timeout=900)
     # The first `make setup` writes the dependency lock for the team to commit; lint changes nothing.
-    lock = {"uv.lock", "requirements-dev.lock.txt", "requirements-serve.lock.txt"}
+    lock = {
+        "uv.lock",
+        "requirements-dev.lock.txt",
+        "requirements-serve.lock.txt",
+        "requirements-serve-sklearn.lock.txt",
+    }
     for variant in chosen.values():
         run(make, "lint", f"VENV={venv}", cwd=variant.path)
         changed = git(variant.path, "status", "--porcelain", "--untracked-files=all").splitlines()

@@ -141,39 +141,42 @@ def test_dockerfile_is_multi_stage_non_root_and_pinned(
     assert (project / ".dockerignore").read_text().startswith("# The build context holds only")
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_serving_image_installs_only_the_serve_extra(
-    projects: dict[str, Path], variant: str
-) -> None:
-    """The serving stage installs the `serve` extra, which carries no training stack."""
-    project = projects[variant]
-    text = (project / "pyproject.toml").read_text()  # tomllib is 3.11+: a regex reads the extra
-    extra = re.search(r"^serve = \[\n(.*?)^\]", text, re.M | re.S)
-    assert extra, "pyproject.toml has no serve extra"
-    serve = [line.strip().strip(",").strip('"') for line in extra[1].splitlines() if line.strip()]
-    names = {re.split(r"[<>=!;\[ ]", requirement, maxsplit=1)[0].lower() for requirement in serve}
-    # the runtime's service with the model's packages; the runtime's own serve extra carries
-    # the HTTP stack and nothing of the training stack
-    assert "mlopsify-runtime[serve]==" in extra[1] and names == {"mlopsify-runtime", "scikit-learn"}
-    runtime = (ROOT / "runtime" / "pyproject.toml").read_text()
-    runtime_extra = re.search(r"^serve = \[\n(.*?)^\]", runtime, re.M | re.S)
-    assert runtime_extra, "runtime/pyproject.toml has no serve extra"
-    runtime_serve = [
+def extra_names(text: str, extra: str) -> set[str]:
+    """The distribution names of one extra of a pyproject.toml (a regex: tomllib is 3.11+)."""
+    found = re.search(rf"^{re.escape(extra)} = \[(.*?)\]\n", text, re.M | re.S)
+    assert found, f"no {extra} extra"
+    requirements = [
         line.strip().strip(",").strip('"')
-        for line in runtime_extra[1].splitlines()
+        for line in found[1].replace(", ", "\n").splitlines()
         if line.strip() and not line.strip().startswith("#")
     ]
-    runtime_names = {
-        re.split(r"[<>=!;\[ ]", requirement, maxsplit=1)[0].lower() for requirement in runtime_serve
+    return {
+        re.split(r"[<>=!;\[ ]", requirement, maxsplit=1)[0].lower() for requirement in requirements
     }
-    assert {"fastapi", "uvicorn", "prometheus-client", "scikit-learn", "numpy"} <= runtime_names
-    assert not (names | runtime_names) & {"mlflow", "mlflow-skinny", "dvc", "pandas"}, (
-        f"the serving image must not carry {names | runtime_names}"
-    )
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_serving_image_installs_only_a_serving_extra(
+    projects: dict[str, Path], variant: str
+) -> None:
+    """The serving stage installs `serve` (a compiled model) or `serve-sklearn`: no training stack."""
+    project = projects[variant]
+    text = (project / "pyproject.toml").read_text()
+    runtime = (ROOT / "runtime" / "pyproject.toml").read_text()
+    assert '"mlopsify-runtime[serve]==' in text and '"mlopsify-runtime[serve-sklearn]==' in text
+    assert extra_names(text, "serve") == {"mlopsify-runtime"}
+    assert extra_names(text, "serve-sklearn") == {"mlopsify-runtime", "scikit-learn"}
+    compiled = extra_names(runtime, "serve")
+    assert {"fastapi", "uvicorn", "prometheus-client", "onnxruntime", "numpy"} <= compiled
+    # The compiled image runs the ONNX model: nothing of scikit-learn's stack, nor of training's.
+    training = {"mlflow", "mlflow-skinny", "dvc", "pandas"}
+    assert not compiled & {"scikit-learn", "scipy", "skops", *training}
+    assert extra_names(runtime, "serve-sklearn") == {"mlopsify-runtime", "scikit-learn", "skops"}
     dockerfile = (project / "Dockerfile").read_text()
-    # the serve extra at the versions of uv.lock, hashes checked (tests/test_supply_chain_lock.py)
+    # the chosen extra at the versions of uv.lock, hashes checked (tests/test_supply_chain_lock.py)
+    assert "ARG SERVE_LOCK=requirements-serve.lock.txt" in dockerfile  # make image passes its own
     assert (
-        "pip install --no-cache-dir --require-hashes --no-deps --find-links vendor -r requirements-serve.lock.txt"
+        'pip install --no-cache-dir --require-hashes --no-deps --find-links vendor -r "$SERVE_LOCK"'
         in dockerfile
     )
     assert "pip install --no-cache-dir --no-deps ." in dockerfile
@@ -466,7 +469,8 @@ def test_make_manifests_sets_the_image_tag_and_refuses_unknown_environments(
         rf"docker build +--target train --tag {re.escape(registry)}/house-prices-train:v1 \.", image
     )
     assert re.search(
-        rf"docker build +--build-arg GIT_COMMIT=\w+ --tag {re.escape(registry)}/house-prices:v1 \.",
+        rf"docker build +--build-arg GIT_COMMIT=\w+ --build-arg SERVE_LOCK=\S+ --build-arg"
+        rf" MODEL_RUNTIME=\S* --tag {re.escape(registry)}/house-prices:v1 \.",
         image,
     )
     assert f"docker push {registry}/house-prices:v1" in image

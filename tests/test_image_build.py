@@ -141,6 +141,7 @@ def ci(template_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> CiWorksp
             "uv.lock",
             "requirements-dev.lock.txt",
             "requirements-serve.lock.txt",
+            "requirements-serve-sklearn.lock.txt",
             cwd=project,
         )
         run("git", "commit", "--quiet", "-m", "Lock the dependencies", cwd=project)
@@ -165,6 +166,7 @@ class Images:
     train: str
     timings: dict[str, float]
     sizes: dict[str, int]
+    build_output: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +176,7 @@ def images(ci: CiWorkspace, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     upstream = stand_in_base_images(ci.workspace / "Dockerfile")
     flags = ["--isolation", "chroot", "--pull=never", *pip_mounts(build_dir)]
     started = time.monotonic()
-    run(
+    built = run(
         "make",
         "image",
         f"DOCKER=buildah {' '.join(STORAGE)}",
@@ -188,9 +190,12 @@ def images(ci: CiWorkspace, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     elapsed = time.monotonic() - started
     name = yaml.safe_load((ci.workspace / ".copier-answers.yml").read_text())["image_name"]
     serve, train = f"{REGISTRY}/{name}:{ci.commit}", f"{REGISTRY}/{name}-train:{ci.commit}"
-    sizes = {image: image_size(image) for image in (serve, train)}
-    yield Images(serve, train, {**ci.timings, "make image (both images)": elapsed}, sizes)
-    for image in (serve, train, *upstream, "localhost/debian-python3:bookworm"):
+    sizes = {
+        image: image_size(image) for image in (serve, train, "localhost/debian-python3:bookworm")
+    }
+    timings = {**ci.timings, "make image (both images)": elapsed}
+    yield Images(serve, train, timings, sizes, built.stdout)
+    for image in (serve, train, f"{serve}-sklearn", *upstream, "localhost/debian-python3:bookworm"):
         subprocess.run(
             [require_tool("buildah"), *STORAGE, "rmi", "--force", image], capture_output=True
         )
@@ -236,31 +241,16 @@ def image_config(image: str) -> dict[str, Any]:
     return config
 
 
-def uid_of_server(group: int, module: str) -> int:
-    """The real uid of the process in ``group`` running ``python -m module``."""
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            if os.getpgid(int(status.parent.name)) != group:
-                continue
-            cmdline = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, ProcessLookupError):
-            continue
-        if f"-m {module}" in cmdline and "buildah" not in cmdline:
-            return int(re.search(r"^Uid:\s+(\d+)", status.read_text(), re.M)[1])  # type: ignore[index]
-    raise AssertionError(f"no process runs {module}")
-
-
-def test_the_serving_image_runs_as_its_user_and_answers(
-    ci: CiWorkspace, images: Images, container: Any
-) -> None:
-    config = image_config(images.serve)
-    assert config["User"] == "10001:10001"
-    command = config["Cmd"]
-    assert command == ["python", "-m", "mlopsify_runtime.serving"]
+def serve_image(
+    ci: CiWorkspace, image: str, container: Any, log_name: str
+) -> tuple[str, Container, float]:
+    """Run the image's CMD as its USER on a free port of 127.0.0.1: its URL, container and seconds to ready."""
+    command = image_config(image)["Cmd"]
     port = free_port()
-    served = container(images.serve)
+    served = container(image)
     buildah("config", "--env", f"PORT={port}", "--env", "HOST=127.0.0.1", served.name)
-    log = (ci.workspace.parent / "serve.log").open("w")
+    log_path = ci.workspace.parent / log_name
+    log = log_path.open("w")
     served.process = subprocess.Popen(
         [
             require_tool("buildah"),
@@ -280,25 +270,91 @@ def test_the_serving_image_runs_as_its_user_and_answers(
     base = f"http://127.0.0.1:{port}"
     started = time.monotonic()
     while time.monotonic() - started < 90:
-        assert served.process.poll() is None, (ci.workspace.parent / "serve.log").read_text()
+        assert served.process.poll() is None, log_path.read_text()
         try:
             if http("GET", f"{base}/health/ready")[0] == 200:
                 break
         except (urllib.error.URLError, ConnectionError):
             pass
-        time.sleep(0.5)
+        time.sleep(0.05)
     else:
-        pytest.fail("not ready in 90 s:\n" + (ci.workspace.parent / "serve.log").read_text())
-    images.timings["serving image: start to ready"] = time.monotonic() - started
+        pytest.fail("not ready in 90 s:\n" + log_path.read_text())
+    return base, served, time.monotonic() - started
+
+
+def server_pid(group: int, module: str) -> int:
+    """The pid of the process in ``group`` running ``python -m module``."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if os.getpgid(int(cmdline.parent.name)) != group:
+                continue
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ProcessLookupError):
+            continue
+        if f"-m {module}" in text and "buildah" not in text:
+            return int(cmdline.parent.name)
+    raise AssertionError(f"no process runs {module}")
+
+
+def uid_of_server(group: int, module: str) -> int:
+    """The real uid of the process in ``group`` running ``python -m module``."""
+    status = (Path("/proc") / str(server_pid(group, module)) / "status").read_text()
+    return int(re.search(r"^Uid:\s+(\d+)", status, re.M)[1])  # type: ignore[index]
+
+
+def sklearn_probabilities(ci: CiWorkspace, records: list[dict[str, float]]) -> list[list[float]]:
+    """scikit-learn's own probabilities for ``records``, from the pickled model CI registered."""
+    code = (
+        "import json, pickle, sys; import numpy as np; "
+        "model = pickle.load(open('models/model/model.pkl', 'rb')); "
+        "names = json.load(open('models/features.json'))['features']; "
+        "rows = np.array([[r[n] for n in names] for r in json.loads(sys.argv[1])]); "
+        "print(json.dumps(model.predict_proba(rows).tolist()))"
+    )
+    out = run(ci.venv / "bin" / "python", "-c", code, json.dumps(records), cwd=ci.workspace).stdout
+    return list(json.loads(out.strip().splitlines()[-1]))
+
+
+def test_the_serving_image_runs_as_its_user_and_answers(
+    ci: CiWorkspace, images: Images, container: Any
+) -> None:
+    config = image_config(images.serve)
+    assert config["User"] == "10001:10001"
+    assert config["Cmd"] == ["python", "-m", "mlopsify_runtime.serving"]
+    # The gate compiled the default model: the image is the compiled one, and the build said so.
+    assert "MODEL_RUNTIME=onnx" in config["Env"]
+    assert (
+        "image: compiled: onnxruntime serves the ONNX model; no scikit-learn "
+        "(requirements-serve.lock.txt, SERVING=onnx from models/serving.json)"
+        in images.build_output
+    )
+    base, served, ready = serve_image(ci, images.serve, container, "serve.log")
+    assert served.process is not None
+    images.timings["serving image (compiled): start to ready"] = ready
 
     assert uid_of_server(served.process.pid, "mlopsify_runtime.serving") == 10001
+    # onnxruntime runs the model; no scikit-learn, SciPy or pandas library is in the process.
+    maps = Path(
+        f"/proc/{server_pid(served.process.pid, 'mlopsify_runtime.serving')}/maps"
+    ).read_text()
+    assert "/onnxruntime/" in maps and not re.findall(r"/(sklearn|scipy|pandas)/", maps)
     status, version = http("GET", f"{base}/version")
     assert status == 200 and version["git_commit"] == ci.commit
     features = json.loads((ci.workspace / "models" / "features.json").read_text())["features"]
-    row = next(iter(ci_test_rows(ci)))
-    status, answer = http("POST", f"{base}/predict", {"record": {f: row[f] for f in features}})
+    records = [{f: row[f] for f in features} for row in ci_test_rows(ci)]
+    status, answer = http("POST", f"{base}/predict", {"record": records[0]})
     assert status == 200, answer
     assert answer["prediction"] in (0, 1) and answer["model_version"] == version["model_version"]
+    status, batch = http("POST", f"{base}/predict", {"records": records})
+    assert status == 200, batch
+    probabilities = [
+        [item["probabilities"][label] for label in ("0", "1")] for item in batch["predictions"]
+    ]
+    for ours, theirs in zip(probabilities, sklearn_probabilities(ci, records), strict=True):
+        assert ours == pytest.approx(theirs, rel=1e-5, abs=1e-6)
+    # The compiled image's layers above the base (python:3.11-slim here stands in as Debian's python3).
+    base_size = images.sizes["localhost/debian-python3:bookworm"]
+    images.sizes["serving image (compiled) above its base"] = images.sizes[images.serve] - base_size
     record_benchmarks(images)
 
 
@@ -334,12 +390,77 @@ def test_the_serving_image_has_the_versions_of_the_ci_environment(
     package = yaml.safe_load((ci.workspace / ".copier-answers.yml").read_text())["project_name"]
 
     served = set(in_image) - {"pip", "setuptools", package}
-    assert {"scikit-learn", "skops", "numpy", "fastapi", "uvicorn"} <= served
+    assert {"onnxruntime", "numpy", "fastapi", "uvicorn"} <= served
+    assert not {"scikit-learn", "scipy", "skops", "pandas"} & served  # the compiled image
     assert {
         name: (in_image[name], in_env.get(name))
         for name in served
         if in_image[name] != in_env.get(name)
     } == {}
+
+
+def test_a_model_that_does_not_compile_gets_the_scikit_learn_image(
+    ci: CiWorkspace, images: Images, container: Any, tmp_path: Path
+) -> None:
+    """The gate's fallback decision makes `make image` build the scikit-learn serving image."""
+    workspace = tmp_path / "fallback"
+    shutil.copytree(ci.workspace, workspace, symlinks=True)
+    serving = workspace / "models" / "serving.json"
+    decision = json.loads(serving.read_text())
+    reason = (
+        "skl2onnx cannot convert the pipeline: RuntimeError: FunctionTransformer is not supported"
+    )
+    serving.write_text(
+        json.dumps({**decision, "runtime": "sklearn", "reason": reason}, indent=2) + "\n"
+    )
+    planned = run(
+        "make", "-n", "image", "IMAGE_TAG=fallback", "GIT_COMMIT=fallback", cwd=workspace
+    ).stdout
+    assert (
+        'echo "image: scikit-learn serves the model (requirements-serve-sklearn.lock.txt,'
+        ' SERVING=sklearn from models/serving.json)"' in planned
+    )
+    assert (
+        "--build-arg SERVE_LOCK=requirements-serve-sklearn.lock.txt --build-arg MODEL_RUNTIME=sklearn"
+        in planned
+    )
+    # The serving image as make image builds it, without rebuilding the training image.
+    flags = ["--isolation", "chroot", "--pull=never", *pip_mounts(tmp_path)]
+    image = f"{images.serve}-sklearn"
+    started = time.monotonic()
+    buildah(
+        "bud",
+        *flags,
+        "--build-arg",
+        "SERVE_LOCK=requirements-serve-sklearn.lock.txt",
+        "--build-arg",
+        "MODEL_RUNTIME=sklearn",
+        "--tag",
+        image,
+        ".",
+        cwd=workspace,
+        timeout=1800,
+    )
+    images.timings["scikit-learn serving image: build"] = time.monotonic() - started
+    images.sizes["serving image (scikit-learn)"] = image_size(image)
+    assert "MODEL_RUNTIME=sklearn" in image_config(image)["Env"]
+    base, served, ready = serve_image(ci, image, container, "serve-sklearn.log")
+    assert served.process is not None
+    images.timings["serving image (scikit-learn): start to ready"] = ready
+    maps = Path(
+        f"/proc/{server_pid(served.process.pid, 'mlopsify_runtime.serving')}/maps"
+    ).read_text()
+    assert "/sklearn/" in maps
+    features = json.loads((workspace / "models" / "features.json").read_text())["features"]
+    records = [{f: row[f] for f in features} for row in ci_test_rows(ci)]
+    status, batch = http("POST", f"{base}/predict", {"records": records})
+    assert status == 200, batch
+    served_probabilities = [
+        [item["probabilities"][label] for label in ("0", "1")] for item in batch["predictions"]
+    ]
+    for ours, theirs in zip(served_probabilities, sklearn_probabilities(ci, records), strict=True):
+        assert ours == pytest.approx(theirs, rel=1e-9)  # scikit-learn itself serves
+    record_benchmarks(images)
 
 
 def ci_test_rows(ci: CiWorkspace) -> list[dict[str, float]]:

@@ -123,14 +123,17 @@ DRY_RUNS = {
         "mkdir -p build/lock\n"
         "uv export --quiet --frozen --no-emit-project --no-hashes --all-extras"
         " | grep -v '^\\./vendor/' > build/lock/pins.txt\n"
-        ".venv/bin/python -c \"import tomllib; print(*tomllib.load(open('pyproject.toml',"
-        " 'rb'))['project']['optional-dependencies']['serve'], sep='\\n')\" > build/lock/serve.in\n"
-        "uv pip compile --quiet --universal --generate-hashes --python-version {python}"
+        "for extra in serve serve-sklearn; do \\\n"
+        "\t.venv/bin/python -c \"import sys, tomllib; print(*tomllib.load(open('pyproject.toml',"
+        " 'rb'))['project']['optional-dependencies'][sys.argv[1]], sep='\\n')\" $extra"
+        " > build/lock/$extra.in || exit 1; \\\n"
+        "\tuv pip compile --quiet --universal --generate-hashes --python-version {python}"
         ' --custom-compile-command "make lock" \\\n'
-        "\t--find-links vendor --constraints build/lock/pins.txt build/lock/serve.in"
-        " --output-file requirements-serve.lock.txt\n"
-        'echo "lock: uv.lock, requirements-dev.lock.txt and requirements-serve.lock.txt are up'
-        ' to date: commit them"\n'
+        "\t\t--find-links vendor --constraints build/lock/pins.txt build/lock/$extra.in"
+        " --output-file requirements-$extra.lock.txt || exit 1; \\\n"
+        "done\n"
+        'echo "lock: uv.lock, requirements-dev.lock.txt, requirements-serve.lock.txt and'
+        ' requirements-serve-sklearn.lock.txt are up to date: commit them"\n'
     ),
     ("default", "gate"): ".venv/bin/dvc repro evaluate reference\n",
     ("no-monitoring", "gate"): ".venv/bin/dvc repro evaluate\n",

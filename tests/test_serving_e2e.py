@@ -155,6 +155,14 @@ def test_single_and_batch_predictions_match_the_test_set(project: Path, service:
     assert single["prediction"] == predicted[0]
     assert single["probabilities"] == pytest.approx(batch["predictions"][0]["probabilities"])
     assert len(single["request_id"]) == 32
+    # The service runs the ONNX model (the gate compiled it): its answers are scikit-learn's.
+    expected = probe(project, SKLEARN_PROBE, json.dumps(records))
+    served = [
+        [item["probabilities"][label] for label in ("0", "1")] for item in batch["predictions"]
+    ]
+    for ours, theirs in zip(served, expected["probabilities"], strict=True):
+        assert ours == pytest.approx(theirs, rel=1e-5, abs=1e-6)
+    assert predicted == expected["labels"]
 
 
 def bad_inputs(record: dict[str, float]) -> list[tuple[str, object, int, str]]:
@@ -344,12 +352,21 @@ site = pathlib.Path(sysconfig.get_path("purelib"))
 print(json.dumps([str(p.relative_to(site)) for p in site.rglob("*.py")
                   if not pathlib.Path(importlib.util.cache_from_source(str(p))).is_file()]))
 """
+# scikit-learn's own answers for the records in argv[1], from the pickled model of models/model.
+SKLEARN_PROBE = """
+import json, pickle, sys
+import numpy as np
+model = pickle.load(open("models/model/model.pkl", "rb"))
+features = json.load(open("models/features.json"))["features"]
+matrix = np.array([[record[name] for name in features] for record in json.loads(sys.argv[1])])
+print(json.dumps({"probabilities": model.predict_proba(matrix).tolist(), "labels": model.predict(matrix).tolist()}))
+"""
 IMPORTS_PROBE = """
 import json, sys
 from mlopsify_runtime.serving.app import create_app
 from mlopsify_runtime.serving.model import load_model
 from mlopsify_runtime.serving.settings import Settings
-heavy = ("skops", "mlflow", "pandas", "sklearn", "scipy")
+heavy = ("skops", "mlflow", "pandas", "sklearn", "scipy", "onnxruntime")
 create_app()
 started = [name for name in heavy if name in sys.modules]
 load_model(Settings.from_env())
@@ -381,16 +398,16 @@ def test_setup_leaves_every_installed_module_compiled(project: Path) -> None:
     assert probe(project, UNCOMPILED_PROBE) == []
 
 
-def test_the_service_starts_without_ml_libraries_and_loads_the_model_without_skops_or_mlflow(
+def test_the_service_starts_without_ml_libraries_and_loads_the_compiled_model_only(
     project: Path,
 ) -> None:
     package = next((project / "src").iterdir()).name
     imported = probe(project, IMPORTS_PROBE.format(package=package))
     # Liveness answers while the model loads: the app itself imports no ML library.
     assert imported["started"] == []
-    # The model brings scikit-learn (and what it imports), never skops or MLflow.
-    assert "sklearn" in imported["loaded"]
-    assert not {"skops", "mlflow"} & set(imported["loaded"]), imported["loaded"]
+    # The default model compiles: onnxruntime runs it; scikit-learn is never imported (nothing
+    # is unpickled), nor skops, MLflow, pandas or SciPy.
+    assert imported["loaded"] == ["onnxruntime"]
 
 
 def test_the_served_model_is_the_registered_champion_byte_for_byte(project: Path) -> None:
@@ -403,7 +420,8 @@ def test_the_served_model_is_the_registered_champion_byte_for_byte(project: Path
         if path.is_file() and path.name != "registered_model_meta"
     }
     assert served == registered
-    assert "model.pkl" in served  # pickle: the service loads it without skops
+    assert "model.pkl" in served  # pickle: the scikit-learn fallback loads it without skops
+    assert "model.onnx" in served  # the ONNX conversion is registered with the version
 
 
 def test_the_environment_carries_mlflow_s_client_not_its_server(project: Path) -> None:

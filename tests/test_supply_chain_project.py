@@ -106,7 +106,10 @@ def project(template_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
         done = run("make", "setup", cwd=made)
         run("make", "keys", cwd=made)
         run("make", "gate", cwd=made, timeout=900)
-    assert "lock: uv.lock, requirements-dev.lock.txt and requirements-serve.lock.txt" in done.stdout
+    assert (
+        "lock: uv.lock, requirements-dev.lock.txt, requirements-serve.lock.txt and"
+        " requirements-serve-sklearn.lock.txt are up to date" in done.stdout
+    )
     return made
 
 
@@ -127,17 +130,24 @@ def test_make_setup_installs_exactly_the_lock(project: Path) -> None:
     assert "--hash=sha256:" in (project / "requirements-dev.lock.txt").read_text()
 
 
-def test_the_serving_requirements_are_the_serve_extra_at_the_locked_versions(project: Path) -> None:
+def test_the_serving_requirements_are_the_serve_extras_at_the_locked_versions(
+    project: Path,
+) -> None:
     locked = locked_versions(project)
-    serve = pinned(project / "requirements-serve.lock.txt")
+    compiled = pinned(project / "requirements-serve.lock.txt")
+    sklearn = pinned(project / "requirements-serve-sklearn.lock.txt")
 
-    assert {"scikit-learn", "skops", "fastapi", "uvicorn", "prometheus-client"} <= set(serve)
-    # Never the pipeline's heavy packages: the image stays small.
-    assert not {"mlflow", "dvc", "pandas", "pandera"} & set(serve)
-    for pkg, versions in serve.items():
-        assert set(versions.split(",")) <= set(locked[pkg].split(",")), pkg
-    text = (project / "requirements-serve.lock.txt").read_text()
-    assert all("--hash=sha256:" in block for block in text.split("==")[1:])
+    # The compiled image: onnxruntime and numpy run the model; no scikit-learn, SciPy or skops.
+    assert {"onnxruntime", "numpy", "fastapi", "uvicorn", "prometheus-client"} <= set(compiled)
+    assert not {"scikit-learn", "scipy", "skops"} & set(compiled)
+    assert {"scikit-learn", "skops", "fastapi", "uvicorn", "prometheus-client"} <= set(sklearn)
+    for serve, name in ((compiled, "requirements-serve"), (sklearn, "requirements-serve-sklearn")):
+        # Never the pipeline's heavy packages: the images stay small.
+        assert not {"mlflow", "dvc", "pandas", "pandera"} & set(serve)
+        for pkg, versions in serve.items():
+            assert set(versions.split(",")) <= set(locked[pkg].split(",")), pkg
+        text = (project / f"{name}.lock.txt").read_text()
+        assert all("--hash=sha256:" in block for block in text.split("==")[1:])
 
 
 def test_a_dependency_change_without_make_lock_stops_setup(project: Path, tmp_path: Path) -> None:
@@ -311,7 +321,7 @@ def test_make_audit_deps_warns_in_one_line_without_the_advisory_service(project:
     assert done.stderr.splitlines() == [unreachable_line(project)]
     assert done.stdout.splitlines() == [
         ".venv/bin/python -m mlopsify_runtime.advisory_service requirements-serve.lock.txt "
-        "requirements-dev.lock.txt"
+        "requirements-serve-sklearn.lock.txt requirements-dev.lock.txt"
     ]  # nothing audited
 
 

@@ -22,7 +22,9 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from mlopsify_runtime.compiled import ONNX_FILE, ServingDecision, convert
 from mlopsify_runtime.serving import Settings
+from mlopsify_runtime.serving.spec import FeatureSpec
 from mlopsify_runtime.spec import describe, model_input, write_spec
 from mlopsify_runtime.training import SERIALIZATION_FORMAT, write_json
 
@@ -68,9 +70,14 @@ def save_model(
     features: list[str] = FEATURES,
     frame: pd.DataFrame | None = None,
     id_column: str | None = None,
+    compiled: bool = False,
 ) -> Settings:
     """Fit (unless given a fitted `pipeline`) and save a model as training does; its Settings.
-    `frame`: training data of the test's own (with `label` and `value`) for the given `pipeline`."""
+
+    `frame`: training data of the test's own (with `label` and `value`) for the given `pipeline`.
+    With `compiled`, also its ONNX conversion (model.onnx) and the gate's decision to serve it
+    with onnxruntime (models/serving.json), as training and the gate write them.
+    """
     import mlflow.sklearn  # slow to import: only where a model is saved
 
     frame = training_frame() if frame is None else frame
@@ -92,10 +99,15 @@ def save_model(
     )
     write_spec(spec, features_path)
     write_json({"model_name": MODEL_NAME, "version": "7", "run_id": "run123"}, registration_path)
+    serving_path = root / "models" / "serving.json"
+    if compiled:
+        (model_dir / ONNX_FILE).write_bytes(convert(pipeline, FeatureSpec.from_dict(spec)))
+        ServingDecision("7", "onnx", "saved by the tests").write(serving_path)
     return Settings(
         model_dir=model_dir,
         features_path=features_path,
         registration_path=registration_path,
+        serving_path=serving_path,
         signing_public_key=root / "keys" / "model-signing.pub",  # absent: no signature check
         git_commit="abc1234",
     )

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .challenger import LOWER_IS_BETTER, Decision, comparison_failures, record, write_reports
+from .challenger import GATE_REPORT, LOWER_IS_BETTER, Decision, comparison_failures, record, write_reports
+from .compiled import CompiledParams, judge
+from .compiled import record as record_serving
 from .config import (
     FEATURES_FILE,
     METRICS_FILE,
@@ -224,6 +226,10 @@ def main() -> None:
     write_reports(decision)
     write_gate_plot(decision)
     record(decision)
+    # Compiled serving (compiled.py): which runtime serves this version, one line of the report.
+    serving = judge(model, test, spec, registration, MODEL_DIR, CompiledParams.from_file())
+    record_serving(serving, decision.model_name, GATE_REPORT)
+    print(serving.line().removeprefix("- "))
     alias, name, version = decision.alias, decision.model_name, decision.challenger_version
     if not decision.passed:
         kept = current_alias_version(name, alias)

@@ -4,7 +4,8 @@ A project's ``train.py`` defines the model (``build_pipeline``) and calls :func:
 with it; everything else a training step does is here, the same for every project.
 
 Outputs: models/model/ (the registered model version's own files, downloaded from MLflow: what
-a serving image bakes in), models/features.json (the feature spec, spec.py) and
+a serving image bakes in; with model.onnx, the same pipeline converted for compiled serving
+(compiled.py), when skl2onnx can convert it), models/features.json (the feature spec, spec.py) and
 models/registration.json (the registered version that evaluate judges). MLflow is imported only
 where it is used: it is slow. The model directory is signed (signing.py).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import warnings
 from collections.abc import Callable
 from importlib.metadata import version
@@ -23,6 +25,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from .compiled import ONNX_FILE, ConversionError, convert
 from .config import (
     FEATURES_FILE,
     MODEL_DIR,
@@ -36,6 +39,7 @@ from .config import (
     tracking_uri,
 )
 from .metrics import compute_metrics
+from .serving.spec import FeatureSpec
 from .signing import publish_signature, sign_if_configured
 from .spec import Spec, describe, model_input, read_frame, text_indices, to_matrix, write_spec
 
@@ -94,10 +98,27 @@ def save_registered_model(registration: dict[str, Any], model_dir: Path) -> None
     mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(model_dir))
 
 
+def log_onnx(pipeline: Pipeline, spec: Spec, model_id: str) -> dict[str, str]:
+    """Convert the pipeline to ONNX and add it to the logged model's files (so to the registered
+    version's); what registration.json records about it: the reason when it cannot be converted."""
+    import mlflow
+
+    try:
+        onnx = convert(pipeline, FeatureSpec.from_dict(spec))
+    except ConversionError as error:
+        print(f"train: the model is not converted to ONNX ({error}): it will be served by scikit-learn")
+        return {"onnx_error": str(error)}
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / ONNX_FILE
+        path.write_bytes(onnx)
+        mlflow.MlflowClient().log_model_artifact(model_id, str(path))
+    return {}
+
+
 def log_and_register(
-    pipeline: Pipeline, params: Params, metrics: dict[str, float], example: pd.DataFrame | np.ndarray
+    pipeline: Pipeline, params: Params, metrics: dict[str, float], example: pd.DataFrame | np.ndarray, spec: Spec
 ) -> dict[str, Any]:
-    """Log params, training metrics and the model to MLflow; register a new model version."""
+    """Log params, training metrics and the model (with its ONNX conversion) to MLflow; register a new model version."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -120,10 +141,12 @@ def log_and_register(
             pip_requirements=pip_requirements(),
             serialization_format=SERIALIZATION_FORMAT,
         )
+        onnx = log_onnx(pipeline, spec, info.model_id)
     return {
         "model_name": params.mlflow.model_name,
         "version": str(info.registered_model_version),
         "run_id": run.info.run_id,
+        **onnx,
     }
 
 
@@ -134,7 +157,7 @@ def run_training(build: BuildPipeline) -> None:
     pipeline, spec = fit(build, train, params.data, params.task_type, params.model)
     matrix = model_input(train, spec)
     metrics = compute_metrics(pipeline, matrix, train[params.data.target].to_numpy(), params.task_type)
-    registration = log_and_register(pipeline, params, metrics, input_example(train, spec))
+    registration = log_and_register(pipeline, params, metrics, input_example(train, spec), spec)
     save_registered_model(registration, MODEL_DIR)
     if signature := sign_if_configured(MODEL_DIR):  # beside the version too, where promotion checks it
         publish_signature(signature, registration["run_id"])

@@ -476,7 +476,8 @@ def lifespan_loading(
             logger.exception("model loading failed")
             return
         state.install(model)
-        logger.info("model %s version %s is ready", model.info.name, model.info.version)
+        runtime = "onnxruntime" if model.runtime == "onnx" else "scikit-learn"
+        logger.info("model %s version %s is ready (%s)", model.info.name, model.info.version, runtime)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -1,5 +1,10 @@
 """Load the trained model once and predict on numpy arrays in feature order.
 
+A version that the gate marked for compiled serving (models/serving.json, compiled.py) is run
+by onnxruntime from the model directory's model.onnx: nothing is unpickled, and scikit-learn is
+never imported (the compiled image does not have it). Otherwise, or with MODEL_RUNTIME=sklearn,
+the scikit-learn model is loaded. Both take the same matrix and answer in one call per request.
+
 The MLflow model directory is read without importing MLflow: its `MLmodel` file names the
 scikit-learn artifact and its serialization format, and the estimator is loaded with pickle (what
 train writes), or with skops for a model saved in that format, directly. Importing this module
@@ -23,6 +28,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 import yaml
 
+from ..compiled import ONNX_FILE, OnnxScorer, Runtime, ServingDecision
 from .schemas import finite_or_refuse
 from .settings import Settings
 from .spec import Column, FeatureSpec, SpecError
@@ -59,45 +65,66 @@ class Prediction(NamedTuple):
     probabilities: dict[str, float] | None = None
 
 
-class LoadedModel:
-    """A fitted estimator with its feature spec (ordered features, types), task type and provenance."""
+class Scorer(Protocol):
+    """What LoadedModel predicts with: a scikit-learn estimator, or an ONNX model (compiled.OnnxScorer)."""
 
-    def __init__(self, estimator: Estimator, spec: FeatureSpec, info: ModelInfo) -> None:
+    runtime: Runtime
+    proba: bool  # scores are class probabilities (rows x classes), else one prediction per row
+
+    def scores(self, matrix: np.ndarray) -> np.ndarray: ...
+
+
+class SklearnScorer:
+    """A fitted scikit-learn estimator: probabilities for a classifier with predict_proba, else predict."""
+
+    runtime: Runtime = "sklearn"
+
+    def __init__(self, estimator: Estimator, task_type: str) -> None:
         self.estimator: Any = estimator  # predict_proba exists on classifiers only
-        classes = getattr(estimator, "classes_", None)
+        self.proba = task_type == "classification" and hasattr(estimator, "predict_proba")
+        from sklearn import config_context  # already imported by unpickling the estimator
+
+        self._config_context = config_context
+
+    def scores(self, matrix: np.ndarray) -> np.ndarray:
+        # The parser let only finite, bounded values in: scikit-learn's own finiteness checks are
+        # skipped (faster), so an overflow inside the model reaches the output and becomes a 422.
+        with self._config_context(assume_finite=True), np.errstate(over="ignore", invalid="ignore"):
+            if self.proba:
+                return np.asarray(self.estimator.predict_proba(matrix))
+            return np.asarray(self.estimator.predict(matrix))
+
+
+class LoadedModel:
+    """The served model (a scikit-learn estimator or a Scorer) with its feature spec, task type and provenance."""
+
+    def __init__(self, model: Estimator | OnnxScorer, spec: FeatureSpec, info: ModelInfo) -> None:
+        self.scorer: Scorer = model if isinstance(model, OnnxScorer) else SklearnScorer(model, spec.task_type)
+        self.estimator: Any = getattr(self.scorer, "estimator", None)  # None when served compiled
+        classes = getattr(self.estimator, "classes_", None)
         self.classes: list[Any] = classes.tolist() if classes is not None else list(spec.classes)
         # The estimator's classes complete a spec that does not list them (the OpenAPI document uses them).
         self.spec = replace(spec, classes=tuple(self.classes)) if self.classes and not spec.classes else spec
         self.features = spec.names
         self.task_type = spec.task_type
         self.info = info
-        self._proba = self.task_type == "classification" and hasattr(estimator, "predict_proba")
-        from sklearn import config_context  # already imported by unpickling the estimator
-
-        self._config_context = config_context
+        self.runtime = self.scorer.runtime
         self._keys = [str(label) for label in self.classes]
 
     def predict(self, matrix: np.ndarray) -> list[Prediction]:
-        """Predictions for the rows of `matrix` (shape: records x features, feature order).
+        """Predictions for the rows of `matrix` (shape: records x features, feature order), one model call.
 
         Raises `InputError` (422) when the model's output is not finite for these rows.
         """
-        # The parser let only finite, bounded values in: scikit-learn's own finiteness checks are
-        # skipped (faster), so an overflow inside the model reaches the output and becomes a 422.
-        with self._config_context(assume_finite=True), np.errstate(over="ignore", invalid="ignore"):
-            if self._proba:
-                proba = self.estimator.predict_proba(matrix)
-            else:
-                values = np.asarray(self.estimator.predict(matrix))
-        if self._proba:
-            finite_or_refuse(proba)
+        scores = self.scorer.scores(matrix)
+        finite_or_refuse(scores)
+        if self.scorer.proba:
             classes, keys = self.classes, self._keys
             return [
                 Prediction(classes[best], dict(zip(keys, row, strict=True)))
-                for best, row in zip(proba.argmax(axis=1).tolist(), proba.tolist(), strict=True)
+                for best, row in zip(scores.argmax(axis=1).tolist(), scores.tolist(), strict=True)
             ]
-        finite_or_refuse(values)
-        return [Prediction(value) for value in values.tolist()]
+        return [Prediction(value) for value in scores.tolist()]
 
 
 def _trained_at(mlmodel: dict[str, Any], model_dir: Path) -> float:
@@ -147,15 +174,64 @@ def _registration(path: Path) -> dict[str, str]:
     return {key: str(value) for key, value in json.loads(path.read_text()).items()}
 
 
+def _runtime(settings: Settings, registered: dict[str, str], model_dir: Path) -> Runtime:
+    """onnx when MODEL_RUNTIME says so, or (unset) when the gate marked this version; else sklearn."""
+    if settings.model_runtime:
+        chosen: Runtime = settings.model_runtime
+    elif "runtime" in registered:  # from the registry: the gate's tag on the version
+        chosen = "onnx" if registered["runtime"] == "onnx" else "sklearn"
+    else:
+        try:
+            decision = ServingDecision.read(settings.serving_path)
+        except ValueError as error:
+            raise ModelLoadError(str(error)) from None
+        chosen = decision.runtime if decision else "sklearn"
+        version = registered.get("version")
+        if decision and version and decision.model_version != version:
+            raise ModelLoadError(
+                f"{settings.serving_path} decides for version {decision.model_version}, the model is version "
+                f"{version}: run the gate (make gate) for this model"
+            )
+    if chosen == "onnx" and not (model_dir / ONNX_FILE).is_file():
+        raise ModelLoadError(
+            f"{model_dir / ONNX_FILE} not found: train again to convert the model, or set MODEL_RUNTIME=sklearn"
+        )
+    return chosen
+
+
+def _compiled(model_dir: Path, settings: Settings) -> tuple[OnnxScorer, FeatureSpec]:
+    if not settings.features_path.is_file():
+        raise ModelLoadError(f"{settings.features_path} not found: the compiled model needs its feature spec")
+    try:
+        spec = FeatureSpec.from_file(settings.features_path)
+        return OnnxScorer(model_dir / ONNX_FILE, spec), spec
+    except (SpecError, ValueError) as error:
+        raise ModelLoadError(str(error)) from None
+
+
+def _sklearn(model_dir: Path, mlmodel: dict[str, Any], settings: Settings) -> tuple[Estimator, FeatureSpec]:
+    try:
+        estimator = _load_estimator(model_dir, mlmodel)
+    except ModuleNotFoundError as error:  # the compiled image carries onnxruntime, not scikit-learn
+        raise ModelLoadError(
+            f"{error.name} is not installed: this environment serves compiled models only; "
+            "build the scikit-learn image (make image SERVING=sklearn) or serve the ONNX model"
+        ) from None
+    return estimator, _feature_spec(settings.features_path, estimator)
+
+
 def load_model_dir(model_dir: Path, settings: Settings, registration: dict[str, str] | None = None) -> LoadedModel:
-    """Load an MLflow scikit-learn model directory without importing MLflow."""
+    """Load an MLflow model directory without importing MLflow: its ONNX model or its scikit-learn one."""
     mlmodel_path = model_dir / "MLmodel"
     if not mlmodel_path.is_file():
         raise ModelLoadError(f"{mlmodel_path} not found: run the pipeline (make pipeline) first")
     mlmodel = yaml.safe_load(mlmodel_path.read_text())
-    estimator = _load_estimator(model_dir, mlmodel)
-    spec = _feature_spec(settings.features_path, estimator)
     registered = registration if registration is not None else _registration(settings.registration_path)
+    model: OnnxScorer | Estimator
+    if _runtime(settings, registered, model_dir) == "onnx":
+        model, spec = _compiled(model_dir, settings)
+    else:
+        model, spec = _sklearn(model_dir, mlmodel, settings)
     info = ModelInfo(
         name=registered.get("model_name") or settings.model_name,
         version=settings.model_version or registered.get("version") or "unregistered",
@@ -163,7 +239,7 @@ def load_model_dir(model_dir: Path, settings: Settings, registration: dict[str, 
         git_commit=settings.git_commit,
         trained_at=_trained_at(mlmodel, model_dir),
     )
-    return LoadedModel(estimator, spec, info)
+    return LoadedModel(model, spec, info)
 
 
 def load_from_registry(settings: Settings) -> LoadedModel:
@@ -185,6 +261,7 @@ def load_from_registry(settings: Settings) -> LoadedModel:
             "model_name": found.name,
             "version": str(found.version),
             "run_id": found.run_id or "",
+            "runtime": (found.tags or {}).get("serving.runtime", "sklearn"),
         }
     return load_model_dir(local, settings, registration)
 

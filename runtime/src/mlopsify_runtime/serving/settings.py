@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 # The served model's name comes from models/registration.json; this names a model without one.
 DEFAULT_MODEL_NAME = "model"
@@ -61,6 +62,13 @@ def _optional_path(name: str, default: Path) -> Path | None:
     return Path(raw) if raw.strip() else None
 
 
+def _runtime(raw: str) -> Literal["", "onnx", "sklearn"]:
+    value = raw.strip().lower()
+    if value == "onnx" or value == "sklearn" or not value:
+        return value  # type: ignore[return-value]  # checked above
+    raise ValueError(f"MODEL_RUNTIME={raw!r} must be onnx, sklearn or empty (the gate's decision)")
+
+
 def _buckets(raw: str, default: tuple[float, ...]) -> tuple[float, ...]:
     if not raw.strip():
         return default
@@ -92,6 +100,9 @@ class Settings:
     model_dir: Path = Path("models/model")
     features_path: Path = Path("models/features.json")
     registration_path: Path = Path("models/registration.json")
+    # The gate's decision (compiled.py): onnxruntime or scikit-learn; MODEL_RUNTIME overrides it.
+    serving_path: Path = Path("models/serving.json")
+    model_runtime: Literal["", "onnx", "sklearn"] = ""
     # With this key the model must carry a valid signature (serving/signature.py, docs/runtime/security.md).
     signing_public_key: Path = Path("keys/model-signing.pub")
     # Staging and production (their overlays) refuse a model they cannot verify, even without a key.
@@ -119,6 +130,8 @@ class Settings:
             model_dir=_path("MODEL_DIR", default.model_dir),
             features_path=_path("FEATURES_PATH", default.features_path),
             registration_path=_path("REGISTRATION_PATH", default.registration_path),
+            serving_path=_path("SERVING_PATH", default.serving_path),
+            model_runtime=_runtime(env.get("MODEL_RUNTIME", "")),
             signing_public_key=_path("MODEL_SIGNING_PUBLIC_KEY", default.signing_public_key),
             require_signature=_bool("REQUIRE_MODEL_SIGNATURE", default.require_signature),
             model_uri=env.get("MODEL_URI", default.model_uri),
