@@ -62,10 +62,21 @@ class Outcome:
     tests_passed: bool | None = None
     pushed_to: str = ""
     request_url: str = ""
+    test_command: str = "make test"  # as the summary names it
 
     @property
     def conflicts(self) -> list[str]:
         return [path for status, path in self.changes if status == "conflict"]
+
+    @property
+    def title(self) -> str:
+        """The title of the merge or pull request."""
+        return f"Template update {self.from_version} -> {self.to_version}"
+
+    @property
+    def commit_message(self) -> str:
+        conflicts = f" ({len(self.conflicts)} conflicts to resolve)" if self.conflicts else ""
+        return f"{self.title}{conflicts}"
 
 
 def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -108,12 +119,9 @@ def update_on_branch(outcome: Outcome) -> None:
     outcome.branch = f"template-update/{outcome.to_version}"
     run("git", "add", "--all")  # conflicted files are committed with their markers, for review
     run("git", "checkout", "--quiet", "-B", outcome.branch)
-    message = f"Template update {outcome.from_version} -> {outcome.to_version}"
-    if outcome.conflicts:
-        message += f" ({len(outcome.conflicts)} conflicts to resolve)"
     # A CI runner often has no git identity: commit as the job then.
     identity = [] if run("git", "config", "user.email", check=False).stdout.strip() else list(BOT_IDENTITY)
-    run("git", *identity, "commit", "--quiet", "--no-verify", "-m", message)
+    run("git", *identity, "commit", "--quiet", "--no-verify", "-m", outcome.commit_message)
 
 
 def run_tests(outcome: Outcome) -> None:
@@ -136,34 +144,60 @@ def open_request(outcome: Outcome, summary: str, token: str, base_branch: str) -
     provider = os.environ.get("TEMPLATE_UPDATE_PROVIDER") or answer("ci_provider")
     if provider not in PUBLIC_API:
         raise JobError(f"TEMPLATE_UPDATE_PROVIDER must be gitlab or github to open a request, not {provider!r}")
-    title = f"Template update {outcome.from_version} -> {outcome.to_version}"
-    if provider == "gitlab":
-        api = os.environ.get("TEMPLATE_UPDATE_API_URL") or os.environ.get("CI_API_V4_URL") or PUBLIC_API["gitlab"]
-        project = os.environ.get("TEMPLATE_UPDATE_REPOSITORY") or os.environ.get("CI_PROJECT_ID", "")
-        url = f"{api}/projects/{urllib.parse.quote(project, safe='')}/merge_requests"
-        headers = {"PRIVATE-TOKEN": token}
-        body = {"source_branch": outcome.branch, "target_branch": base_branch, "title": title, "description": summary}
+    job_api = os.environ.get("CI_API_V4_URL") if provider == "gitlab" else os.environ.get("GITHUB_API_URL")
+    job_project = os.environ.get("CI_PROJECT_ID") if provider == "gitlab" else os.environ.get("GITHUB_REPOSITORY")
+    outcome.request_url = open_review_request(
+        ReviewTarget(
+            provider=provider,
+            api=os.environ.get("TEMPLATE_UPDATE_API_URL") or job_api or PUBLIC_API[provider],
+            repository=os.environ.get("TEMPLATE_UPDATE_REPOSITORY") or job_project or "",
+            token=token,
+        ),
+        branch=outcome.branch,
+        base=base_branch,
+        title=outcome.title,
+        body=summary,
+    )
+
+
+@dataclass(frozen=True)
+class ReviewTarget:
+    """Where review requests open: a GitLab project (id or path) or a GitHub repository (owner/name)."""
+
+    provider: str  # gitlab or github
+    api: str  # the API's root URL, such as https://gitlab.com/api/v4
+    repository: str
+    token: str
+
+
+def open_review_request(target: ReviewTarget, *, branch: str, base: str, title: str, body: str) -> str:
+    """Open a merge request (GitLab) or pull request (GitHub) of ``branch`` into ``base``; its web URL.
+
+    Shared with ``mlopsify fleet update``, which opens one for each repository of a fleet.
+    """
+    if not target.repository:
+        raise JobError("TEMPLATE_UPDATE_REPOSITORY is not set: name the project to open the request in")
+    if target.provider == "gitlab":
+        url = f"{target.api}/projects/{urllib.parse.quote(target.repository, safe='')}/merge_requests"
+        headers = {"PRIVATE-TOKEN": target.token}
+        fields = {"source_branch": branch, "target_branch": base, "title": title, "description": body}
         link = "web_url"
     else:
-        api = os.environ.get("TEMPLATE_UPDATE_API_URL") or os.environ.get("GITHUB_API_URL") or PUBLIC_API["github"]
-        project = os.environ.get("TEMPLATE_UPDATE_REPOSITORY") or os.environ.get("GITHUB_REPOSITORY", "")
-        url = f"{api}/repos/{project}/pulls"
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json"}
-        body = {"head": outcome.branch, "base": base_branch, "title": title, "body": summary}
+        url = f"{target.api}/repos/{target.repository}/pulls"
+        headers = {"Authorization": f"Bearer {target.token}", "Accept": "application/vnd.github+json"}
+        fields = {"head": branch, "base": base, "title": title, "body": body}
         link = "html_url"
-    if not project:
-        raise JobError("TEMPLATE_UPDATE_REPOSITORY is not set: name the project to open the request in")
     request = urllib.request.Request(
         url,
-        data=json.dumps(body).encode(),
+        data=json.dumps(fields).encode(),
         headers={**headers, "Content-Type": "application/json"},
         method="POST",
     )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
-            outcome.request_url = json.loads(response.read() or b"{}").get(link, url)
+            return str(json.loads(response.read() or b"{}").get(link, url))
     except (urllib.error.URLError, OSError, ValueError) as error:
-        raise JobError(f"opening the {provider} request at {url} failed: {error}") from None
+        raise JobError(f"opening the {target.provider} request at {url} failed: {error}") from None
 
 
 def summary_text(outcome: Outcome) -> str:
@@ -174,7 +208,7 @@ def summary_text(outcome: Outcome) -> str:
         f"# Template update {outcome.from_version} -> {outcome.to_version}",
         "",
         f"- branch: `{outcome.branch}`",
-        f"- `make test`: {verdict}",
+        f"- `{outcome.test_command}`: {verdict}",
         f"- conflicts: {len(outcome.conflicts)}",
         *(f"  - `{path}`: resolve the <<<<<<< markers" for path in outcome.conflicts),
         f"- changed files: {len(outcome.changes)}",
