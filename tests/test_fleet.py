@@ -91,7 +91,7 @@ def team_state(fleet: FleetOnDisk) -> dict[str, Any]:
     clone = fleet.team_clone
     git = fleet.workspace.run
     return {
-        "status": git("git", "status", "--porcelain", cwd=clone).stdout,
+        "status": git("git", "--no-optional-locks", "status", "--porcelain", cwd=clone).stdout,
         "refs": git("git", "for-each-ref", cwd=clone).stdout,
         "index": (clone / ".git" / "index").read_bytes(),
         "index mtime": (clone / ".git" / "index").stat().st_mtime_ns,

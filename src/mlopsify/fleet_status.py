@@ -113,7 +113,7 @@ def in_parallel(
         ProcessPoolExecutor(
             max_workers=max(1, jobs),
             mp_context=context,
-            initializer=_own_copier_cache,
+            initializer=_start_worker,
             initargs=(caches,),
         ) as pool,
     ):
@@ -125,10 +125,12 @@ def in_parallel(
     return [results[i] for i in range(len(repositories))]
 
 
-def _own_copier_cache(caches: str) -> None:
-    """Give this worker a Copier mirror cache of its own: Copier prunes the worktrees of its
-    shared cache at each run, including those another process is rendering from."""
+def _start_worker(caches: str) -> None:
+    """Set up a worker: a Copier mirror cache of its own (Copier prunes the worktrees of its
+    shared cache at each run, including those another process is rendering from), and git
+    that never writes a repository it only reads (``git status`` refreshes the index)."""
     os.environ["COPIER_CACHE_DIR"] = tempfile.mkdtemp(dir=caches)
+    os.environ["GIT_OPTIONAL_LOCKS"] = "0"
 
 
 def repository_status(repository: FleetRepository, *, fresh: bool = False) -> RepositoryStatus:
@@ -220,15 +222,13 @@ def releases_behind(versions: list[str], release: str) -> int:
 def uncommitted_files(repository: FleetRepository) -> list[str] | None:
     """The uncommitted files of a local work tree (None for a remote or a bare repository).
 
-    Read with git's optional locks off, so that not even the index's cached file times change.
+    Read in a worker of :func:`in_parallel`, where git's optional locks are off: not even the
+    index's cached file times change.
     """
     path = Path(repository.url)
     if not repository.is_local or not (path / ".git").exists():
         return None
-    listed = _git.git(
-        "--no-optional-locks", "status", "--porcelain", "--untracked-files=all", cwd=path
-    )
-    return [line[3:] for line in listed.splitlines()]
+    return [entry for _, entry in _git.status_entries(path, "--untracked-files=all")]
 
 
 @contextmanager

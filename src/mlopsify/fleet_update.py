@@ -166,6 +166,10 @@ def review_target(repository: FleetRepository, answers: dict[str, Any], token: s
     )
 
 
+def _conflicts(count: int) -> str:
+    return f"{count} conflict{'s' if count != 1 else ''}"
+
+
 def update_table(updates: list[RepositoryUpdate]) -> list[str]:
     """One line a repository, then the counts."""
     width = max([10, *(len(update.name) for update in updates)])
@@ -179,7 +183,7 @@ def update_table(updates: list[RepositoryUpdate]) -> list[str]:
             tests = {True: "tests passed", False: "tests FAILED", None: ""}[update.tests_passed]
             parts = [
                 f"{update.from_version} -> {update.to_version} on {update.branch}",
-                f"{len(update.conflicts)} conflicts" if update.state != "skipped" else "",
+                _conflicts(len(update.conflicts)) if update.state != "skipped" else "",
                 tests,
                 update.request_url or update.message or "",
             ]
