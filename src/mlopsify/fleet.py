@@ -18,6 +18,7 @@ updates; nothing here touches a repository.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,13 +59,19 @@ class Fleet:
 
 def read_fleet(path: Path) -> Fleet:
     """Read and check a fleet file; relative paths in it are relative to the file."""
-    from .answers import read_answers_file
+    import yaml
 
     try:
-        loaded = read_answers_file(path)
-    except InvalidAnswerError as error:
-        raise InvalidAnswerError(str(error).replace("answers file", "fleet file")) from None
-    listed = loaded.get("repositories")
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidAnswerError(
+            f"fleet file {path} does not exist: give the path of a YAML file"
+        ) from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise InvalidAnswerError(f"fleet file {path} is not valid YAML{where}: fix it") from None
+    listed = loaded.get("repositories") if isinstance(loaded, dict) else None
     if not isinstance(listed, list) or not listed:
         raise InvalidAnswerError(
             f"fleet file {path} lists no repositories: add `repositories:` with one `- url: ...` each"
@@ -110,7 +117,7 @@ def _repository(path: Path, index: int, entry: Any, shared: dict[str, Any]) -> F
         )
     url = settings.pop("url")
     if not is_url(url):
-        url = str((path.parent / Path(url).expanduser()).absolute())
+        url = os.path.normpath((path.parent / Path(url).expanduser()).absolute())
     name = settings.pop("name", None) or _name_of(url)
     return FleetRepository(name=name, url=url, **settings)
 
