@@ -19,6 +19,7 @@ STATES = {
     "unreadable": ("could not be read", "#9e9e9e"),
 }
 _BAR, _GAP, _HEIGHT, _LEFT, _TOP = 90, 40, 240, 40, 20
+_LEGEND = 200  # the width of one entry of the legend
 
 
 def fleet_page(status: FleetStatus) -> str:
@@ -61,7 +62,7 @@ def _chart(status: FleetStatus) -> str:
         stacks.setdefault(column, []).append(repository.state)
     tallest = max([1, *(len(stack) for stack in stacks.values())])
     unit = _HEIGHT / tallest
-    width = _LEFT + len(stacks) * (_BAR + _GAP)
+    width = max(_LEFT + len(stacks) * (_BAR + _GAP), _LEFT + len(STATES) * _LEGEND)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{_TOP + _HEIGHT + 70}"'
         ' role="img" aria-label="repositories per template release">',
@@ -89,7 +90,7 @@ def _chart(status: FleetStatus) -> str:
         )
     legend_y = _TOP + _HEIGHT + 50
     for index, (label, colour) in enumerate(STATES.values()):
-        x = _LEFT + index * 220
+        x = _LEFT + index * _LEGEND
         parts.append(f'<rect x="{x}" y="{legend_y - 11}" width="12" height="12" fill="{colour}"/>')
         parts.append(f'<text x="{x + 18}" y="{legend_y}" font-size="13">{label}</text>')
     parts.append("</svg>")
