@@ -102,3 +102,31 @@ def test_a_missing_fleet_file_says_so(tmp_path: Path):
     assert result.output == (
         f"error: fleet file {tmp_path / 'fleet.yml'} does not exist: give the path of a YAML file\n"
     )
+
+
+def test_a_git_failure_is_one_line_without_the_credentials_of_its_url():
+    from subprocess import CalledProcessError
+
+    from mlopsify.fleet_status import git_failure
+
+    error = CalledProcessError(
+        128,
+        ["git", "push", "--quiet", "https://bot:glpat-secret@gitlab.example.com/ml/a.git", "HEAD"],
+        stderr="remote: denied\nfatal: Authentication failed for 'https://bot:glpat-secret@gitlab.example.com/ml/a.git/'\n",
+    )
+    assert git_failure(error) == (
+        "git push --quiet https://gitlab.example.com/ml/a.git HEAD failed: Authentication failed"
+        " for 'https://gitlab.example.com/ml/a.git/'"
+    )
+
+
+def test_releases_behind_counts_from_the_tag_of_an_untagged_commit():
+    from mlopsify.errors import RepositoryStateError
+    from mlopsify.fleet_status import releases_behind
+
+    versions = ["v0.1.0", "v0.2.0", "v0.3.0"]
+    assert releases_behind(versions, "v0.1.0") == 2
+    assert releases_behind(versions, "v0.2.0-3-gabc1234") == 1
+    assert releases_behind(versions, "v0.3.0") == 0
+    with pytest.raises(RepositoryStateError, match=r"on template v9\.0\.0, which is not in the"):
+        releases_behind(versions, "v9.0.0")

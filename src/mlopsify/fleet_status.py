@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -155,7 +156,20 @@ def repository_status(repository: FleetRepository, *, fresh: bool = False) -> Re
             cache.write_text(json.dumps({key: getattr(status, key) for key in _CACHED}))
     except MlopsifyError as error:
         status.error = str(error)
+    except subprocess.CalledProcessError as error:
+        status.error = git_failure(error)
     return status
+
+
+def git_failure(error: subprocess.CalledProcessError) -> str:
+    """A git command that failed on one repository, as a line of its report."""
+    command = shlex.join(str(part) for part in error.cmd)
+    return without_credentials(f"{command} failed: {_reason(str(error.stderr or ''))}")
+
+
+def without_credentials(text: str) -> str:
+    """``text`` with the user and password of any URL in it removed (a push URL may carry a token)."""
+    return re.sub(r"//[^@/\s]+@", "//", text)
 
 
 def fresh_repository_status(repository: FleetRepository) -> RepositoryStatus:
@@ -245,6 +259,9 @@ def fleet_clone(repository: FleetRepository, *, depth: int | None = None) -> Ite
                     "--quiet",
                     "--single-branch",
                     *(["--depth", str(depth)] if depth else []),
+                    # A local repository's objects are copied, not hard-linked: not even their
+                    # link counts change.
+                    *(["--no-hardlinks"] if repository.is_local else []),
                     "--branch",
                     repository.branch,
                     # --depth is ignored for a local path unless it is a file:// URL.
@@ -260,7 +277,9 @@ def fleet_clone(repository: FleetRepository, *, depth: int | None = None) -> Ite
             )
         except subprocess.CalledProcessError as error:
             raise RepositoryStateError(
-                f"cannot clone {repository.url} at branch {repository.branch}: {_reason(error.stderr)}"
+                without_credentials(
+                    f"cannot clone {repository.url} at branch {repository.branch}: {_reason(error.stderr)}"
+                )
             ) from None
         except subprocess.TimeoutExpired:
             raise RepositoryStateError(

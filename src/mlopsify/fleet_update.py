@@ -48,13 +48,15 @@ class RepositoryUpdate:
 
 def update_repository(repository: FleetRepository) -> RepositoryUpdate:
     """Update one repository on a review branch; a repository that fails says why."""
-    from .fleet_status import fleet_clone
+    from .fleet_status import fleet_clone, git_failure
 
     try:
         with fleet_clone(repository) as clone:
             return _update_clone(repository, clone)
     except MlopsifyError as error:
         return RepositoryUpdate(repository.name, "failed", message=str(error))
+    except subprocess.CalledProcessError as error:  # a push refused, a remote gone
+        return RepositoryUpdate(repository.name, "failed", message=git_failure(error))
 
 
 def _update_clone(repository: FleetRepository, clone: Path) -> RepositoryUpdate:
