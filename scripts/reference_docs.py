@@ -49,10 +49,13 @@ def cli_reference() -> str:
 
     from mlopsify.cli import app
 
-    commands = sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
     lines = [_HEADER + "# Command reference\n", "```text", _help_text([]), "```\n"]
-    for name in commands:
+    for name in sorted(commands):
         lines += [f"## `mlopsify {name}`\n", "```text", _help_text([name]), "```\n"]
+        # A command group (`fleet`): each of its commands too.
+        for sub in sorted(getattr(commands[name], "commands", {})):
+            lines += [f"### `mlopsify {name} {sub}`\n", "```text", _help_text([name, sub]), "```\n"]
     return "\n".join(lines)
 
 

@@ -76,7 +76,10 @@ def commands() -> dict[str, set[str]]:
     group: Any = typer.main.get_command(app)
     known: dict[str, set[str]] = {}
     for name, command in group.commands.items():
-        known[name] = {opt for param in command.params for opt in param.opts + param.secondary_opts}
+        # A command group (`fleet`): the options of any of its commands.
+        params = [p for c in getattr(command, "commands", {}).values() for p in c.params]
+        params += command.params
+        known[name] = {opt for param in params for opt in param.opts + param.secondary_opts}
         known[name].add("--help")
     return known
 

@@ -457,6 +457,80 @@ def assess(
         )
 
 
+fleet_app = typer.Typer(
+    cls=_Commands,
+    help="Many repositories at once: where each stands, and template updates across all.",
+    no_args_is_help=True,
+)
+app.add_typer(fleet_app, name="fleet")
+FleetFile = Annotated[
+    Path, typer.Argument(help="The fleet file: YAML listing the repositories (docs/fleet.md).")
+]
+JobsOption = Annotated[
+    int, typer.Option("--jobs", "-j", min=1, help="Repositories worked on at the same time.")
+]
+
+
+def _fleet_progress(label: str, total: int) -> Any:
+    """A progress bar on stderr, so that the report on stdout stays clean."""
+    return typer.progressbar(length=total, label=label, file=sys.stderr)
+
+
+@fleet_app.command("status")
+def fleet_status_command(
+    fleet_file: FleetFile,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", metavar="FILE", help="Also write the report as a static page."),
+    ] = None,
+    jobs: JobsOption = 2,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Read every repository again, not from the cache.")
+    ] = False,
+) -> None:
+    """Each repository's template release, how far behind, update conflicts, assess levels.
+
+    Every repository is read in a scratch clone; a work tree named in the fleet file is only
+    read. A repository that cannot be read is listed with the reason.
+    """
+    from .fleet import read_fleet
+    from .fleet_page import fleet_page
+    from .fleet_status import fleet_status, status_table
+
+    fleet = read_fleet(fleet_file)
+    with _fleet_progress("fleet status", len(fleet.repositories)) as bar:
+        status = fleet_status(fleet, jobs=jobs, fresh=fresh, on_done=lambda _: bar.update(1))
+    if html is not None:
+        html.write_text(fleet_page(status), encoding="utf-8")
+    if as_json:
+        typer.echo(json.dumps(status.to_json(), indent=2))
+        return
+    typer.echo("\n".join(status_table(status)))
+
+
+@fleet_app.command("update")
+def fleet_update_command(fleet_file: FleetFile, jobs: JobsOption = 2) -> None:
+    """Update each repository behind on a review branch: test, push, open a merge request.
+
+    Work happens in scratch clones; a repository whose remote already has the branch for the
+    newest release is skipped. The token is MLOPSIFY_FLEET_TOKEN. Exits 1 when any failed.
+    """
+    from .fleet import read_fleet
+    from .fleet_status import in_parallel
+    from .fleet_update import require_runtime, update_repository, update_table
+
+    fleet = read_fleet(fleet_file)
+    require_runtime()
+    with _fleet_progress("fleet update", len(fleet.repositories)) as bar:
+        updates = in_parallel(
+            update_repository, fleet.repositories, jobs=jobs, on_done=lambda _: bar.update(1)
+        )
+    typer.echo("\n".join(update_table(updates)))
+    if any(update.state == "failed" for update in updates):
+        raise typer.Exit(code=MlopsifyError.exit_code)
+
+
 class _ConsoleScript:
     """Whether this process runs as the `mlopsify` command (set by :func:`main`)."""
 

@@ -68,10 +68,21 @@ class Outcome:
     tests_passed: bool | None = None
     pushed_to: str = ""
     request_url: str = ""
+    test_command: str = "make test"  # as the summary names it
 
     @property
     def conflicts(self) -> list[str]:
         return [path for status, path in self.changes if status == "conflict"]
+
+    @property
+    def title(self) -> str:
+        """The title of the merge or pull request."""
+        return f"Template update {self.from_version} -> {self.to_version}"
+
+    @property
+    def commit_message(self) -> str:
+        conflicts = f" ({len(self.conflicts)} conflicts to resolve)" if self.conflicts else ""
+        return f"{self.title}{conflicts}"
 
 
 def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -114,12 +125,9 @@ def update_on_branch(outcome: Outcome) -> None:
     outcome.branch = f"template-update/{outcome.to_version}"
     run("git", "add", "--all")  # conflicted files are committed with their markers, for review
     run("git", "checkout", "--quiet", "-B", outcome.branch)
-    message = f"Template update {outcome.from_version} -> {outcome.to_version}"
-    if outcome.conflicts:
-        message += f" ({len(outcome.conflicts)} conflicts to resolve)"
     # A CI runner often has no git identity: commit as the job then.
     identity = [] if run("git", "config", "user.email", check=False).stdout.strip() else list(BOT_IDENTITY)
-    run("git", *identity, "commit", "--quiet", "--no-verify", "-m", message)
+    run("git", *identity, "commit", "--quiet", "--no-verify", "-m", outcome.commit_message)
 
 
 def run_tests(outcome: Outcome) -> None:
@@ -138,6 +146,17 @@ def push(outcome: Outcome, target: str) -> None:
 
 
 @dataclass(frozen=True)
+class ReviewTarget:
+    """Where review requests open: a GitLab project (id or path), a GitHub repository
+    (owner/name) or a repository (name or id) of the Azure DevOps project whose URL is ``api``."""
+
+    provider: str  # gitlab, github or azure
+    api: str  # GitLab's API root (.../api/v4), GitHub's, or the Azure DevOps project's URL
+    repository: str
+    token: str
+
+
+@dataclass(frozen=True)
 class ReviewRequest:
     """One provider's call that opens a review request, and where its answer keeps the link."""
 
@@ -147,53 +166,35 @@ class ReviewRequest:
     link: str
 
 
-def _setting(*names: str, default: str = "") -> str:
-    """The first of the environment variables ``names`` that is set."""
-    return next((os.environ[name] for name in names if os.environ.get(name)), default)
-
-
-def gitlab_request(outcome: Outcome, summary: str, token: str, base_branch: str, title: str) -> ReviewRequest:
-    api = _setting("TEMPLATE_UPDATE_API_URL", "CI_API_V4_URL", default=PUBLIC_API["gitlab"])
-    project = _required_repository("CI_PROJECT_ID")
+def gitlab_request(target: ReviewTarget, branch: str, base: str, title: str, body: str) -> ReviewRequest:
     return ReviewRequest(
-        f"{api}/projects/{urllib.parse.quote(project, safe='')}/merge_requests",
-        {"PRIVATE-TOKEN": token},
-        {"source_branch": outcome.branch, "target_branch": base_branch, "title": title, "description": summary},
+        f"{target.api}/projects/{urllib.parse.quote(target.repository, safe='')}/merge_requests",
+        {"PRIVATE-TOKEN": target.token},
+        {"source_branch": branch, "target_branch": base, "title": title, "description": body},
         "web_url",
     )
 
 
-def github_request(outcome: Outcome, summary: str, token: str, base_branch: str, title: str) -> ReviewRequest:
-    api = _setting("TEMPLATE_UPDATE_API_URL", "GITHUB_API_URL", default=PUBLIC_API["github"])
-    project = _required_repository("GITHUB_REPOSITORY")
+def github_request(target: ReviewTarget, branch: str, base: str, title: str, body: str) -> ReviewRequest:
     return ReviewRequest(
-        f"{api}/repos/{project}/pulls",
-        {"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json"},
-        {"head": outcome.branch, "base": base_branch, "title": title, "body": summary},
+        f"{target.api}/repos/{target.repository}/pulls",
+        {"Authorization": f"Bearer {target.token}", "Accept": "application/vnd.github+json"},
+        {"head": branch, "base": base, "title": title, "body": body},
         "html_url",
     )
 
 
-def azure_request(outcome: Outcome, summary: str, token: str, base_branch: str, title: str) -> ReviewRequest:
-    """Azure DevOps Git: POST .../_apis/git/repositories/{repository}/pullrequests (api 7.1).
-
-    The job's token is ``System.AccessToken`` (a bearer token); the project's URL is the
-    collection's (``SYSTEM_COLLECTIONURI``, e.g. https://dev.azure.com/org/) and its name.
-    """
-    api = _setting("TEMPLATE_UPDATE_API_URL")
-    if not api:
-        collection, project = _setting("SYSTEM_COLLECTIONURI"), _setting("SYSTEM_TEAMPROJECT")
-        if not (collection and project):
-            raise JobError("TEMPLATE_UPDATE_API_URL is not set: give the Azure DevOps project's URL")
-        api = f"{collection.rstrip('/')}/{urllib.parse.quote(project)}"
-    repository = _required_repository("BUILD_REPOSITORY_NAME")
-    description = summary if len(summary) <= AZURE_DESCRIPTION_LIMIT else summary[: AZURE_DESCRIPTION_LIMIT - 2] + "…\n"
+def azure_request(target: ReviewTarget, branch: str, base: str, title: str, body: str) -> ReviewRequest:
+    """Azure DevOps Git: POST .../_apis/git/repositories/{repository}/pullrequests (api 7.1),
+    with a bearer token (a job's ``System.AccessToken``)."""
+    description = body if len(body) <= AZURE_DESCRIPTION_LIMIT else body[: AZURE_DESCRIPTION_LIMIT - 2] + "…\n"
+    repository = urllib.parse.quote(target.repository, safe="")
     return ReviewRequest(
-        f"{api.rstrip('/')}/_apis/git/repositories/{urllib.parse.quote(repository, safe='')}/pullrequests?api-version=7.1",
-        {"Authorization": f"Bearer {token}"},
+        f"{target.api.rstrip('/')}/_apis/git/repositories/{repository}/pullrequests?api-version=7.1",
+        {"Authorization": f"Bearer {target.token}"},
         {
-            "sourceRefName": f"refs/heads/{outcome.branch}",
-            "targetRefName": f"refs/heads/{base_branch}",
+            "sourceRefName": f"refs/heads/{branch}",
+            "targetRefName": f"refs/heads/{base}",
             "title": title,
             "description": description,
         },
@@ -201,14 +202,27 @@ def azure_request(outcome: Outcome, summary: str, token: str, base_branch: str, 
     )
 
 
-def _required_repository(default_variable: str) -> str:
-    project = _setting("TEMPLATE_UPDATE_REPOSITORY", default_variable)
-    if not project:
-        raise JobError("TEMPLATE_UPDATE_REPOSITORY is not set: name the project to open the request in")
-    return project
-
-
 REQUESTS = {"gitlab": gitlab_request, "github": github_request, "azure": azure_request}
+# Where a CI job of each provider finds its API and its own repository.
+JOB_API = {"gitlab": "CI_API_V4_URL", "github": "GITHUB_API_URL"}
+JOB_REPOSITORY = {"gitlab": "CI_PROJECT_ID", "github": "GITHUB_REPOSITORY", "azure": "BUILD_REPOSITORY_NAME"}
+
+
+def _setting(*names: str, default: str = "") -> str:
+    """The first of the environment variables ``names`` that is set."""
+    return next((os.environ[name] for name in names if os.environ.get(name)), default)
+
+
+def job_target(provider: str, token: str) -> ReviewTarget:
+    """The repository the CI job runs for (or the one TEMPLATE_UPDATE_API_URL and
+    TEMPLATE_UPDATE_REPOSITORY name)."""
+    api = _setting("TEMPLATE_UPDATE_API_URL", JOB_API.get(provider, ""), default=PUBLIC_API.get(provider, ""))
+    if not api:  # Azure DevOps: the collection's URL and the project's name
+        collection, project = _setting("SYSTEM_COLLECTIONURI"), _setting("SYSTEM_TEAMPROJECT")
+        if not (collection and project):
+            raise JobError("TEMPLATE_UPDATE_API_URL is not set: give the Azure DevOps project's URL")
+        api = f"{collection.rstrip('/')}/{urllib.parse.quote(project)}"
+    return ReviewTarget(provider, api, _setting("TEMPLATE_UPDATE_REPOSITORY", JOB_REPOSITORY[provider]), token)
 
 
 def open_request(outcome: Outcome, summary: str, token: str, base_branch: str) -> None:
@@ -219,8 +233,19 @@ def open_request(outcome: Outcome, summary: str, token: str, base_branch: str) -
             f"TEMPLATE_UPDATE_PROVIDER must be {', '.join(PROVIDERS[:-1])} or {PROVIDERS[-1]} to open a request,"
             f" not {provider!r}"
         )
-    title = f"Template update {outcome.from_version} -> {outcome.to_version}"
-    call = REQUESTS[provider](outcome, summary, token, base_branch, title)
+    outcome.request_url = open_review_request(
+        job_target(provider, token), branch=outcome.branch, base=base_branch, title=outcome.title, body=summary
+    )
+
+
+def open_review_request(target: ReviewTarget, *, branch: str, base: str, title: str, body: str) -> str:
+    """Open a review request of ``branch`` into ``base``; its web page.
+
+    Shared with ``mlopsify fleet update``, which opens one for each repository of a fleet.
+    """
+    if not target.repository:
+        raise JobError("TEMPLATE_UPDATE_REPOSITORY is not set: name the project to open the request in")
+    call = REQUESTS[target.provider](target, branch, base, title, body)
     request = urllib.request.Request(
         call.url,
         data=json.dumps(call.body).encode(),
@@ -231,8 +256,8 @@ def open_request(outcome: Outcome, summary: str, token: str, base_branch: str) -
         with urllib.request.urlopen(request, timeout=60) as response:
             answered = json.loads(response.read() or b"{}")
     except (urllib.error.URLError, OSError, ValueError) as error:
-        raise JobError(f"opening the {provider} request at {call.url} failed: {error}") from None
-    outcome.request_url = _request_link(answered, call)
+        raise JobError(f"opening the {target.provider} request at {call.url} failed: {error}") from None
+    return _request_link(answered, call)
 
 
 def _request_link(answered: dict[str, object], call: ReviewRequest) -> str:
@@ -253,7 +278,7 @@ def summary_text(outcome: Outcome) -> str:
         f"# Template update {outcome.from_version} -> {outcome.to_version}",
         "",
         f"- branch: `{outcome.branch}`",
-        f"- `make test`: {verdict}",
+        f"- `{outcome.test_command}`: {verdict}",
         f"- conflicts: {len(outcome.conflicts)}",
         *(f"  - `{path}`: resolve the <<<<<<< markers" for path in outcome.conflicts),
         f"- changed files: {len(outcome.changes)}",
