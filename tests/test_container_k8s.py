@@ -594,6 +594,15 @@ def test_the_tracking_server_runs_the_basic_auth_app_and_workloads_use_their_ide
                     assert {ref["key"] for ref in refs.values()} == {"username", "password"}
                     (secret,) = {ref["name"] for ref in refs.values()}
                     identities[doc["metadata"]["name"]] = secret
+                if doc["metadata"]["name"] == f"{name}-retrain":  # signs what it trains
+                    (key,) = [
+                        e for e in pod["containers"][0]["env"] if e["name"] == "MODEL_SIGNING_KEY"
+                    ]
+                    assert key["valueFrom"]["secretKeyRef"] == {
+                        "name": f"{name}-model-signing",
+                        "key": "private-key",
+                        "optional": True,
+                    }
         # the service reaches no registry (its NetworkPolicy: DNS only): no credential for one
         assert identities == {
             f"{name}-batch": f"{name}-mlflow-reader",
