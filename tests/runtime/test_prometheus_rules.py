@@ -37,7 +37,7 @@ def test_writes_the_spec_as_a_rules_file(tmp_path: Path, monkeypatch: pytest.Mon
         "- name: demo-alerts\n"
         "  rules:\n"
         "  - alert: Down\n"
-        "    expr: up{job=\"demo\"} == 0\n"
+        '    expr: up{job="demo"} == 0\n'
         "    for: 5m\n"
         "    labels:\n"
         "      severity: critical\n"
