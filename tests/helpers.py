@@ -246,3 +246,16 @@ def isolated_home(root: Path) -> Iterator[Path]:
         patch.setenv("HOME", str(home))
         patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
         yield home
+
+
+PROMETHEUS_RULE = "deploy/k8s/components/monitoring/prometheusrule.yaml"
+RULES_FILE = "monitoring/prometheus/rules.yml"
+
+
+def with_made_rules(project: Path, into: Path) -> Path:
+    """A copy of ``project`` (shared renders stay read only) whose monitoring/prometheus/rules.yml
+    is made as `make rules` makes it in a Kubernetes project: from the PrometheusRule's spec."""
+    copy = Path(shutil.copytree(project, into, ignore=shutil.ignore_patterns(".git")))
+    module = "mlopsify_runtime.prometheus_rules"
+    run(sys.executable, "-m", module, PROMETHEUS_RULE, RULES_FILE, cwd=copy)
+    return copy

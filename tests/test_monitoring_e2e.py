@@ -2,7 +2,8 @@
 
 One rendered classification project: its environment (`make setup`), its pipeline up to the
 reference statistics (`dvc repro reference`), its service (`python -m <package>.serving`) and
-`prometheus` with the project's prometheus.yml and rules.yml. The test only shortens the
+`prometheus` with the project's prometheus.yml and the rules.yml that make writes from its
+PrometheusRule (the rules' one source with Kubernetes). The test only shortens the
 scrape and evaluation intervals to 1 s and every alert's `for:` to a few seconds, and relaxes
 the latency objective for loaded CI machines; the other thresholds, the windows and the
 expressions are the project's own. Then, in order:
@@ -32,7 +33,7 @@ from typing import Any
 import helpers
 import pytest
 import yaml
-from helpers import listening_port, require_tool, run
+from helpers import RULES_FILE, listening_port, require_tool, run
 
 from mlopsify import TemplateSource, new_project
 
@@ -118,6 +119,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, template_dir: Path) -> Ite
         assert "latency_p99_seconds: 0.1 " in text
         params.write_text(text.replace("latency_p99_seconds: 0.1 ", "latency_p99_seconds: 1.0 "))
         run("make", "setup", cwd=path, timeout=900)
+        run("make", RULES_FILE, cwd=path)
         run(
             path / ".venv/bin/dvc",
             "repro",
@@ -280,7 +282,7 @@ def active(prometheus: Prometheus) -> list[tuple[str, str, dict[str, str]]]:
 
 
 def test_monitoring_end_to_end(project: Path, prometheus: Prometheus, trickle: Traffic) -> None:
-    rules_file = yaml.safe_load((project / "monitoring/prometheus/rules.yml").read_text())
+    rules_file = yaml.safe_load((project / RULES_FILE).read_text())
     expected_rules = sum(len(group["rules"]) for group in rules_file["groups"])
     threshold = yaml.safe_load((project / "params.yaml").read_text())["monitoring"]["drift"][
         "threshold"

@@ -5,7 +5,8 @@ configuration and runs the rules' unit tests; every alert has a unit test that f
 one that keeps it silent, a severity, a summary, a description and a runbook that exists;
 the ServiceMonitor and the PrometheusRule of the kustomize component validate against the
 prometheus-operator CRD schemas (vendored in tests/fixtures/crd by
-scripts/vendor_crd_schemas.py) and carry exactly the rules of monitoring/prometheus/.
+scripts/vendor_crd_schemas.py). With Kubernetes the PrometheusRule is the rules' one source:
+monitoring/prometheus/rules.yml is made from its spec, as `make rules` makes it, and git ignores it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import RenderedVariants, listening_port, require_tool, run, wait_for
+from helpers import (
+    RULES_FILE,
+    RenderedVariants,
+    listening_port,
+    require_tool,
+    run,
+    wait_for,
+    with_made_rules,
+)
 
 CRD_SCHEMAS = Path(__file__).parent / "fixtures" / "crd"
 ALERTS = {
@@ -59,13 +68,22 @@ SERVICE_METRICS = {
 
 
 @pytest.fixture(scope="module")
-def projects(rendered: RenderedVariants) -> dict[str, Path]:
-    """One project per variant, from the session's rendered variants (read only)."""
-    return {name: rendered(answers) for name, answers in VARIANTS.items()}
+def projects(
+    rendered: RenderedVariants, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """One project per variant, from the session's rendered variants; a Kubernetes one is a copy
+    with the rules.yml its user makes (`make rules`)."""
+    made = tmp_path_factory.mktemp("made-rules")
+    return {
+        name: with_made_rules(rendered(answers), made / name)
+        if answers["use_kubernetes"]
+        else rendered(answers)
+        for name, answers in VARIANTS.items()
+    }
 
 
 def rules_of(project: Path) -> list[dict[str, Any]]:
-    groups = yaml.safe_load((project / "monitoring/prometheus/rules.yml").read_text())["groups"]
+    groups = yaml.safe_load((project / RULES_FILE).read_text())["groups"]
     return [rule for group in groups for rule in group["rules"]]
 
 
@@ -226,7 +244,8 @@ def test_overlays_include_the_monitoring_component_valid_against_the_crds(
         run(checker, "--schemafile", CRD_SCHEMAS / f"{kind.lower()}_v1.json", path, cwd=tmp_path)
         assert doc["metadata"]["namespace"] == service["metadata"]["namespace"]
     rule = one(documents, "PrometheusRule")
-    assert rule["spec"] == yaml.safe_load((project / "monitoring/prometheus/rules.yml").read_text())
+    # the rules.yml that promtool and `make monitor` read is made from what the cluster runs
+    assert rule["spec"] == yaml.safe_load((project / RULES_FILE).read_text())
     monitor = one(documents, "ServiceMonitor")
     assert monitor["spec"]["jobLabel"] == "app.kubernetes.io/name"
     assert (
@@ -288,6 +307,25 @@ def test_make_rules_runs_promtool(projects: dict[str, Path]) -> None:
     assert done.stdout.count("SUCCESS") >= 3
     listed = run("make", "help", cwd=projects["regression-plain"]).stdout
     assert "monitor" in listed and "rules" in listed
+
+
+def test_kubernetes_projects_make_rules_yml_from_the_prometheusrule(
+    rendered: RenderedVariants,
+) -> None:
+    """Not rendered, ignored by git, and made by `make rules` and `make monitor` before they run."""
+    project = rendered(VARIANTS["classification-k8s"])
+    assert not (project / RULES_FILE).exists()
+    assert run("git", "check-ignore", RULES_FILE, cwd=project).stdout == f"{RULES_FILE}\n"
+    step = (
+        ".venv/bin/python -m mlopsify_runtime.prometheus_rules "
+        f"deploy/k8s/components/monitoring/prometheusrule.yaml {RULES_FILE}"
+    )
+    for target in ("rules", "monitor"):
+        planned = run("make", "-n", target, cwd=project).stdout.splitlines()
+        assert planned[0] == step, planned
+    plain = rendered(VARIANTS["regression-plain"])
+    assert run("git", "check-ignore", RULES_FILE, cwd=plain, check=False).returncode == 1
+    assert "prometheus_rules" not in run("make", "-n", "rules", cwd=plain).stdout
 
 
 def test_make_monitor_starts_prometheus_on_loopback_with_the_rules(

@@ -115,6 +115,13 @@ def assert_clean_update(workspace: Workspace, project: Path, base: str) -> None:
     kubernetes = bool(answers["use_kubernetes"])
     assert answers.get("use_tracking_server", False) is kubernetes
     assert (project / "deploy" / "k8s" / "tracking" / "kustomization.yaml").is_file() is kubernetes
+    # 0.5.0: with Kubernetes, make writes rules.yml from the PrometheusRule; the update deletes the
+    # tracked copy (the team commits that) and git ignores the file from then on
+    if kubernetes and answers.get("use_monitoring"):
+        rules = "monitoring/prometheus/rules.yml"
+        assert not (project / rules).exists()
+        ignored = workspace.run("git", "check-ignore", "--no-index", rules, cwd=project).stdout
+        assert ignored == f"{rules}\n"
 
 
 def lint(workspace: Workspace, project: Path) -> None:

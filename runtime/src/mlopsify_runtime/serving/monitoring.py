@@ -8,7 +8,8 @@ every /predict, adds POST /feedback, and registers the collectors that export:
 - `model_live_quality{metric}`: quality of predictions with ground truth (feedback.py),
 - `model_feedback_total{outcome}`: ground truth received, matched or unknown,
 - `model_alert_threshold{alert,metric,bound}`: the thresholds of params.yaml that the alert
-  rules of monitoring/prometheus/rules.yml compare with (their one source).
+  rules compare with (their one source): monitoring/prometheus/rules.yml, or with Kubernetes
+  the PrometheusRule of deploy/k8s/components/monitoring that rules.yml is made from.
 """
 
 from __future__ import annotations
