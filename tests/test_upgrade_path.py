@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from helpers import require_tool
+from packaging.version import Version
 from template_releases import Workspace, make_in_shared_env, next_release_bundle, release_versions
 
 CYCLED = ("python_version", "task_type", "ci_provider", "dvc_remote_kind", "compliance")
@@ -110,11 +111,13 @@ def assert_clean_update(workspace: Workspace, project: Path, base: str) -> None:
     assert not list(project.rglob("*.rej"))
     assert f"_commit: {newest}" in (project / ".copier-answers.yml").read_text()
     # 0.4.0 made the tracking server opt-in: a Kubernetes project of an older release keeps its
-    # own (migrations/set_answers.py), one without Kubernetes never gets one
+    # own (migrations/set_answers.py), one without Kubernetes never gets one; a project made by
+    # 0.4.0 or later keeps its answer (the default: none)
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     kubernetes = bool(answers["use_kubernetes"])
-    assert answers.get("use_tracking_server", False) is kubernetes
-    assert (project / "deploy" / "k8s" / "tracking" / "kustomization.yaml").is_file() is kubernetes
+    tracking = kubernetes and Version(base) < Version("0.4.0")
+    assert answers.get("use_tracking_server", False) is tracking
+    assert (project / "deploy" / "k8s" / "tracking" / "kustomization.yaml").is_file() is tracking
     # 0.5.0: with Kubernetes, make writes rules.yml from the PrometheusRule; the update deletes the
     # tracked copy (the team commits that) and git ignores the file from then on
     if kubernetes and answers.get("use_monitoring"):
