@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _git
-from .errors import MlopsifyError, RepositoryStateError
+from .errors import MlopsifyError, RepositoryStateError, TemplateVersionError
 from .fleet import Fleet, FleetRepository
 
 SCHEMA_VERSION = 1
@@ -115,8 +115,12 @@ def in_parallel(
         tempfile.TemporaryDirectory(prefix="mlopsify-fleet-caches-") as caches,
         ThreadPoolExecutor(max_workers=max(1, jobs)) as pool,
     ):
+        env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+        wheel = runtime_wheel(Path(caches)) if work == "update" else None
+        if wheel is not None:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(wheel), env.get("PYTHONPATH")]))
         futures = {
-            pool.submit(_run_worker, work, repository, Path(caches) / str(index)): index
+            pool.submit(_run_worker, work, repository, env, Path(caches) / str(index)): index
             for index, repository in enumerate(repositories)
         }
         for future in as_completed(futures):
@@ -126,12 +130,13 @@ def in_parallel(
     return [results[i] for i in range(len(repositories))]
 
 
-def _run_worker(work: str, repository: FleetRepository, cache: Path) -> dict[str, Any]:
-    env = {**os.environ, "COPIER_CACHE_DIR": str(cache), "GIT_OPTIONAL_LOCKS": "0"}
+def _run_worker(
+    work: str, repository: FleetRepository, env: dict[str, str], cache: Path
+) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "mlopsify.fleet_worker", work],
         input=json.dumps(asdict(repository)),
-        env=env,
+        env={**env, "COPIER_CACHE_DIR": str(cache)},
         capture_output=True,
         text=True,
         check=False,
@@ -140,6 +145,46 @@ def _run_worker(work: str, repository: FleetRepository, cache: Path) -> dict[str
         raise RuntimeError(f"fleet {work} of {repository.name} failed:\n{done.stderr}")
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+def runtime_wheel(directory: Path) -> Path | None:
+    """The runtime library for a worker's path, when this Python cannot import it: the wheel
+    of the newest release in the shipped template history, written into ``directory``.
+
+    mlopsify does not depend on the runtime (it is not published on an index); every template
+    release carries it in ``template/vendor/``, as the projects' ``make template-update`` job
+    runs it, from the wheel on ``PYTHONPATH``.
+    """
+    import importlib.util
+
+    from .template import template_for
+    from .template_source import TemplateSource
+
+    if importlib.util.find_spec("mlopsify_runtime") is not None:
+        return None
+    source = TemplateSource.shipped()
+    tag = template_for(source).newest()
+    history = directory / "history.git"
+    _git.git("init", "--quiet", "--bare", str(history), cwd=directory)
+    _git.git("fetch", "--quiet", source.location, f"refs/tags/{tag}:refs/tags/{tag}", cwd=history)
+    try:
+        listed = _git.git("ls-tree", "--name-only", f"{tag}:template/vendor", cwd=history).split()
+        name = next(name for name in listed if name.startswith("mlopsify_runtime-"))
+    except (subprocess.CalledProcessError, StopIteration):
+        raise TemplateVersionError(
+            f"template {tag} carries no runtime library (template/vendor/mlopsify_runtime-*.whl),"
+            " which fleet update runs: install mlopsify-runtime beside mlopsify"
+        ) from None
+    wheel = directory / name
+    wheel.write_bytes(
+        subprocess.run(
+            ["git", "cat-file", "blob", f"{tag}:template/vendor/{name}"],
+            cwd=history,
+            capture_output=True,
+            check=True,
+        ).stdout
+    )
+    return wheel
 
 
 def repository_status(repository: FleetRepository, *, fresh: bool = False) -> RepositoryStatus:
