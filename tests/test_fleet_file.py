@@ -130,3 +130,36 @@ def test_releases_behind_counts_from_the_tag_of_an_untagged_commit():
     assert releases_behind(versions, "v0.3.0") == 0
     with pytest.raises(RepositoryStateError, match=r"on template v9\.0\.0, which is not in the"):
         releases_behind(versions, "v9.0.0")
+
+
+def test_without_the_runtime_installed_the_update_workers_run_it_from_the_shipped_wheel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import importlib.util
+    import subprocess
+    import sys
+
+    from mlopsify import fleet_status
+    from mlopsify.template import template_for
+    from mlopsify.template_source import TemplateSource
+
+    assert fleet_status.runtime_wheel(tmp_path) is None  # importable here: nothing to add
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    wheel = fleet_status.runtime_wheel(tmp_path)
+    newest = template_for(TemplateSource.shipped()).newest().removeprefix("v")
+    assert wheel == tmp_path / f"mlopsify_runtime-{newest}-py3-none-any.whl"
+    # A Python that sees only the wheel imports the job's module from it.
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            "import sys; sys.path.insert(0, sys.argv[1]);"
+            " import mlopsify_runtime.template_update_branch as m; print(m.__file__)",
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.strip() == f"{wheel}/mlopsify_runtime/template_update_branch.py"

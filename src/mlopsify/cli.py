@@ -518,14 +518,12 @@ def fleet_update_command(fleet_file: FleetFile, jobs: JobsOption = 2) -> None:
     """
     from .fleet import read_fleet
     from .fleet_status import in_parallel
-    from .fleet_update import require_runtime, update_repository, update_table
+    from .fleet_update import RepositoryUpdate, update_table
 
     fleet = read_fleet(fleet_file)
-    require_runtime()
     with _fleet_progress("fleet update", len(fleet.repositories)) as bar:
-        updates = in_parallel(
-            update_repository, fleet.repositories, jobs=jobs, on_done=lambda _: bar.update(1)
-        )
+        done = in_parallel("update", fleet.repositories, jobs=jobs, on_done=lambda _: bar.update(1))
+    updates = [RepositoryUpdate(**update) for update in done]
     typer.echo("\n".join(update_table(updates)))
     if any(update.state == "failed" for update in updates):
         raise typer.Exit(code=MlopsifyError.exit_code)

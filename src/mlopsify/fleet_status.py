@@ -16,6 +16,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _git
-from .errors import MlopsifyError, RepositoryStateError
+from .errors import MlopsifyError, RepositoryStateError, TemplateVersionError
 from .fleet import Fleet, FleetRepository
 
 SCHEMA_VERSION = 1
@@ -79,7 +80,7 @@ def fleet_status(
     *,
     jobs: int = 2,
     fresh: bool = False,
-    on_done: Callable[[RepositoryStatus], None] | None = None,
+    on_done: Callable[[dict[str, Any]], None] | None = None,
 ) -> FleetStatus:
     """The status of every repository of ``fleet``, in the fleet file's order; ``fresh``
     reads each again rather than from the cache of earlier runs."""
@@ -87,38 +88,41 @@ def fleet_status(
     from .template_source import TemplateSource
 
     releases = template_for(TemplateSource.shipped()).versions
-    work = fresh_repository_status if fresh else repository_status
+    work = "status-fresh" if fresh else "status"
     statuses = in_parallel(work, fleet.repositories, jobs=jobs, on_done=on_done)
-    return FleetStatus(releases, statuses)
+    return FleetStatus(releases, [RepositoryStatus(**status) for status in statuses])
 
 
 def in_parallel(
-    work: Callable[[FleetRepository], Any],
+    work: str,
     repositories: list[FleetRepository],
     *,
     jobs: int,
-    on_done: Callable[[Any], None] | None,
-) -> list[Any]:
-    """``work`` for each repository in at most ``jobs`` worker processes; results in order.
+    on_done: Callable[[dict[str, Any]], None] | None,
+) -> list[dict[str, Any]]:
+    """``work`` (status, status-fresh or update: :mod:`.fleet_worker`) for each repository, at
+    most ``jobs`` at a time, each in a process of its own; their JSON results, in order.
 
     Processes, not threads: Copier reads git's URL mapping from a process-wide environment.
+    Each gets a Copier mirror cache of its own (Copier prunes the worktrees of its shared
+    cache at each run, including those another process renders from), and git with its
+    optional locks off (``git status`` would refresh the index of a clone it only reads).
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import ThreadPoolExecutor, as_completed
 
-    results: dict[int, Any] = {}
-    # spawn: each worker starts from this process's environment, not a copy of its threads.
-    context = multiprocessing.get_context("spawn")
+    results: dict[int, dict[str, Any]] = {}
     with (
         tempfile.TemporaryDirectory(prefix="mlopsify-fleet-caches-") as caches,
-        ProcessPoolExecutor(
-            max_workers=max(1, jobs),
-            mp_context=context,
-            initializer=_start_worker,
-            initargs=(caches,),
-        ) as pool,
+        ThreadPoolExecutor(max_workers=max(1, jobs)) as pool,
     ):
-        futures = {pool.submit(work, repository): i for i, repository in enumerate(repositories)}
+        env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+        wheel = runtime_wheel(Path(caches)) if work == "update" else None
+        if wheel is not None:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(wheel), env.get("PYTHONPATH")]))
+        futures = {
+            pool.submit(_run_worker, work, repository, env, Path(caches) / str(index)): index
+            for index, repository in enumerate(repositories)
+        }
         for future in as_completed(futures):
             results[futures[future]] = future.result()
             if on_done is not None:
@@ -126,12 +130,61 @@ def in_parallel(
     return [results[i] for i in range(len(repositories))]
 
 
-def _start_worker(caches: str) -> None:
-    """Set up a worker: a Copier mirror cache of its own (Copier prunes the worktrees of its
-    shared cache at each run, including those another process is rendering from), and git
-    that never writes a repository it only reads (``git status`` refreshes the index)."""
-    os.environ["COPIER_CACHE_DIR"] = tempfile.mkdtemp(dir=caches)
-    os.environ["GIT_OPTIONAL_LOCKS"] = "0"
+def _run_worker(
+    work: str, repository: FleetRepository, env: dict[str, str], cache: Path
+) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "mlopsify.fleet_worker", work],
+        input=json.dumps(asdict(repository)),
+        env={**env, "COPIER_CACHE_DIR": str(cache)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:  # a bug: its traceback
+        raise RuntimeError(f"fleet {work} of {repository.name} failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def runtime_wheel(directory: Path) -> Path | None:
+    """The runtime library for a worker's path, when this Python cannot import it: the wheel
+    of the newest release in the shipped template history, written into ``directory``.
+
+    mlopsify does not depend on the runtime (it is not published on an index); every template
+    release carries it in ``template/vendor/``, as the projects' ``make template-update`` job
+    runs it, from the wheel on ``PYTHONPATH``.
+    """
+    import importlib.util
+
+    from .template import template_for
+    from .template_source import TemplateSource
+
+    if importlib.util.find_spec("mlopsify_runtime") is not None:
+        return None
+    source = TemplateSource.shipped()
+    tag = template_for(source).newest()
+    history = directory / "history.git"
+    _git.git("init", "--quiet", "--bare", str(history), cwd=directory)
+    _git.git("fetch", "--quiet", source.location, f"refs/tags/{tag}:refs/tags/{tag}", cwd=history)
+    try:
+        listed = _git.git("ls-tree", "--name-only", f"{tag}:template/vendor", cwd=history).split()
+        name = next(name for name in listed if name.startswith("mlopsify_runtime-"))
+    except (subprocess.CalledProcessError, StopIteration):
+        raise TemplateVersionError(
+            f"template {tag} carries no runtime library (template/vendor/mlopsify_runtime-*.whl),"
+            " which fleet update runs: install mlopsify-runtime beside mlopsify"
+        ) from None
+    wheel = directory / name
+    wheel.write_bytes(
+        subprocess.run(
+            ["git", "cat-file", "blob", f"{tag}:template/vendor/{name}"],
+            cwd=history,
+            capture_output=True,
+            check=True,
+        ).stdout
+    )
+    return wheel
 
 
 def repository_status(repository: FleetRepository, *, fresh: bool = False) -> RepositoryStatus:
@@ -170,10 +223,6 @@ def git_failure(error: subprocess.CalledProcessError) -> str:
 def without_credentials(text: str) -> str:
     """``text`` with the user and password of any URL in it removed (a push URL may carry a token)."""
     return re.sub(r"//[^@/\s]+@", "//", text)
-
-
-def fresh_repository_status(repository: FleetRepository) -> RepositoryStatus:
-    return repository_status(repository, fresh=True)
 
 
 # What the commit's files alone decide, and so what the cache keeps.

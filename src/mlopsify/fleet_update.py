@@ -46,17 +46,6 @@ class RepositoryUpdate:
     message: str | None = None
 
 
-def require_runtime() -> None:
-    """The requests are the runtime's code: a clear error before any clone when it is missing."""
-    try:
-        import mlopsify_runtime.template_update_branch  # noqa: F401
-    except ImportError:
-        raise MlopsifyError(
-            "fleet update opens its requests with mlopsify-runtime, which is not installed:"
-            " install it beside mlopsify (`make bootstrap` does, or `pip install ./runtime`)"
-        ) from None
-
-
 def update_repository(repository: FleetRepository) -> RepositoryUpdate:
     """Update one repository on a review branch; a repository that fails says why."""
     from .fleet_status import fleet_clone, git_failure
