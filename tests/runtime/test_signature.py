@@ -18,7 +18,7 @@ from mlopsify_runtime.serving.signature import (
     check_served_model,
     verify_model_signature,
 )
-from mlopsify_runtime.signing import SIGNATURE_NAME, sign_model
+from mlopsify_runtime.signing import SIGNATURE_NAME, changed_files, sign_model
 
 
 @pytest.fixture
@@ -179,3 +179,12 @@ def test_require_model_signature_takes_true_or_false(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("REQUIRE_MODEL_SIGNATURE", "yes")
     with pytest.raises(ValueError, match=r"^REQUIRE_MODEL_SIGNATURE='yes' must be true or false$"):
         Settings.from_env()
+
+
+def test_the_changed_file_is_named_however_the_verdict_quotes_it() -> None:
+    """model-signing's verdict is a list's repr; a digest with a quote in its bytes escapes the
+    quotes around the file's name (seen as a message without the name, half of the time)."""
+    plain = str(["Hash mismatch for 'model.onnx': Expected 'b1', Actual 'b2'"])
+    escaped = str(["Hash mismatch for 'model.onnx': Expected 'b\"\\'\"', Actual 'b2'"])
+    assert "\\'model.onnx\\'" in escaped
+    assert changed_files(plain) == changed_files(escaped) == ["model.onnx"]

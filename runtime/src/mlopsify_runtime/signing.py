@@ -113,13 +113,19 @@ def verify_model_signature(model_dir: Path, public_key: Path, *, required: bool 
     try:
         config.verify(model_dir, signature)
     except ValueError as error:  # model-signing's verdict: which file changed, or a bad signature
-        changed = re.findall(r"Hash mismatch for '([^']+)'", str(error))
+        changed = changed_files(str(error))
         what = f"{', '.join(changed)} changed after signing" if changed else str(error).split(":", 1)[0]
         raise SignatureError(
             f"the model in {model_dir} does not match its signature ({what}): "
             "deploy a model that the pipeline signed, or check the public key (docs/security.md)"
         ) from None
     return True
+
+
+def changed_files(verdict: str) -> list[str]:
+    """The files model-signing's verdict names as changed. The verdict holds a list's repr: a
+    digest whose bytes hold a quote makes it escape the quotes around each file's name."""
+    return re.findall(r"Hash mismatch for \\?'([^'\\]+)", verdict)
 
 
 def verify_registered_version(model_name: str, version: str, public_key: Path) -> None:
