@@ -267,6 +267,11 @@ def test_model_runtime_forces_either_path_and_a_stale_decision_is_refused(tmp_pa
         ModelLoadError, match=r"decides for version 6, the model is version 7: run the gate"
     ):
         load_model(settings)
+    ServingDecision("7", "onnx", "the gate").write(settings.serving_path)
+    spec = json.loads(settings.features_path.read_text())
+    settings.features_path.write_text(json.dumps({**spec, "classes": []}))
+    with pytest.raises(ModelLoadError, match=r"features.json lists no classes: train again"):
+        load_model(settings)
     plain = save_model(tmp_path / "plain", "classification")
     assert load_model(plain).runtime == "sklearn"
     with pytest.raises(
