@@ -468,3 +468,14 @@ class serving_process:
         self.process.terminate()
         self.process.wait(timeout=30)
         self.log = self.process.stderr.read().decode()  # type: ignore[union-attr]
+
+
+def test_training_and_the_gate_import_without_the_serving_stack() -> None:
+    """The training image has the pipeline's packages, not FastAPI's: converting and judging must not need them."""
+    blocked = ("fastapi", "starlette", "uvicorn", "prometheus_client")
+    code = (
+        f"import sys; sys.modules.update(dict.fromkeys({blocked!r}));"
+        " import mlopsify_runtime.training, mlopsify_runtime.evaluate, mlopsify_runtime.compiled"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
