@@ -153,7 +153,10 @@ def test_single_and_batch_predictions_match_the_test_set(project: Path, service:
     status, single = predict(service, {"record": records[0]})
     assert status == 200
     assert single["prediction"] == predicted[0]
-    assert single["probabilities"] == pytest.approx(batch["predictions"][0]["probabilities"])
+    # float32 in onnxruntime: one row and a batch take different kernels, equal to about 1e-7
+    assert single["probabilities"] == pytest.approx(
+        batch["predictions"][0]["probabilities"], rel=1e-5, abs=1e-6
+    )
     assert len(single["request_id"]) == 32
     # The service runs the ONNX model (the gate compiled it): its answers are scikit-learn's.
     expected = probe(project, SKLEARN_PROBE, json.dumps(records))

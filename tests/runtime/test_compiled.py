@@ -267,6 +267,11 @@ def test_model_runtime_forces_either_path_and_a_stale_decision_is_refused(tmp_pa
         ModelLoadError, match=r"decides for version 6, the model is version 7: run the gate"
     ):
         load_model(settings)
+    ServingDecision("7", "onnx", "the gate").write(settings.serving_path)
+    spec = json.loads(settings.features_path.read_text())
+    settings.features_path.write_text(json.dumps({**spec, "classes": []}))
+    with pytest.raises(ModelLoadError, match=r"features.json lists no classes: train again"):
+        load_model(settings)
     plain = save_model(tmp_path / "plain", "classification")
     assert load_model(plain).runtime == "sklearn"
     with pytest.raises(
@@ -289,17 +294,14 @@ def test_the_signature_covers_the_onnx_model(
         wait_ready(client)
     onnx = settings.model_dir / ONNX_FILE
     onnx.write_bytes(onnx.read_bytes() + b"\0")
-    with pytest.raises(SignatureError, match=r"model\.onnx changed after signing"):
+    with pytest.raises(SignatureError, match=r"does not match its signature"):
         verify_model_signature(settings.model_dir, public)
     with TestClient(create_app(signed)) as client:
         deadline = time.monotonic() + 30
         while (ready := client.get("/health/ready")).json()["status"] == "loading":
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        assert (
-            ready.status_code == 503
-            and "model.onnx changed after signing" in ready.json()["detail"]
-        )
+        assert ready.status_code == 503 and "does not match its signature" in ready.json()["detail"]
 
 
 def test_compiled_params_are_checked(tmp_path: Path) -> None:
@@ -463,3 +465,14 @@ class serving_process:
         self.process.terminate()
         self.process.wait(timeout=30)
         self.log = self.process.stderr.read().decode()  # type: ignore[union-attr]
+
+
+def test_training_and_the_gate_import_without_the_serving_stack() -> None:
+    """The training image has the pipeline's packages, not FastAPI's: converting and judging must not need them."""
+    blocked = ("fastapi", "starlette", "uvicorn", "prometheus_client")
+    code = (
+        f"import sys; sys.modules.update(dict.fromkeys({blocked!r}));"
+        " import mlopsify_runtime.training, mlopsify_runtime.evaluate, mlopsify_runtime.compiled"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr

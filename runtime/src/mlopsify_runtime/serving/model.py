@@ -204,9 +204,12 @@ def _compiled(model_dir: Path, settings: Settings) -> tuple[OnnxScorer, FeatureS
         raise ModelLoadError(f"{settings.features_path} not found: the compiled model needs its feature spec")
     try:
         spec = FeatureSpec.from_file(settings.features_path)
-        return OnnxScorer(model_dir / ONNX_FILE, spec), spec
+        scorer = OnnxScorer(model_dir / ONNX_FILE, spec)
     except (SpecError, ValueError) as error:
         raise ModelLoadError(str(error)) from None
+    if spec.task_type == "classification" and not spec.classes:  # the probabilities' columns
+        raise ModelLoadError(f"{settings.features_path} lists no classes: train again, or set MODEL_RUNTIME=sklearn")
+    return scorer, spec
 
 
 def _sklearn(model_dir: Path, mlmodel: dict[str, Any], settings: Settings) -> tuple[Estimator, FeatureSpec]:
