@@ -54,6 +54,27 @@ def require_tool(name: str) -> str:
     pytest.skip(message)
 
 
+def chromium_screenshot(url: str, shot: Path, width: int, height: int) -> Path:
+    """``url`` as headless Chromium shows it in a ``width`` x ``height`` window, as a PNG."""
+    folder = shot.parent
+    run(
+        require_tool("chromium"),
+        "--headless",
+        "--no-sandbox",  # the tests may run as root, which Chromium's sandbox refuses
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--no-first-run",
+        f"--user-data-dir={folder / 'profile'}",
+        f"--window-size={width},{height}",
+        f"--screenshot={shot}",
+        url,
+        cwd=folder,
+        timeout=120,
+        env={"HOME": str(folder)},
+    )
+    return shot
+
+
 def run(
     *args: str | Path,
     cwd: Path,

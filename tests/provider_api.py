@@ -31,23 +31,29 @@ class StandIn(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         headers = {k.lower(): v for k, v in self.headers.items()}
         self.received.append({"path": self.path, "headers": headers, "body": body})
-        answer = json.dumps(REPLY).encode()
+        answer = json.dumps(self.reply()).encode()
         self.send_response(201)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
         self.wfile.write(answer)
 
+    def reply(self) -> dict[str, Any]:
+        """What the stand-in answers to the request just recorded."""
+        return REPLY
+
     def log_message(self, *args: object) -> None:  # keep the test output clean
         pass
 
 
 @contextmanager
-def provider_api() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+def provider_api(
+    stand_in: type[StandIn] = StandIn,
+) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """The stand-in's base URL and the list it records requests in, while the block runs."""
     received: list[dict[str, Any]] = []
     server = ThreadingHTTPServer(
-        ("127.0.0.1", 0), type("Handler", (StandIn,), {"received": received})
+        ("127.0.0.1", 0), type("Handler", (stand_in,), {"received": received})
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

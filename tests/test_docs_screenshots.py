@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, require_tool, run
+from helpers import ROOT, chromium_screenshot, require_tool, run
 
 Image = pytest.importorskip("PIL.Image", reason="pillow comes with the dev extra")
 
@@ -50,23 +50,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def screenshot(site: Path, page: str, height: int, folder: Path) -> Image.Image:
-    chromium = require_tool("chromium")
     shot = folder / (page.replace("/", "_").removesuffix(".html") + ".png")
-    run(
-        chromium,
-        "--headless",
-        "--no-sandbox",  # the tests may run as root, which Chromium's sandbox refuses
-        "--disable-gpu",
-        "--hide-scrollbars",
-        "--no-first-run",
-        f"--user-data-dir={folder / 'profile'}",
-        f"--window-size={WIDTH},{height}",
-        f"--screenshot={shot}",
-        (site / page).as_uri(),
-        cwd=folder,
-        timeout=120,
-        env={"HOME": str(folder)},
-    )
+    chromium_screenshot((site / page).as_uri(), shot, WIDTH, height)
     return Image.open(shot).convert("RGB")
 
 

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from fleet_fixtures import (
@@ -30,7 +28,8 @@ from fleet_fixtures import (
     FleetOnDisk,
     build_fleet,
 )
-from helpers import require_tool
+from helpers import chromium_screenshot
+from provider_api import StandIn, provider_api
 from template_releases import MLOPSIFY
 
 from mlopsify import assess_repository
@@ -42,42 +41,18 @@ BRANCH = f"template-update/{NEWEST}"
 BEHIND = [name for name, (release, _, _) in REPOSITORIES.items() if release != NEWEST]
 
 
-class ProviderStandIn(BaseHTTPRequestHandler):
-    """Records POSTs; answers like GitLab's merge_requests and GitHub's pulls endpoints."""
+class NumberedRequests(StandIn):
+    """Each request its own page, as GitLab and GitHub number merge and pull requests."""
 
-    received: ClassVar[list[dict[str, Any]]] = []
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        headers = {key.lower(): value for key, value in self.headers.items()}
-        self.received.append({"path": self.path, "headers": headers, "body": body})
-        number = len(self.received)
-        answer = json.dumps(
-            {
-                "web_url": f"http://127.0.0.1{self.path}/{number}",
-                "html_url": f"http://127.0.0.1{self.path}/{number}",
-            }
-        ).encode()
-        self.send_response(201)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args: object) -> None:  # keep the test output clean
-        pass
+    def reply(self) -> dict[str, Any]:
+        page = f"http://127.0.0.1{self.path}/{len(self.received)}"
+        return {"web_url": page, "html_url": page}
 
 
 @pytest.fixture(scope="module")
 def provider() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-    handler = type("Handler", (ProviderStandIn,), {"received": received})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", received
-    server.shutdown()
-    server.server_close()
+    with provider_api(NumberedRequests) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -200,22 +175,7 @@ def test_status_page_shows_the_releases_of_the_fleet(
     from mlopsify.fleet_page import STATES
 
     _, page, _ = status_run
-    chromium = require_tool("chromium")
-    shot = tmp_path / "fleet.png"
-    fleet.workspace.run(
-        chromium,
-        "--headless",
-        "--no-sandbox",  # the tests may run as root, which Chromium's sandbox refuses
-        "--disable-gpu",
-        "--hide-scrollbars",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--window-size=1280,1000",
-        f"--screenshot={shot}",
-        page.as_uri(),
-        cwd=tmp_path,
-        timeout=120,
-    )
+    shot = chromium_screenshot(page.as_uri(), tmp_path / "fleet.png", 1280, 1000)
     image = Image.open(shot).convert("RGB")
     data = image.tobytes()
     pixels = [tuple(data[i : i + 3]) for i in range(0, len(data), 3)]

@@ -12,20 +12,23 @@ from .errors import InvalidAnswerError, RepositoryStateError
 ANSWERS_FILE = ".copier-answers.yml"
 
 
-def read_answers_file(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping of answers (an ``--answers-file`` or a project's answers file)."""
+def load_yaml_file(path: Path, what: str, fix: str) -> Any:
+    """The YAML document in ``path``; one line naming ``what`` it is when it is missing or broken."""
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InvalidAnswerError(
-            f"answers file {path} does not exist: give the path of a YAML file"
+            f"{what} {path} does not exist: give the path of a YAML file"
         ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise InvalidAnswerError(
-            f"answers file {path} is not valid YAML{where}: fix it or answer with --data KEY=VALUE"
-        ) from None
+        raise InvalidAnswerError(f"{what} {path} is not valid YAML{where}: {fix}") from None
+
+
+def read_answers_file(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping of answers (an ``--answers-file`` or a project's answers file)."""
+    loaded = load_yaml_file(path, "answers file", "fix it or answer with --data KEY=VALUE")
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):

@@ -59,18 +59,9 @@ class Fleet:
 
 def read_fleet(path: Path) -> Fleet:
     """Read and check a fleet file; relative paths in it are relative to the file."""
-    import yaml
+    from .answers import load_yaml_file
 
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidAnswerError(
-            f"fleet file {path} does not exist: give the path of a YAML file"
-        ) from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise InvalidAnswerError(f"fleet file {path} is not valid YAML{where}: fix it") from None
+    loaded = load_yaml_file(path, "fleet file", "fix it")
     listed = loaded.get("repositories") if isinstance(loaded, dict) else None
     if not isinstance(listed, list) or not listed:
         raise InvalidAnswerError(
