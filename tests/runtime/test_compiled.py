@@ -477,3 +477,22 @@ def test_training_and_the_gate_import_without_the_serving_stack() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_features_whose_names_are_no_identifiers_are_fed_by_position() -> None:
+    """skl2onnx renames an input "mean radius" to "mean_radius" (the default model's data)."""
+    names = {
+        "feature_a": "mean radius",
+        "feature_b": "worst area",
+        "feature_c": "c-3",
+        "colour": "colour",
+    }
+    frame = mixed_frame().rename(columns=names)
+    spec = describe(frame, list(names.values()), "label", "classification")
+    pipeline = template_pipeline("classification").fit(
+        model_input(frame, spec), frame["label"].to_numpy()
+    )
+    scorer = OnnxScorer(convert(pipeline, FeatureSpec.from_dict(spec)), FeatureSpec.from_dict(spec))
+    assert [node.name for node in scorer.session.get_inputs()][:2] == ["mean_radius", "worst_area"]
+    expected = pipeline.predict_proba(model_input(frame, spec))
+    np.testing.assert_allclose(scorer.scores(to_matrix(frame, spec)), expected, atol=1e-5)

@@ -97,9 +97,11 @@ class OnnxScorer:
         options.inter_op_num_threads = 1
         source = str(model) if isinstance(model, Path) else model
         self.session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
-        names = [node.name for node in self.session.get_inputs()]
-        if names != spec.names:
-            raise ValueError(f"the ONNX model's inputs {names} are not the features {spec.names}")
+        # One input per feature, in the features' order; skl2onnx makes each name a legal
+        # identifier ("mean radius" becomes "mean_radius"), so inputs are fed by position.
+        self.names = [node.name for node in self.session.get_inputs()]
+        if len(self.names) != len(spec.names):
+            raise ValueError(f"the ONNX model's inputs {self.names} are not the features {spec.names}")
         self.spec = spec
         self.proba = spec.task_type == "classification"
         outputs = [node.name for node in self.session.get_outputs()]
@@ -110,7 +112,7 @@ class OnnxScorer:
 
     def feeds(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
         """The matrix as one [rows, 1] array per feature (float32 numbers, NaN when missing; strings)."""
-        names, rows = self.spec.names, len(matrix)
+        names, rows = self.names, len(matrix)
         if matrix.dtype != object:  # every feature a number: one conversion, then a view per column
             columns = np.ascontiguousarray(matrix.T, dtype=np.float32)
             return {name: columns[i].reshape(rows, 1) for i, name in enumerate(names)}
