@@ -115,7 +115,7 @@ BAD_ANSWERS = [
     (
         ["-d", "ci_provider=travis"],
         "error: invalid choice for ci_provider: 'travis' is not in "
-        "['gitlab', 'jenkins', 'github', 'none']; use one of them",
+        "['gitlab', 'jenkins', 'github', 'azure', 'none']; use one of them",
     ),
     (
         ["-d", "dvc_remote_kind=s3", "-d", "dvc_remote_url=gs://bucket/x"],

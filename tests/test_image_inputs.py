@@ -9,6 +9,7 @@ git (the checkout) or a job the image job depends on produced it and handed it o
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -73,13 +74,19 @@ def checkout(project: Path) -> set[str]:
         for p in project.rglob("*")
         if p.is_file() and ".git" not in p.relative_to(project).parts
     }
+    lock = recipe(project, "lock")
+    # a shell loop writes one lock per serving extra: `for extra in serve serve-sklearn; do`
+    loops = [re.match(r"@?for (\w+) in ([^;]+); do", line) for line in lock]
+    values = {m[1]: m[2].split() for m in loops if m}
     locked = {"uv.lock"} | {
-        path
-        for line in recipe(project, "lock")
-        for path in re.findall(r"--output-file (\S+)", line)
-        if not path.startswith("build/")
+        path.replace(f"$${name}", value)
+        for line in lock
+        for written in re.findall(r"--output-file (\S+)", line)
+        for name, choices in (values.items() or [("", [""])])
+        for value in choices
+        if not (path := written).startswith("build/")
     }
-    return rendered | locked
+    return rendered | {path for path in locked if "$$" not in path}
 
 
 def recipe(project: Path, target: str) -> list[str]:
@@ -132,6 +139,8 @@ def covered(path: str, by: Iterable[str]) -> bool:
 
 
 def in_workspace(path: str, files: set[str]) -> bool:
+    if any(sign in path for sign in "*?["):  # a pattern: COPY takes the files it matches
+        return any(fnmatch.fnmatch(f, path) for f in files)
     return covered(path, files) or any(f.startswith(path + "/") for f in files)
 
 
