@@ -599,8 +599,8 @@ def test_the_tracking_server_runs_the_basic_auth_app_and_workloads_use_their_ide
                         e for e in pod["containers"][0]["env"] if e["name"] == "MODEL_SIGNING_KEY"
                     ]
                     assert key["valueFrom"]["secretKeyRef"] == {
-                        "name": f"{name}-model-signing",
-                        "key": "private-key",
+                        "name": f"{name}-model-key",
+                        "key": "pem",
                         "optional": True,
                     }
         # the service reaches no registry (its NetworkPolicy: DNS only): no credential for one
