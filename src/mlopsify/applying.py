@@ -165,19 +165,23 @@ def update_session(project: Path) -> Iterator[UpdateSession]:
         kind="project",
         hint="updates merge through git; run `git init` and commit the project first",
     )
-    top = Path(_git.git("rev-parse", "--show-toplevel", cwd=project))
-    git_dir = Path(_git.git("rev-parse", "--absolute-git-dir", cwd=project))
-    lock = os.open(git_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    session = UpdateSession(project, top, git_dir, lock)
-    try:
-        _acquire(lock, project)
-        with held_interrupts() as held:  # a roll-back is short: let it finish
-            session.recovered = recover(session)
-        if held.caught:
-            raise KeyboardInterrupt
-        yield session
+    session: UpdateSession | None = None
+    try:  # from the first step on: a Ctrl-C as the lock is taken still says what it left
+        top = Path(_git.git("rev-parse", "--show-toplevel", cwd=project))
+        git_dir = Path(_git.git("rev-parse", "--absolute-git-dir", cwd=project))
+        lock = os.open(git_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            session = UpdateSession(project, top, git_dir, lock)
+            _acquire(lock, project)
+            with held_interrupts() as held:  # a roll-back is short: let it finish
+                session.recovered = recover(session)
+            if held.caught:
+                raise KeyboardInterrupt
+            yield session
+        finally:
+            os.close(lock)
     except KeyboardInterrupt:
-        if session.written:
+        if session is not None and session.written:
             raise UpdateInterruptedError(
                 f"interrupted after the update was written into {project}: "
                 "review it with `git diff`, then commit"
@@ -185,8 +189,6 @@ def update_session(project: Path) -> Iterator[UpdateSession]:
         raise UpdateInterruptedError(
             f"interrupted: {project} was left as it was (nothing was written)"
         ) from None
-    finally:
-        os.close(lock)
 
 
 def _acquire(lock: int, project: Path) -> None:
