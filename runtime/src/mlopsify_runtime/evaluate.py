@@ -219,6 +219,7 @@ def main() -> None:
         # One point of `make tune`'s grid: metrics and plots only. The registry is left alone;
         # the best experiment, once applied, goes through this gate as the challenger (tune.py).
         write_gate_plot(decide(params, model, registration, metrics, test, spec, False, baseline))
+        judge(model, test, spec, registration, MODEL_DIR, CompiledParams.from_file()).write()  # the stage's out
         summary = ", ".join(f"{key} = {value:.4f}" for key, value in sorted(metrics.items()))
         print(f"experiment {tuning}: {summary} (the gate judges the best of the grid once applied)")
         return
