@@ -75,18 +75,18 @@ def checkout(project: Path) -> set[str]:
         if p.is_file() and ".git" not in p.relative_to(project).parts
     }
     lock = recipe(project, "lock")
-    # a shell loop writes one lock per serving extra: `for extra in serve serve-sklearn; do`
-    loops = [re.match(r"@?for (\w+) in ([^;]+); do", line) for line in lock]
-    values = {m[1]: m[2].split() for m in loops if m}
-    locked = {"uv.lock"} | {
-        path.replace(f"$${name}", value)
+    written = [
+        path
         for line in lock
-        for written in re.findall(r"--output-file (\S+)", line)
-        for name, choices in (values.items() or [("", [""])])
-        for value in choices
-        if not (path := written).startswith("build/")
-    }
-    return rendered | {path for path in locked if "$$" not in path}
+        for path in re.findall(r"--output-file (\S+)", line)
+        if not path.startswith("build/")
+    ]
+    # a shell loop writes one lock per serving extra: `for extra in serve serve-sklearn; do`
+    loop = next((m for line in lock if (m := re.match(r"@?for (\w+) in ([^;]+); do", line))), None)
+    if loop:
+        variable, values = f"$${loop[1]}", loop[2].split()
+        written = [path.replace(variable, value) for path in written for value in values]
+    return rendered | {"uv.lock", *written}
 
 
 def recipe(project: Path, target: str) -> list[str]:
