@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from mlopsify_runtime import evaluate
+from mlopsify_runtime.baseline import live_bounds
 from mlopsify_runtime.config import METRICS_FILE, GateParams, load_params
 
 
@@ -46,6 +47,20 @@ def test_gate_margins_are_measured_from_the_baseline() -> None:
     assert (
         evaluate.gate_failures(good, gate) == []
     )  # without a baseline: the absolute thresholds alone
+
+
+def test_live_bounds_are_the_stricter_of_the_absolute_bounds_and_the_baseline_margins() -> None:
+    gate = GateParams(
+        minimum={"f1": 0.9, "roc_auc": 0.55},
+        maximum={"rmse": 2000.0},
+        plus={"roc_auc": 0.1, "mae": 50.0, "recall": 0.2},  # no baseline value for recall: no bound
+        times={"rmse": 0.8, "r2": 2.0},
+    )
+    baseline = {"roc_auc": 0.5, "rmse": 3000.0, "mae": 2500.0, "r2": 0.1}
+    minimum, maximum = live_bounds(gate, baseline)
+    assert minimum == {"f1": 0.9, "roc_auc": 0.6, "r2": 0.2}
+    assert maximum == {"rmse": 2000.0, "mae": 2450.0}
+    assert live_bounds(gate, {}) == (gate.minimum, gate.maximum)
 
 
 def test_the_baseline_is_the_prior_class_or_the_mean_of_the_train_split() -> None:

@@ -28,7 +28,7 @@ from sklearn.pipeline import Pipeline
 from yamllint import linter
 from yamllint.config import YamlLintConfig
 
-from mlopsify_runtime import evaluate
+from mlopsify_runtime import evaluate, reference
 from mlopsify_runtime.config import (
     FEATURES_FILE,
     MODEL_DIR,
@@ -273,6 +273,28 @@ def test_a_table_passes_the_default_gate_and_a_constant_model_fails_it_naming_th
         "| metric | challenger | baseline | champion | tolerance |"
         in Path("reports/gate.md").read_text()
     )
+
+    # Production is held to the gate the model passed: data-import left gate.min and gate.max
+    # empty, and the live-quality alert's bounds come from the baseline's margins.
+    gate = load_params().gate
+    live = {
+        (row["metric"], row["bound"]): row["value"]
+        for row in reference.build()["thresholds"]
+        if row["alert"] == "ModelLiveQualityBelowGate"
+    }
+    naive = report["baseline"]["metrics"]
+    lower = {"rmse", "mae"}
+    expected = {
+        (name, "max" if name in lower else "min"): naive[name] - margin
+        if name in lower
+        else naive[name] + margin
+        for name, margin in gate.plus.items()
+    } | {
+        (name, "max" if name in lower else "min"): naive[name] * margin
+        for name, margin in gate.times.items()
+    }
+    assert gate.minimum == gate.maximum == {} and expected
+    assert live == pytest.approx(expected)
 
     spec = read_spec(FEATURES_FILE)
     schema = yaml.safe_load(Path("data/schema.yaml").read_text())["columns"]

@@ -18,9 +18,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from .challenger import GATE_REPORT, LOWER_IS_BETTER, Decision, comparison_failures, record, write_reports
+from .baseline import BASELINES, baseline_bounds, baseline_metrics
+from .challenger import GATE_REPORT, Decision, comparison_failures, record, write_reports
 from .compiled import CompiledParams, judge
 from .compiled import record as record_serving
 from .config import (
@@ -49,42 +48,22 @@ if TYPE_CHECKING:
 
 # Set to 1 for one run whose features changed on purpose: the champion cannot score its data.
 SKIP_CHAMPION = "GATE_SKIP_CHAMPION"
-BASELINES = {
-    "classification": "the prior class of the training labels",
-    "regression": "the mean of the training target",
-}
-
-
-def baseline_metrics(train_target: np.ndarray, test_target: np.ndarray, task_type: str) -> dict[str, float]:
-    """The gate's metrics of the naive model of the task (BASELINES), fitted on the train split's
-    target and scored on the test rows: what a model that learnt nothing from the features gets."""
-    from sklearn.dummy import DummyClassifier, DummyRegressor
-
-    naive = DummyClassifier(strategy="prior") if task_type == "classification" else DummyRegressor(strategy="mean")
-    naive.fit(np.zeros((len(train_target), 1)), train_target)
-    return gate_metrics(naive, np.zeros((len(test_target), 1)), test_target, task_type)
 
 
 def baseline_failures(metrics: dict[str, float], gate: GateParams, baseline: dict[str, float], named: str) -> list[str]:
-    """One message per metric that does not beat the baseline by its margin: `plus` adds to the
-    baseline's value (subtracts, for a metric where lower is better), `times` multiplies it."""
+    """One message per metric that does not beat the baseline by its margin (baseline_bounds)."""
+    bounds = {bound.where: bound for bound in baseline_bounds(gate, baseline)}
     failures = []
     for rule, margins in (("plus", gate.plus), ("times", gate.times)):
-        for name, margin in margins.items():
+        for name in margins:
             where = f"params.yaml gate.baseline.{rule}.{name}"
-            if name not in metrics or name not in baseline:
+            bound = bounds.get(where)
+            if bound is None or name not in metrics:
                 failures.append(f"{where}: no metric '{name}' (use one of {few(sorted(metrics))})")
-                continue
-            lower = name in LOWER_IS_BETTER
-            if rule == "times":
-                bound, how = baseline[name] * margin, f"{margin} x the baseline's {baseline[name]:.4f}"
-            else:
-                bound = baseline[name] - margin if lower else baseline[name] + margin
-                how = f"the baseline's {baseline[name]:.4f} {'-' if lower else '+'} {margin}"
-            if metrics[name] > bound if lower else metrics[name] < bound:
+            elif metrics[name] > bound.value if bound.lower else metrics[name] < bound.value:
                 failures.append(
-                    f"{name} = {metrics[name]:.4f} is {'above' if lower else 'below'} {bound:.4f}, {how} "
-                    f"(baseline: {named}; {where})"
+                    f"{name} = {metrics[name]:.4f} is {'above' if bound.lower else 'below'} {bound.value:.4f}, "
+                    f"{bound.how} (baseline: {named}; {where})"
                 )
     return failures
 

@@ -6,7 +6,8 @@ params.yaml); the file keeps the bin edges and the share of training rows in eac
 shares, plus a last bin for missing values and, in the service, categories unseen in
 training. By kind (kinds.py): a date or datetime is binned as its days since 1970-01-01, a
 text by the bucket of its hash (`buckets`, then a last bin for missing values); a boolean is a
-number. Next to them: the monitoring settings of params.yaml and the quality gate. The
+number. Next to them: the monitoring settings of params.yaml and the quality gate, its absolute
+bounds and its margins over the naive baseline measured on the test split (baseline.py). The
 service reads only this file: it computes the population stability index (PSI) of recent
 requests against these shares, and exports the thresholds for the alert rules, so
 params.yaml is their one source.
@@ -24,7 +25,8 @@ import pandas as pd
 import yaml
 from scipy.stats import chi2
 
-from .config import FEATURES_FILE, PARAMS_FILE, TRAIN_DATA, load_params, run_step
+from .baseline import baseline_metrics, live_bounds
+from .config import FEATURES_FILE, PARAMS_FILE, TEST_DATA, TRAIN_DATA, Params, load_params, run_step
 from .kind_values import days_since_epoch, text_bucket
 from .kinds import HASH_BUCKETS
 from .spec import Spec, number_column, read_frame, read_spec
@@ -162,6 +164,15 @@ def thresholds(
     return rows
 
 
+def gate_baseline(params: Params, train: pd.DataFrame) -> dict[str, float]:
+    """The naive baseline's metrics on the test split, as the gate measured them (baseline.py);
+    nothing when params.yaml sets no margin over it."""
+    if not (params.gate.plus or params.gate.times):
+        return {}
+    target = params.data.target
+    return baseline_metrics(train[target].to_numpy(), read_frame(TEST_DATA)[target].to_numpy(), params.task_type)
+
+
 def build(params_path: Path = PARAMS_FILE) -> dict[str, Any]:
     """The content of models/monitoring.json, from params.yaml, the features and the training data."""
     params = load_params(params_path)
@@ -182,7 +193,7 @@ def build(params_path: Path = PARAMS_FILE) -> dict[str, Any]:
         "reference": reference_statistics(train, spec, settings.drift.bins),
         "settings": asdict(settings),
         "psi_noise_floor": floor,
-        "thresholds": thresholds(settings, params.gate.minimum, params.gate.maximum),
+        "thresholds": thresholds(settings, *live_bounds(params.gate, gate_baseline(params, train))),
     }
 
 
