@@ -107,6 +107,9 @@ class DriftTracker:
         if statistic is not None and len(self._custom) < len(self._numbers):
             logger.warning("drift_statistic hook: number features without training values keep PSI")
         self._raw = np.full((window, len(self._custom)), np.nan)
+        # decided once, not per request: which features are categories, and whether the numbers need a date's parsing
+        self._category_indices = [i for i in range(len(self.features)) if self.is_category(i)]
+        self._numbers_plain = not set(self._numbers) & set(self._dates)
         self._counts = np.zeros((len(self.features), most), dtype=np.int64)
         self._next = 0
         self.seen = 0
@@ -115,8 +118,11 @@ class DriftTracker:
         """A category of the training data (a text of many values is binned by hash, never unseen)."""
         return self._edges[index] is None and index not in self._buckets
 
-    def numbers(self, matrix: np.ndarray, columns: list[int]) -> np.ndarray:
-        """The `columns` of `matrix` as floats: a date as its days since 1970-01-01, None as NaN."""
+    def numbers(self, matrix: np.ndarray, columns: list[int], plain: bool = False) -> np.ndarray:
+        """The `columns` of `matrix` as floats: a date as its days since 1970-01-01, None as NaN
+        (`plain`: no date among them, one conversion for all)."""
+        if plain:
+            return np.asarray(matrix[:, columns], dtype=float)
         values = np.empty((len(matrix), len(columns)))
         for j, index in enumerate(columns):
             if index in self._dates:
@@ -140,28 +146,29 @@ class DriftTracker:
         """
         bins = np.empty((len(matrix), len(self.features)), dtype=np.int32)
         if self._numbers:
-            values = self.numbers(matrix, self._numbers)  # None (missing) becomes NaN
+            values = self.numbers(matrix, self._numbers, self._numbers_plain)  # None (missing) becomes NaN
             counted = (values[:, :, None] >= self._edge_table[None, :, :]).sum(axis=2)
             bins[:, self._numbers] = np.where(np.isnan(values), self._edge_counts, counted)
-        for i, known in enumerate(self._categories):
-            if self.is_category(i):
-                unseen = len(known)
-                bins[:, i] = [unseen if value is None else known.get(str(value), unseen) for value in matrix[:, i]]
+        for i in self._category_indices:
+            known = self._categories[i]
+            unseen = len(known)
+            bins[:, i] = [unseen if value is None else known.get(str(value), unseen) for value in matrix[:, i]]
         for i, buckets in self._buckets.items():
             bins[:, i] = [buckets if value is None else text_bucket(value, buckets) for value in matrix[:, i]]
         return bins
 
     def observe(self, matrix: np.ndarray) -> None:
         """Add request rows (features in `self.features` order), evicting the oldest past `window`."""
-        for i, known in enumerate(self._categories):
-            if self.is_category(i):  # every request counts, also those older than the window
-                self.unseen[i] += sum(1 for value in matrix[:, i] if value is not None and str(value) not in known)
+        for i in self._category_indices:  # every request counts, also those older than the window
+            known = self._categories[i]
+            self.unseen[i] += sum(1 for value in matrix[:, i] if value is not None and str(value) not in known)
         rows = self.bins_of(matrix[-self.window :])
         # All rows at once (a batch costs about what one row does): the slots they take, in ring order,
         # lose their old rows' counts (slots are filled from 0 before the first wrap), then gain the new.
         slots = (self._next + np.arange(len(rows))) % self.window
         filled = slots if self.seen >= self.window else slots[slots < self.seen]
-        self._counts -= self._tally(self._ring[filled])
+        if len(filled):
+            self._counts -= self._tally(self._ring[filled])
         self._ring[slots] = rows
         if self._custom:
             recent = matrix[-self.window :]

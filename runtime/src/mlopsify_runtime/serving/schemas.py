@@ -367,7 +367,7 @@ class PredictPlan:
 
     def parse(self, body: bytes) -> Parsed:
         """The body's records as the model's matrix; `InputError` (400, 422) for a body the contract refuses."""
-        parsed = self._common(body)
+        parsed = self.common(body)
         if parsed is not None:
             return parsed
         valid = self.models.predict_check.validate(body)  # refuses with the contract's messages
@@ -376,7 +376,7 @@ class PredictPlan:
         ids = self.models.ids(validated) if self.id_of is not None else None
         return Parsed(self.models.rows(validated), ids, records is None)
 
-    def _common(self, body: bytes) -> Parsed | None:
+    def common(self, body: bytes) -> Parsed | None:
         """The parsed body when it is valid in the common way, else None (then pydantic judges it)."""
         try:
             value = orjson.loads(body)
