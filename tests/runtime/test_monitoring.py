@@ -31,7 +31,8 @@ from mlopsify_runtime.reference import (
 )
 from mlopsify_runtime.serving import Settings, create_app
 from mlopsify_runtime.serving.drift import DriftTracker
-from mlopsify_runtime.serving.feedback import LiveQuality, Pending
+from mlopsify_runtime.serving.app import batch_request_ids
+from mlopsify_runtime.serving.feedback import LiveQuality, Pending, PredictionStore
 from mlopsify_runtime.spec import describe
 
 pytestmark = pytest.mark.filterwarnings("ignore:X does not have valid feature names")
@@ -157,6 +158,26 @@ def test_the_window_counts_exactly_its_last_rows_whatever_the_batch_sizes() -> N
             for feature, bin_index in enumerate(row):
                 expected[feature, bin_index] += 1
         assert (tracker._counts == expected).all()
+
+
+def test_the_store_keeps_the_last_predictions_a_request_at_a_time() -> None:
+    store = PredictionStore(capacity=5)
+    first, first_ids = batch_request_ids(3)
+    second, second_ids = batch_request_ids(4)
+    assert [request_id[:24] for request_id in first_ids] == [first] * 3
+    assert [request_id[24:] for request_id in first_ids] == ["00000000", "00000001", "00000002"]
+    store.add(first, ["no", "yes", "no"], np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), ["no", "yes"])
+    assert store.take(first_ids[1]) == Pending("yes", {"no": 0.2, "yes": 0.8})
+    assert first_ids[1] not in store  # the same truth cannot count twice
+    assert len(store) == 2
+    store.add(second, [1.0, 2.0, 3.0, 4.0])  # 7 predictions: the oldest two are forgotten
+    assert [request_id in store for request_id in first_ids] == [False, False, True]
+    assert len(store) == 5
+    assert store.take(second_ids[3]) == Pending(4.0, None)
+    unknown = [first_ids[2].upper(), first_ids[2][:24] + "00000009", first_ids[2][:24] + "+0000002", "x" * 32, ""]
+    assert [request_id in store for request_id in unknown] == [False] * len(unknown)
+    assert store.take(first_ids[2]) == Pending("no", {"no": 0.6, "yes": 0.4})
+    assert len(store) == 3
 
 
 def test_live_quality_of_three_classes_uses_the_gate_metrics() -> None:
