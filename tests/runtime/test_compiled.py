@@ -183,7 +183,9 @@ def test_a_batch_is_one_onnx_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         scorer = client.app.state.serving.model.scorer  # type: ignore[attr-defined]
         run = scorer.run
 
-        def counted(outputs: list[str], feeds: dict[str, np.ndarray], options: None) -> list[np.ndarray]:
+        def counted(
+            outputs: list[str], feeds: dict[str, np.ndarray], options: None
+        ) -> list[np.ndarray]:
             calls.append(len(next(iter(feeds.values()))))
             result: list[np.ndarray] = run(outputs, feeds, options)
             return result

@@ -8,8 +8,9 @@ kind: a date or datetime (text in a request) is binned as its days since 1970-01
 number; a text of many values by the bucket of its hash, missing in a last bin (no value of
 it is "unseen"). The
 tracker holds the bin of every feature for the last `window` request rows in a ring buffer
-with per-bin counts, so an update costs a few array operations and a scrape computes, per
-feature,
+with per-bin counts, so an update costs a few array operations whatever its number of rows;
+the service queues its requests' rows and bins them together, every `QUEUED_ROWS` rows or at
+the next scrape. A scrape computes, per feature,
 
     PSI = sum over bins of (a - e) * ln(a / e)
 
@@ -37,6 +38,7 @@ from prometheus_client.registry import Collector
 from ..kind_values import days_since_epoch, text_bucket
 
 SMOOTHING = 0.5
+QUEUED_ROWS = 256  # request rows binned together: a single-record request then costs one list append
 logger = logging.getLogger(__name__)
 
 Statistic = Callable[[Sequence[float], Sequence[float]], float]
@@ -113,6 +115,8 @@ class DriftTracker:
         self._counts = np.zeros((len(self.features), most), dtype=np.int64)
         self._next = 0
         self.seen = 0
+        self._queued: list[np.ndarray] = []  # request rows not binned yet (`queue`)
+        self._queued_rows = 0
 
     def is_category(self, index: int) -> bool:
         """A category of the training data (a text of many values is binned by hash, never unseen)."""
@@ -157,6 +161,19 @@ class DriftTracker:
             bins[:, i] = [buckets if value is None else text_bucket(value, buckets) for value in matrix[:, i]]
         return bins
 
+    def queue(self, matrix: np.ndarray) -> None:
+        """Add request rows at the next read (`flush`), or once `QUEUED_ROWS` rows wait: what the service does."""
+        self._queued.append(matrix)
+        self._queued_rows += len(matrix)
+        if self._queued_rows >= QUEUED_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Bin the queued rows now, in the order they came (before the window is read)."""
+        if self._queued:
+            queued, self._queued, self._queued_rows = self._queued, [], 0
+            self.observe(queued[0] if len(queued) == 1 else np.concatenate(queued))
+
     def observe(self, matrix: np.ndarray) -> None:
         """Add request rows (features in `self.features` order), evicting the oldest past `window`."""
         for i in self._category_indices:  # every request counts, also those older than the window
@@ -185,6 +202,7 @@ class DriftTracker:
 
     def scores(self) -> dict[str, float]:
         """PSI per feature, or nothing while the window holds fewer than `min_samples` rows."""
+        self.flush()
         if self.size < self.min_samples:
             return {}
         values = psi(self._counts.astype(float), self._expected, self.size, self.reference_rows).tolist()
@@ -203,6 +221,7 @@ class DriftCollector(Collector):
         self.tracker = tracker
 
     def collect(self) -> Iterator[Metric]:
+        self.tracker.flush()
         drift = GaugeMetricFamily(
             "model_feature_drift",
             "Population stability index of the feature over the recent requests, against the training data.",

@@ -101,6 +101,7 @@ class ServiceMetrics:
         self._bucket_labels = bucket_labels(regression_buckets)
         self._timed: dict[str, Histogram] = {}
         self._counted: dict[tuple[str, int], Counter] = {}
+        self._outcomes: dict[str, Counter] = {}
 
     def model_loaded(self, model: LoadedModel) -> None:
         info = model.info
@@ -138,7 +139,10 @@ class ServiceMetrics:
         counts = np.bincount(indices, minlength=len(labels)).tolist()
         for label, count in zip(labels, counts, strict=True):
             if count:
-                self.predictions.labels(label).inc(count)
+                counter = self._outcomes.get(label)
+                if counter is None:
+                    counter = self._outcomes[label] = self.predictions.labels(label)
+                counter.inc(count)
 
     def outcome(self, value: float) -> str:
         """The bucket label of a regression value (an edge belongs to the bucket below it)."""

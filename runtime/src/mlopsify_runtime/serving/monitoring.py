@@ -96,7 +96,7 @@ class Monitoring:
     def on_prediction(self, event: PredictionEvent) -> None:
         """Listener of /predict: feed the drift window and keep the predictions for feedback."""
         order = self._column_order(event.model)
-        self.tracker.observe(event.matrix if order is None else event.matrix[:, order])
+        self.tracker.queue(event.matrix if order is None else event.matrix[:, order])
         if self.quality.classes != event.model.classes:
             self.quality.classes = list(event.model.classes)
         scored = event.scored
