@@ -400,10 +400,9 @@ class PredictPlan:
         ids = None
         if self.id_of is not None:
             ids = list(map(self.id_of, records))
-            sent = [sent for sent in ids if sent is not None]
-            if not all(
-                type(sent) is int or (type(sent) is str and len(sent) <= self.limits.max_string_length) for sent in sent
-            ):
+            sent = [record_id for record_id in ids if record_id is not None]
+            longest = self.limits.max_string_length
+            if not all(type(key) is int or (type(key) is str and len(key) <= longest) for key in sent):
                 return None
             keys += len(sent)
         # Every record has its features (and its id): more keys are unknown fields, more colons
@@ -413,16 +412,19 @@ class PredictPlan:
         matrix = self._matrix(rows) if self.numeric else self._mixed(rows)
         return None if matrix is None else Parsed(matrix, ids, single)
 
+    def _floats(self, values: Sequence[Any]) -> np.ndarray | None:
+        """JSON numbers as floats, when every one is within the limit (NaN never is)."""
+        try:
+            floats = np.array(values, dtype=np.float64)
+        except OverflowError:  # an integer beyond any float
+            return None
+        return floats if (np.abs(floats) <= self.limits.max_abs_value).all() else None
+
     def _matrix(self, rows: list[tuple[Any, ...]]) -> np.ndarray | None:
         """Rows of numbers as a float matrix, when every value is a number within the limit."""
         if not set(map(type, chain.from_iterable(rows))) <= NUMBER_TYPES:
             return None
-        try:
-            matrix = np.array(rows, dtype=np.float64)
-        except OverflowError:  # an integer beyond any float
-            return None
-        within = np.abs(matrix) <= self.limits.max_abs_value  # False for NaN too
-        return matrix if within.all() else None
+        return self._floats(rows)
 
     def _mixed(self, rows: list[tuple[Any, ...]]) -> np.ndarray | None:
         """Rows of numbers, strings and nulls as an object matrix (numbers as floats, None when null)."""
@@ -430,22 +432,18 @@ class PredictPlan:
         for index, (column, (types, number)) in enumerate(zip(zip(*rows, strict=True), self.columns, strict=True)):
             if not set(map(type, column)) <= types:
                 return None
+            present = [value for value in column if value is not None] if NONE_TYPE in types else column
             if number:
-                floats = self._matrix([column])
+                floats = self._floats(present)
                 if floats is None:
-                    if NONE_TYPE not in types or None not in column:
-                        return None
-                    present = [value for value in column if value is not None]
-                    checked = self._matrix([tuple(present)]) if present else np.empty((1, 0))
-                    if checked is None:
-                        return None
-                    values = iter(checked[0].tolist())
-                    matrix[:, index] = [None if value is None else next(values) for value in column]
-                else:
-                    matrix[:, index] = floats[0].tolist()
+                    return None
+                if len(present) == len(column):
+                    matrix[:, index] = floats.tolist()
+                else:  # the nulls stay None, as the models give them
+                    numbers = iter(floats.tolist())
+                    matrix[:, index] = [None if value is None else next(numbers) for value in column]
             else:
-                lengths = map(len, column) if NONE_TYPE not in types else (len(v) for v in column if v is not None)
-                if max(lengths, default=0) > self.limits.max_string_length:
+                if max(map(len, present), default=0) > self.limits.max_string_length:
                     return None
                 matrix[:, index] = column
         return matrix
