@@ -271,8 +271,9 @@ def prediction_items(request_ids: list[str], scored: Scored, keys: list[str]) ->
 
 
 def json_response(content: Any) -> Response:
-    """The answer encoded in one call (orjson: several times faster than the json module)."""
-    return Response(orjson.dumps(content), media_type="application/json")
+    """The answer encoded in one call (orjson: several times faster than the json module); numpy
+    scalars too, which a project's postprocess hook may return (the json module took np.float64)."""
+    return Response(orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
 
 
 def predict_endpoint(models: ServiceModels) -> Endpoint:
