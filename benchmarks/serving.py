@@ -519,7 +519,8 @@ def report(
         "",
         "## In process, and where a single-record request's time goes",
         "",
-        "One record a call, no HTTP, in the project's environment, the compiled path (medians of three rounds):",
+        "One record a call (the last two rows: a batch), no HTTP, in the project's environment, the compiled"
+        " path (medians of three rounds):",
         "",
         "| path | per second | microseconds |",
         "|---|---:|---:|",
