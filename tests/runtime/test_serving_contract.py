@@ -211,27 +211,95 @@ near_values = st.one_of(
     st.sampled_from([math.nan, math.inf, 1e16, "red", "a:b", ""]),
     st.lists(st.integers(), max_size=2),
 )
-near_records = st.dictionaries(
-    st.sampled_from(["size", "colour", "age", "key", "other", "a", "b", "c"]),
-    near_values,
-    max_size=5,
-)
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    st.sampled_from([NUMBERS, MIXED, WITH_ID]),
-    st.one_of(
-        st.builds(lambda record: {"record": record}, near_records),
-        st.builds(lambda records: {"records": records}, st.lists(near_records, max_size=7)),
+def valid_value(spec: FeatureSpec, name: str) -> st.SearchStrategy[Any]:
+    """What the spec's field `name` takes (the id column: a short string or an integer)."""
+    if name == spec.id_column:
+        return st.text(max_size=LIMITS.max_string_length) | st.integers(-(2**40), 2**40)
+    column = next(column for column in spec.columns if column.name == name)
+    valid = (
+        in_range | st.integers(-(10**15), 10**15)
+        if column.kind == "number"
+        else st.text(max_size=LIMITS.max_string_length)
+    )
+    return (valid | st.none()) if column.nullable else valid
+
+
+def near_records(spec: FeatureSpec) -> st.SearchStrategy[dict[str, Any]]:
+    """Records of the spec's fields, mostly valid: now and then a wrong value, a field left
+    out or an unknown field."""
+    fields = [*spec.names, *([spec.id_column] if spec.id_column else [])]
+    values = {name: st.one_of(*[valid_value(spec, name)] * 6, near_values) for name in fields}
+    left_out = st.one_of(
+        *[st.just(frozenset[str]())] * 4,
+        st.sets(st.sampled_from(fields), max_size=1).map(frozenset),
+    )
+    unknown = st.dictionaries(st.sampled_from(["other", "a", "size"]), near_values, max_size=1)
+
+    def record(
+        values: dict[str, Any], dropped: frozenset[str], more: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {**{key: value for key, value in values.items() if key not in dropped}, **more}
+
+    return st.builds(
+        record, st.fixed_dictionaries(values), left_out, st.one_of(*[st.just({})] * 4, unknown)
+    )
+
+
+def near_bodies(spec: FeatureSpec) -> st.SearchStrategy[Any]:
+    records = near_records(spec)
+    return st.one_of(
+        st.builds(lambda record: {"record": record}, records),
+        st.builds(lambda batch: {"records": batch}, st.lists(records, max_size=3)),
+        st.builds(
+            lambda batch: {"records": batch}, st.lists(records, min_size=LIMITS.max_batch_size + 1)
+        ),
         json_values,
+    )
+
+
+def valid_records(spec: FeatureSpec) -> st.SearchStrategy[list[dict[str, Any]]]:
+    fields = [*spec.names, *([spec.id_column] if spec.id_column else [])]
+    return st.lists(
+        st.fixed_dictionaries({name: valid_value(spec, name) for name in fields}),
+        min_size=1,
+        max_size=LIMITS.max_batch_size,
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from([NUMBERS, MIXED, WITH_ID]).flatmap(
+        lambda spec: st.tuples(st.just(spec), valid_records(spec))
+    )
+)
+def test_valid_records_are_read_by_the_plan_alone_as_the_models_read_them(
+    spec_and_records: tuple[FeatureSpec, list[dict[str, Any]]],
+) -> None:
+    spec, records = spec_and_records
+    body = encode({"records": records})
+    parsed = MODELS[id(spec)].predict_plan.common(body)
+    if any(
+        isinstance(value, str) and ":" in value for record in records for value in record.values()
+    ):
+        return  # a colon inside a string: left to the models, which tell it from a duplicate key
+    assert parsed is not None
+    assert (parsed.matrix.tolist(), parsed.ids, parsed.single) == judged_by_pydantic(spec, body)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from([NUMBERS, MIXED, WITH_ID]).flatmap(
+        lambda spec: st.tuples(st.just(spec), near_bodies(spec))
     ),
     st.sampled_from([(", ", ": "), (",", ":")]),
 )
 def test_the_plan_accepts_and_refuses_exactly_as_the_pydantic_models_do(
-    spec: FeatureSpec, payload: Any, separators: tuple[str, str]
+    spec_and_payload: tuple[FeatureSpec, Any], separators: tuple[str, str]
 ) -> None:
     """Same matrix, ids and form, or the same status, detail and errors: the plan only goes faster."""
+    spec, payload = spec_and_payload
     body = json.dumps(payload, separators=separators, allow_nan=True).encode()
     plan = MODELS[id(spec)].predict_plan
 
