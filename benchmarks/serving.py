@@ -64,16 +64,18 @@ import asyncio, dataclasses, json, statistics, sys, time, warnings
 warnings.filterwarnings("ignore")
 sys.path.insert(0, "{peers}")
 import bare_asgi
-from fastapi.responses import JSONResponse
-from mlopsify_runtime.serving.app import _prediction_json, create_app, new_request_ids
+from mlopsify_runtime.serving.app import batch_request_ids, create_app, json_response, prediction_items
 from mlopsify_runtime.serving.model import load_model
 from mlopsify_runtime.serving.settings import Settings
 body = open("{body}", "rb").read()
+batch_body = open("{batch_body}", "rb").read()
 scope = {{"type": "http", "asgi": {{"version": "3.0"}}, "http_version": "1.1", "method": "POST", "scheme": "http",
     "path": "/predict", "raw_path": b"/predict", "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
     "server": ("127.0.0.1", 80), "headers": [(b"content-type", b"application/json")]}}
-async def receive():
-    return {{"type": "http.request", "body": body, "more_body": False}}
+def receiving(raw):
+    async def receive():
+        return {{"type": "http.request", "body": raw, "more_body": False}}
+    return receive
 async def send(message):
     pass
 def rate(fn, seconds=1.0):
@@ -81,7 +83,8 @@ def rate(fn, seconds=1.0):
     while time.perf_counter() - start < seconds:
         fn(); n += 1
     return n / (time.perf_counter() - start)
-async def asgi_us(app, n=1000):
+async def asgi_us(app, raw=body, n=1000):
+    receive = receiving(raw)
     for _ in range(20): await app(dict(scope), receive, send)
     start = time.perf_counter()
     for _ in range(n): await app(dict(scope), receive, send)
@@ -92,33 +95,33 @@ async def main():
         while app.state.serving.model is None:
             await asyncio.sleep(0.1)
         state = app.state.serving
-        model, models = state.model, state.models
-        def parse(raw):  # what /predict does before the model: validate with the spec's models, then the matrix
-            valid = models.predict_check.validate(raw)
-            records = getattr(valid, "records", None)
-            return models.rows(records if records is not None else [valid.record])
+        model, plan = state.model, state.models.predict_plan
+        def parse(raw):  # what /predict does before the model: the body read by the spec's plan, the matrix
+            return plan.parse(raw).matrix
         row = parse(body)
-        prediction = model.predict(row)[0]
+        scored = model.score(row)
         sklearn = load_model(dataclasses.replace(Settings.from_env(), model_runtime="sklearn")).estimator
         def respond():
-            item = _prediction_json(new_request_ids(1)[0], prediction)
-            return JSONResponse({{**item, "model_name": "m", "model_version": "1"}})
+            _, ids = batch_request_ids(1)
+            return json_response({{**prediction_items(ids, scored, model.keys)[0], "model_name": "m", "model_version": "1"}})
         rounds = []
         for _ in range({rounds}):
             figures = {{
                 "estimator": rate(lambda: sklearn.predict_proba(row), 2.0),
                 "onnx": rate(lambda: model.scorer.scores(row), 2.0),
-                "service_path": rate(lambda: model.predict(parse(body)), 2.0),
+                "service_path": rate(lambda: model.score(parse(body)), 2.0),
                 "parse_us": 1e6 / rate(lambda: parse(body)),
-                "predict_us": 1e6 / rate(lambda: model.predict(row)),
+                "predict_us": 1e6 / rate(lambda: model.score(row)),
                 "respond_us": 1e6 / rate(respond),
                 "asgi_service_us": await asgi_us(app),
                 "asgi_bare_us": await asgi_us(bare_asgi.app),
+                "asgi_batch_us": await asgi_us(app, batch_body, 200),
+                "batch_parse_us": 1e6 / rate(lambda: parse(batch_body)),
             }}
-            real_predict = model.predict
-            model.predict = lambda matrix: [prediction] * len(matrix)  # the app without the model call
+            real_score = model.score
+            model.score = lambda matrix: scored  # the app without the model call
             figures["asgi_no_model_us"] = await asgi_us(app)
-            model.predict = real_predict
+            model.score = real_score
             rounds.append(figures)
     print(json.dumps({{key: statistics.median(r[key] for r in rounds) for key in rounds[0]}}))
 asyncio.run(main())
@@ -516,7 +519,8 @@ def report(
         "",
         "## In process, and where a single-record request's time goes",
         "",
-        "One record a call, no HTTP, in the project's environment, the compiled path (medians of three rounds):",
+        "One record a call (the last two rows: a batch), no HTTP, in the project's environment, the compiled"
+        " path (medians of three rounds):",
         "",
         "| path | per second | microseconds |",
         "|---|---:|---:|",
@@ -524,17 +528,20 @@ def report(
         f" | {1e6 / in_process['estimator']:.0f} |",
         f"| onnxruntime: the ONNX model on the same row (`OnnxScorer.scores`, one thread) | {in_process['onnx']:.0f}"
         f" | {1e6 / in_process['onnx']:.0f} |",
-        f"| the service's parse and predict (`BodyCheck.validate` + `LoadedModel.predict`) |"
+        f"| the service's parse and predict (`PredictPlan.parse` + `LoadedModel.score`) |"
         f" {in_process['service_path']:.0f} | {1e6 / in_process['service_path']:.0f} |",
-        f"| of which parsing and validating the JSON body | | {in_process['parse_us']:.0f} |",
+        f"| of which parsing and validating the JSON body (orjson, the spec's plan) | | {in_process['parse_us']:.0f} |",
         f"| of which the model call (onnxruntime, finiteness check of the output) | | {in_process['predict_us']:.0f} |",
-        f"| building the JSON response (ids, serialisation) | | {in_process['respond_us']:.0f} |",
+        f"| building the JSON response (ids, orjson) | | {in_process['respond_us']:.0f} |",
         f"| the whole app called in process (ASGI, no network), monitoring included | |"
         f" {in_process['asgi_service_us']:.0f} |",
         f"| the same app with the model call replaced by its answer | | {in_process['asgi_no_model_us']:.0f} |",
         f"| the bare endpoint called in process (ASGI) | | {in_process['asgi_bare_us']:.0f} |",
         f"| the HTTP stack over the network: 1/bare rate | | {1e6 / by[('bare', 'single')]['rps']:.0f} |",
         f"| measured per request, 1/service rate | | {1e6 / figures['single']:.0f} |",
+        f"| a batch of {args.batch}: parsing and validating its body | | {in_process['batch_parse_us']:.0f} |",
+        f"| a batch of {args.batch}: the whole app in process (ASGI), monitoring included | |"
+        f" {in_process['asgi_batch_us']:.0f} |",
         "",
     ]
     return "\n".join(lines)
@@ -569,7 +576,11 @@ def main() -> None:
         r"^package_name: (\w+)$", (project / ".copier-answers.yml").read_text(), re.M
     )[1]  # type: ignore[index]
     script = IN_PROCESS.format(
-        package=package, body=args.work / "service-single.json", rounds=ROUNDS, peers=PEERS
+        package=package,
+        body=args.work / "service-single.json",
+        batch_body=args.work / "service-batch.json",
+        rounds=ROUNDS,
+        peers=PEERS,
     )
     in_process = json.loads(
         sh(str(project / ".venv" / "bin" / "python"), "-c", script, cwd=project)

@@ -181,14 +181,16 @@ def test_a_batch_is_one_onnx_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     with TestClient(create_app(settings)) as client:
         wait_ready(client)
         scorer = client.app.state.serving.model.scorer  # type: ignore[attr-defined]
-        run = scorer.session.run
+        run = scorer.run
 
-        def counted(outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        def counted(
+            outputs: list[str], feeds: dict[str, np.ndarray], options: None
+        ) -> list[np.ndarray]:
             calls.append(len(next(iter(feeds.values()))))
-            result: list[np.ndarray] = run(outputs, feeds)
+            result: list[np.ndarray] = run(outputs, feeds, options)
             return result
 
-        monkeypatch.setattr(scorer.session, "run", counted, raising=False)
+        monkeypatch.setattr(scorer, "run", counted)
         assert post(client, {"records": records(frame)[:100]}).status_code == 200
     assert calls == [100]
 

@@ -30,8 +30,9 @@ from mlopsify_runtime.reference import (
     thresholds,
 )
 from mlopsify_runtime.serving import Settings, create_app
+from mlopsify_runtime.serving.app import batch_request_ids
 from mlopsify_runtime.serving.drift import DriftTracker
-from mlopsify_runtime.serving.feedback import LiveQuality, Pending
+from mlopsify_runtime.serving.feedback import LiveQuality, Pending, PredictionStore
 from mlopsify_runtime.spec import describe
 
 pytestmark = pytest.mark.filterwarnings("ignore:X does not have valid feature names")
@@ -110,6 +111,19 @@ def test_drift_stays_low_on_training_like_data_and_rises_on_shifted_data() -> No
     assert max(tracker.scores().values()) < 0.1
 
 
+def test_queued_rows_are_binned_as_observed_ones_before_any_read() -> None:
+    rows = normal_frame(700, seed=3)[NUMBERS].to_numpy()
+    observed, queued = tracker_for(normal_frame()), tracker_for(normal_frame())
+    for start in range(
+        0, 700, 7
+    ):  # requests of 7 rows: binned 256 rows at a time, then at the read
+        observed.observe(rows[start : start + 7])
+        queued.queue(rows[start : start + 7])
+    assert 0 < queued.seen < observed.seen == 700
+    assert queued.scores() == observed.scores()
+    assert (queued._counts == observed._counts).all() and queued.seen == 700
+
+
 def test_categorical_drift_counts_shifted_and_unseen_categories() -> None:
     rng = np.random.default_rng(0)
     colors = ["red", "green", "blue"]
@@ -157,6 +171,34 @@ def test_the_window_counts_exactly_its_last_rows_whatever_the_batch_sizes() -> N
             for feature, bin_index in enumerate(row):
                 expected[feature, bin_index] += 1
         assert (tracker._counts == expected).all()
+
+
+def test_the_store_keeps_the_last_predictions_a_request_at_a_time() -> None:
+    store = PredictionStore(capacity=5)
+    first, first_ids = batch_request_ids(3)
+    second, second_ids = batch_request_ids(4)
+    assert [request_id[:24] for request_id in first_ids] == [first] * 3
+    assert [request_id[24:] for request_id in first_ids] == ["00000000", "00000001", "00000002"]
+    store.add(
+        first, ["no", "yes", "no"], np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), ["no", "yes"]
+    )
+    assert store.take(first_ids[1]) == Pending("yes", {"no": 0.2, "yes": 0.8})
+    assert first_ids[1] not in store  # the same truth cannot count twice
+    assert len(store) == 2
+    store.add(second, [1.0, 2.0, 3.0, 4.0])  # 7 predictions: the oldest two are forgotten
+    assert [request_id in store for request_id in first_ids] == [False, False, True]
+    assert len(store) == 5
+    assert store.take(second_ids[3]) == Pending(4.0, None)
+    unknown = [
+        first_ids[2].upper(),
+        first_ids[2][:24] + "00000009",
+        first_ids[2][:24] + "+0000002",
+        "x" * 32,
+        "",
+    ]
+    assert [request_id in store for request_id in unknown] == [False] * len(unknown)
+    assert store.take(first_ids[2]) == Pending("no", {"no": 0.6, "yes": 0.4})
+    assert len(store) == 3
 
 
 def test_live_quality_of_three_classes_uses_the_gate_metrics() -> None:

@@ -52,7 +52,14 @@ def test_preprocess_changes_what_the_model_sees_and_postprocess_what_the_client_
         return {**record, "feature_a": 0.0}  # the model never sees feature_a
 
     def postprocess(record: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
-        return {**answer, "prediction": round(answer["prediction"]), "colour": record["colour"]}
+        # a numpy scalar in the answer is encoded as the number it is
+        rounded = np.float64(round(answer["prediction"]))
+        return {
+            **answer,
+            "prediction": round(answer["prediction"]),
+            "colour": record["colour"],
+            "rounded": rounded,
+        }
 
     with TestClient(create_app(regression)) as client:  # no hooks: the reference answers
         wait_ready(client)
@@ -69,6 +76,7 @@ def test_preprocess_changes_what_the_model_sees_and_postprocess_what_the_client_
     expected = round(plain["predictions"][0]["prediction"])
     assert single["prediction"] == expected
     assert (single["colour"], single["model_name"]) == ("red", "credit-risk")
+    assert single["rounded"] == float(expected)
     assert [item["prediction"] for item in batch["predictions"]] == [
         expected,
         round(plain["predictions"][1]["prediction"]),

@@ -7,9 +7,11 @@ memory. Other modules extend the service by adding a route and by subscribing to
 `ServingState.prediction_listeners`.
 
 The routes are FastAPI routes: /predict and /feedback take the request models of schemas.py,
-built once from the model's feature spec, so that FastAPI validates every body with them and
-writes the OpenAPI document from them. Before FastAPI reads a JSON body, `CheckedBodyRoute`
-checks the token, the readiness, the Content-Type, the size and the JSON itself.
+built once from the model's feature spec; FastAPI writes the OpenAPI document from them, and
+they judge every body that is not valid in the common way (schemas.py: `PredictPlan`).
+`CheckedBodyRoute` checks the token, the readiness, the Content-Type, the size, then reads the
+body. A request is handled as a whole: one parse, one model call, one answer encoded at once,
+and its monitoring in a few calls whatever its number of records.
 Every error, 4xx or 5xx, has one JSON shape: `{"detail", "errors", "request_id"}`.
 """
 
@@ -23,10 +25,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, MutableMapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
+from itertools import repeat
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
+import orjson
 from fastapi import Body, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -38,14 +42,14 @@ from starlette.routing import Route
 
 from ..hooks import hook
 from .metrics import ServiceMetrics
-from .model import LoadedModel, Prediction, load_model
+from .model import LoadedModel, Scored, load_model
 from .openapi import API_VERSION, ERROR_STATUSES, SUMMARY
 from .schemas import (
-    BodyCheck,
     Error,
     Health,
     InputError,
     Limits,
+    Parsed,
     ServiceModels,
     Version,
     check_content_type,
@@ -68,11 +72,12 @@ FeedbackHandler = Callable[[BaseModel], dict[str, Any]]
 
 @dataclass(frozen=True)
 class PredictionEvent:
-    """What listeners (drift tracking, prediction logging) receive after each /predict."""
+    """What listeners (drift tracking, prediction logging) receive after each /predict: the whole request at once."""
 
+    batch_id: str  # the first 24 characters of every request id of the request
     request_ids: list[str]
     matrix: np.ndarray
-    predictions: list[Prediction]
+    scored: Scored
     model: LoadedModel
 
 
@@ -94,7 +99,7 @@ class ServingState:
     preprocess: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     postprocess: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
     route_paths: dict[Endpoint, str] = field(default_factory=dict)
-    body_checks: dict[str, BodyCheck] = field(default_factory=dict)  # by route path
+    body_readers: dict[str, Callable[[bytes], Any]] = field(default_factory=dict)  # by route path: bytes to body
     prediction_listeners: list[PredictionListener] = field(default_factory=list)
 
     @property
@@ -149,6 +154,18 @@ def new_request_ids(count: int) -> list[str]:
     return [raw[start : start + 32] for start in range(0, 32 * count, 32)]
 
 
+_INDICES: list[str] = []  # "00000000", "00000001", ...: the last 8 characters of a batch's ids
+
+
+def batch_request_ids(count: int) -> tuple[str, list[str]]:
+    """A random 96-bit batch id (24 hex characters) and the `count` request ids derived from it:
+    the batch id and the record's index, 8 hex characters (32 in all, as a random id has)."""
+    if len(_INDICES) < count:
+        _INDICES.extend(f"{index:08x}" for index in range(len(_INDICES), count))
+    batch_id = os.urandom(12).hex()
+    return batch_id, list(map(batch_id.__add__, _INDICES[:count]))
+
+
 def error_response(error: InputError, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """The one error shape, with a fresh request id."""
     if error.status == 401:
@@ -195,8 +212,7 @@ class ServiceMiddleware:
             status = 500
         finally:
             path = self.route_paths.get(scope.get("endpoint"), "other")  # type: ignore[arg-type]  # unknown paths share one label
-            self.metrics.latency.labels(path).observe(time.perf_counter() - start)
-            self.metrics.requests.labels(path, str(status or 500)).inc()
+            self.metrics.observe_request(path, status or 500, time.perf_counter() - start)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -213,13 +229,14 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 class CheckedBodyRoute(APIRoute):
-    """A route whose JSON body is checked, then validated with the route's own body model.
+    """A route whose JSON body is checked, then read by the route's own body reader.
 
     In this order: the bearer token (401), a loaded model (503), the Content-Type (415), the
-    size (413, while the body streams in), then pydantic-core parses and validates the bytes
-    in one pass with the model FastAPI documents (schemas.py: `BodyCheck`), and the endpoint
-    gets the validated model. FastAPI's own request handler would parse the JSON a second
-    time and solve the endpoint's dependencies: that doubled the CPU time of a prediction.
+    size (413, while the body streams in), then the reader parses and validates the bytes:
+    /predict with the plan of its feature spec (schemas.py: `PredictPlan`, the records as the
+    model's matrix), /feedback with pydantic-core and the model FastAPI documents (`BodyCheck`).
+    FastAPI's own request handler would parse the JSON a second time and solve the endpoint's
+    dependencies: that doubled the CPU time of a prediction.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -232,56 +249,71 @@ class CheckedBodyRoute(APIRoute):
                 raise InputError(503, "the model is not loaded yet: retry when /health/ready answers 200")
             check_content_type(request.headers.get("content-type", ""))
             body = await read_body(request, state.settings.max_body_bytes)
-            response: Response = await endpoint(request, state.body_checks[path].validate(body))
+            response: Response = await endpoint(request, state.body_readers[path](body))
             return response
 
         return checked
 
 
-def _prediction_json(request_id: str, prediction: Prediction) -> dict[str, Any]:
-    item: dict[str, Any] = {"request_id": request_id, "prediction": prediction.value}
-    if prediction.probabilities is not None:
-        item["probabilities"] = prediction.probabilities
-    return item
+PREDICTION_FIELDS = ("request_id", "prediction")
+CLASSIFIED_FIELDS = ("request_id", "prediction", "probabilities")
+
+
+def prediction_items(request_ids: list[str], scored: Scored, keys: list[str]) -> list[dict[str, Any]]:
+    """One answer per record, built by C loops (map, zip) over the batch's columns, not per record in Python."""
+    if scored.probabilities is None:
+        columns: tuple[Any, ...] = (request_ids, scored.values)
+        fields: tuple[str, ...] = PREDICTION_FIELDS
+    else:  # each row's probabilities keyed by the class as text
+        probabilities = map(dict, map(zip, repeat(keys), scored.probabilities.tolist()))
+        columns, fields = (request_ids, scored.values, probabilities), CLASSIFIED_FIELDS
+    return list(map(dict, map(zip, repeat(fields), zip(*columns, strict=True))))
+
+
+def json_response(content: Any) -> Response:
+    """The answer encoded in one call (orjson: several times faster than the json module); numpy
+    scalars too, which a project's postprocess hook may return (the json module took np.float64)."""
+    return Response(orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
 
 
 def predict_endpoint(models: ServiceModels) -> Endpoint:
     """/predict for the models of one feature spec."""
+    id_column = models.spec.id_column
 
-    async def predict(request: Request, body: BaseModel) -> Response:
+    async def predict(request: Request, body: Parsed) -> Response:
         """Predict one record or a batch; every prediction carries its own `request_id`."""
         state = get_state(request)
         model = state.model
         assert model is not None  # CheckedBodyRoute answered 503 before
-        records = getattr(body, "records", None)
-        validated = records if records is not None else [body.record]  # type: ignore[attr-defined]
         pre, post = state.preprocess, state.postprocess
+        matrix = body.matrix
         named: list[dict[str, Any]] = []
-        if pre is None and post is None:
-            matrix = models.rows(validated)
-        else:  # the project's hooks see each record as a dict of feature name to value
-            named = models.named(validated)
+        if (
+            pre is not None or post is not None
+        ):  # the project's hooks see each record as a dict of feature name to value
+            names = models.spec.names
+            named = [dict(zip(names, row, strict=True)) for row in matrix.tolist()]
             if pre is not None:
                 named = [pre(record) for record in named]
-            matrix = models.matrix(named)
-        predictions = model.predict(matrix)
-        request_ids = new_request_ids(len(predictions))
-        state.metrics.count_predictions(model, predictions)
+                matrix = models.matrix(named)
+        scored = model.score(matrix)
+        batch_id, request_ids = batch_request_ids(len(scored))
+        state.metrics.count_predictions(model, scored)
         if state.prediction_listeners:
-            state.notify(PredictionEvent(request_ids, matrix, predictions, model))
-        items = [_prediction_json(rid, p) for rid, p in zip(request_ids, predictions, strict=True)]
-        if models.spec.id_column:  # each prediction echoes its record's id, when the record sent one
-            for item, sent in zip(items, models.ids(validated), strict=True):
+            state.notify(PredictionEvent(batch_id, request_ids, matrix, scored, model))
+        items = prediction_items(request_ids, scored, model.keys)
+        if id_column and body.ids is not None:  # each prediction echoes its record's id, when the record sent one
+            for item, sent in zip(items, body.ids, strict=True):
                 if sent is not None:
-                    item[models.spec.id_column] = sent
+                    item[id_column] = sent
         if post is not None:
             items = [post(record, item) for record, item in zip(named, items, strict=True)]
-        meta = {"model_name": model.info.name, "model_version": model.info.version}
-        if records is not None:
-            return JSONResponse({"predictions": items, **meta})
-        return JSONResponse({**items[0], **meta})
+        info = model.info
+        if body.single:
+            return json_response({**items[0], "model_name": info.name, "model_version": info.version})
+        return json_response({"predictions": items, "model_name": info.name, "model_version": info.version})
 
-    # FastAPI reads the body's model from the annotation: the one built for this spec.
+    # FastAPI documents the body with the model of this spec; the route reads it with the spec's plan.
     predict.__annotations__ = {
         "request": Request,
         "body": Annotated[models.predict_body, Body()],
@@ -419,7 +451,7 @@ def add_model_routes(app: FastAPI, state: ServingState, models: ServiceModels) -
         route_class_override=CheckedBodyRoute,
         **secured,
     )
-    state.body_checks["/predict"] = models.predict_check
+    state.body_readers["/predict"] = models.predict_plan.parse
     if state.monitored:
         add_route(
             app,
@@ -437,7 +469,7 @@ def add_model_routes(app: FastAPI, state: ServingState, models: ServiceModels) -
             route_class_override=CheckedBodyRoute,
             **secured,
         )
-        state.body_checks["/feedback"] = models.feedback_check
+        state.body_readers["/feedback"] = models.feedback_check.validate
 
 
 def add_error_handlers(app: FastAPI) -> None:

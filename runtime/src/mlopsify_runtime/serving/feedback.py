@@ -1,7 +1,7 @@
 """Quality in production: ground truth for earlier predictions, matched by their request id.
 
 /predict returns a `request_id` per prediction; the service keeps the last
-`monitoring.feedback_capacity` of them. POST /feedback with that id and the true label
+`monitoring.feedback_capacity` predictions, a request's at once (`PredictionStore`). POST /feedback with that id and the true label
 (classification) or value (regression) pairs them; the last `monitoring.quality.window`
 pairs give the live metrics, computed at each scrape by the functions of metrics.py that the
 quality gate uses (accuracy, f1, roc_auc, for two classes or more; or r2, rmse, mae), once
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,27 +34,80 @@ class Pending:
     probabilities: dict[str, float] | None  # class probabilities by label text (classification)
 
 
+@dataclass
+class _Batch:
+    """The predictions of one request, as the model gave them."""
+
+    values: list[Any]
+    probabilities: np.ndarray | None  # rows x classes (classification)
+    keys: list[str]  # the classes as text, the probabilities' keys
+    start: int = 0  # the rows before it are forgotten (older than the last `capacity` predictions)
+    taken: set[int] = field(default_factory=set)  # the rows whose ground truth came
+
+
 class PredictionStore:
-    """The last `capacity` predictions by request id; the oldest is forgotten first."""
+    """The last `capacity` predictions, kept by request (a batch is one write), found by request id.
+
+    A request id is its request's batch id (24 hex characters) and the record's index (8 hex
+    characters): the store keeps each request's arrays under its batch id and forgets the oldest
+    rows first.
+    """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._items: OrderedDict[str, Pending] = OrderedDict()
+        self._batches: OrderedDict[str, _Batch] = OrderedDict()
+        self._kept = 0  # rows not forgotten yet, answered or not
+        self._taken = 0  # of which answered
 
     def __len__(self) -> int:
-        return len(self._items)
+        """Predictions waiting for their ground truth."""
+        return self._kept - self._taken
 
     def __contains__(self, request_id: object) -> bool:
-        return request_id in self._items
+        return isinstance(request_id, str) and self._find(request_id) is not None
 
-    def add(self, request_id: str, pending: Pending) -> None:
-        self._items[request_id] = pending
-        if len(self._items) > self.capacity:
-            self._items.popitem(last=False)
+    def add(
+        self, batch_id: str, values: list[Any], probabilities: np.ndarray | None = None, keys: list[str] | None = None
+    ) -> None:
+        """Keep the predictions of one request (request ids: `batch_id` and each row's index)."""
+        self._batches[batch_id] = _Batch(values, probabilities, keys or [])
+        self._kept += len(values)
+        while self._kept > self.capacity:
+            oldest_id, oldest = next(iter(self._batches.items()))
+            forget = min(self._kept - self.capacity, len(oldest.values) - oldest.start)
+            oldest.start += forget
+            answered = {index for index in oldest.taken if index < oldest.start}
+            oldest.taken -= answered
+            self._kept -= forget
+            self._taken -= len(answered)
+            if oldest.start == len(oldest.values):
+                del self._batches[oldest_id]
+
+    def _find(self, request_id: str) -> tuple[_Batch, int] | None:
+        batch = self._batches.get(request_id[:24]) if len(request_id) == 32 else None
+        if batch is None:
+            return None
+        suffix = request_id[24:]
+        try:
+            index = int(suffix, 16)
+        except ValueError:
+            return None
+        if suffix != f"{index:08x}" or not batch.start <= index < len(batch.values) or index in batch.taken:
+            return None
+        return batch, index
 
     def take(self, request_id: str) -> Pending | None:
-        """The prediction of `request_id`, removed so that the same truth cannot count twice."""
-        return self._items.pop(request_id, None)
+        """The prediction of `request_id`, marked answered so that the same truth cannot count twice."""
+        found = self._find(request_id)
+        if found is None:
+            return None
+        batch, index = found
+        batch.taken.add(index)
+        self._taken += 1
+        probabilities = None
+        if batch.probabilities is not None:
+            probabilities = dict(zip(batch.keys, batch.probabilities[index].tolist(), strict=True))
+        return Pending(batch.values[index], probabilities)
 
 
 class LiveQuality:

@@ -13,6 +13,7 @@ from collections import Counter as Tally
 from collections.abc import Callable
 from itertools import pairwise
 
+import numpy as np
 import prometheus_client
 from prometheus_client import (
     CollectorRegistry,
@@ -23,7 +24,7 @@ from prometheus_client import (
     ProcessCollector,
 )
 
-from .model import LoadedModel, Prediction
+from .model import LoadedModel, Scored
 
 disable_created_metrics: Callable[[], None] = prometheus_client.disable_created_metrics
 disable_created_metrics()  # no `*_created` series: they double the output and nothing reads them
@@ -98,6 +99,9 @@ class ServiceMetrics:
         )
         self._edges = regression_buckets
         self._bucket_labels = bucket_labels(regression_buckets)
+        self._timed: dict[str, Histogram] = {}
+        self._counted: dict[tuple[str, int], Counter] = {}
+        self._outcomes: dict[str, Counter] = {}
 
     def model_loaded(self, model: LoadedModel) -> None:
         info = model.info
@@ -110,14 +114,35 @@ class ServiceMetrics:
             for label in self._bucket_labels:
                 self.predictions.labels(label)
 
-    def count_predictions(self, model: LoadedModel, predictions: list[Prediction]) -> None:
-        """One increment per outcome, not per prediction: a batch of 100 costs a few label look-ups."""
-        if model.task_type == "classification":
-            outcomes = Tally(str(prediction.value) for prediction in predictions)
-        else:
-            outcomes = Tally(self.outcome(float(prediction.value)) for prediction in predictions)
-        for outcome, count in outcomes.items():
-            self.predictions.labels(outcome).inc(count)
+    def observe_request(self, route: str, status: int, seconds: float) -> None:
+        """Count and time one request (the labelled children are looked up once, then reused)."""
+        timed = self._timed.get(route)
+        if timed is None:
+            timed = self._timed[route] = self.latency.labels(route)
+        timed.observe(seconds)
+        counted = self._counted.get((route, status))
+        if counted is None:
+            counted = self._counted[(route, status)] = self.requests.labels(route, str(status))
+        counted.inc()
+
+    def count_predictions(self, model: LoadedModel, scored: Scored) -> None:
+        """One increment per outcome, counted for the whole batch by numpy: a few calls per request."""
+        if scored.best is not None:  # a classifier: the index of each row's class
+            labels, indices = model.keys, scored.best
+        elif model.task_type == "regression":  # the bucket of each value (an edge belongs to the one below it)
+            labels = self._bucket_labels
+            indices = np.searchsorted(self._edges, np.asarray(scored.values, dtype=np.float64), side="left")
+        else:  # a classifier without probabilities: its labels as they come
+            for outcome, count in Tally(map(str, scored.values)).items():
+                self.predictions.labels(outcome).inc(count)
+            return
+        counts = np.bincount(indices, minlength=len(labels)).tolist()
+        for label, count in zip(labels, counts, strict=True):
+            if count:
+                counter = self._outcomes.get(label)
+                if counter is None:
+                    counter = self._outcomes[label] = self.predictions.labels(label)
+                counter.inc(count)
 
     def outcome(self, value: float) -> str:
         """The bucket label of a regression value (an edge belongs to the bucket below it)."""

@@ -65,6 +65,18 @@ class Prediction(NamedTuple):
     probabilities: dict[str, float] | None = None
 
 
+@dataclass(frozen=True)
+class Scored:
+    """The model's answer for a batch, as arrays: what the service answers, counts and monitors."""
+
+    values: list[Any]  # per row: the predicted class (its label, as the model has it) or value
+    probabilities: np.ndarray | None = None  # rows x classes, in the order of `LoadedModel.classes`
+    best: np.ndarray | None = None  # per row: the index of the predicted class
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
 class Scorer(Protocol):
     """What LoadedModel predicts with: a scikit-learn estimator, or an ONNX model (compiled.OnnxScorer)."""
 
@@ -109,22 +121,31 @@ class LoadedModel:
         self.task_type = spec.task_type
         self.info = info
         self.runtime = self.scorer.runtime
-        self._keys = [str(label) for label in self.classes]
+        self.keys = [str(label) for label in self.classes]  # the classes as text: the probabilities' keys
+        self._labels = np.array(self.classes, dtype=object)  # a class by its index, for a whole batch at once
 
-    def predict(self, matrix: np.ndarray) -> list[Prediction]:
-        """Predictions for the rows of `matrix` (shape: records x features, feature order), one model call.
+    def score(self, matrix: np.ndarray) -> Scored:
+        """The model's answer for the rows of `matrix` (records x features, feature order), one model call.
 
         Raises `InputError` (422) when the model's output is not finite for these rows.
         """
         scores = self.scorer.scores(matrix)
         finite_or_refuse(scores)
         if self.scorer.proba:
-            classes, keys = self.classes, self._keys
-            return [
-                Prediction(classes[best], dict(zip(keys, row, strict=True)))
-                for best, row in zip(scores.argmax(axis=1).tolist(), scores.tolist(), strict=True)
-            ]
-        return [Prediction(value) for value in scores.tolist()]
+            best = scores.argmax(axis=1)
+            return Scored(self._labels[best].tolist(), scores, best)
+        return Scored(scores.tolist())
+
+    def predict(self, matrix: np.ndarray) -> list[Prediction]:
+        """One `Prediction` per row of `matrix` (what batch scoring takes; the service answers from `score`)."""
+        scored = self.score(matrix)
+        if scored.probabilities is None:
+            return [Prediction(value) for value in scored.values]
+        keys = self.keys
+        return [
+            Prediction(value, dict(zip(keys, row, strict=True)))
+            for value, row in zip(scored.values, scored.probabilities.tolist(), strict=True)
+        ]
 
 
 def _trained_at(mlmodel: dict[str, Any], model_dir: Path) -> float:

@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from ..hooks import hook
 from .app import PredictionEvent, ServingState
 from .drift import DriftCollector, DriftTracker
-from .feedback import LiveQuality, Pending, PredictionStore, QualityCollector
+from .feedback import LiveQuality, PredictionStore, QualityCollector
 from .model import LoadedModel
 from .schemas import InputError
 
@@ -96,11 +96,11 @@ class Monitoring:
     def on_prediction(self, event: PredictionEvent) -> None:
         """Listener of /predict: feed the drift window and keep the predictions for feedback."""
         order = self._column_order(event.model)
-        self.tracker.observe(event.matrix if order is None else event.matrix[:, order])
+        self.tracker.queue(event.matrix if order is None else event.matrix[:, order])
         if self.quality.classes != event.model.classes:
             self.quality.classes = list(event.model.classes)
-        for request_id, prediction in zip(event.request_ids, event.predictions, strict=True):
-            self.store.add(request_id, Pending(prediction.value, prediction.probabilities))
+        scored = event.scored
+        self.store.add(event.batch_id, scored.values, scored.probabilities, event.model.keys)
 
     def record(self, feedback: BaseModel) -> dict[str, Any]:
         """Pair `feedback` (the Feedback model of schemas.py) with its prediction; raises `InputError`

@@ -21,9 +21,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter, methodcaller
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
+import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -251,6 +254,7 @@ class ServiceModels:
     feedback_response: type[BaseModel]
     predict_check: BodyCheck = field(init=False)
     feedback_check: BodyCheck = field(init=False)
+    predict_plan: PredictPlan = field(init=False)
 
     def __post_init__(self) -> None:
 
@@ -270,6 +274,7 @@ class ServiceModels:
             "feedback_check",
             BodyCheck(TypeAdapter(self.feedback), lambda _: 2, self.feedback_refusal),
         )
+        object.__setattr__(self, "predict_plan", PredictPlan(self))
 
     def rows(self, records: Sequence[BaseModel]) -> np.ndarray:
         """Validated records as the model's matrix: features in order (fields are declared in it,
@@ -312,6 +317,136 @@ class ServiceModels:
                     return InputError(422, f"actual {error['input']!r} is not one of the model's classes {known}")
         items = [{"loc": _loc(error["loc"]) or "body", "msg": error["msg"], "type": error["type"]} for error in errors]
         return InputError(422, "invalid feedback body", items[:MAX_REPORTED_ERRORS])
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A valid /predict body: its records as the model's matrix, each record's id, and its form."""
+
+    matrix: np.ndarray  # records x features, in feature order (float64, or object with None when missing)
+    ids: list[Any] | None  # with an id column: each record's id, None when it sent none
+    single: bool  # {"record": ...}, else {"records": [...]}
+
+
+NUMBER_TYPES = frozenset({float, int})  # JSON numbers as parsed (a bool is neither: refused)
+STRING_TYPES = frozenset({str})
+NONE_TYPE = type(None)
+
+
+class PredictPlan:
+    """Reads a /predict body with a plan made once from the feature spec: one JSON parse, then a few
+    checks per feature over all records at once (the value types, their range or length).
+
+    A body the plan does not find valid in every respect (a wrong type, a value out of range,
+    a missing or unknown field, a left-out nullable feature, a duplicate key or a colon inside a
+    string) goes to the pydantic models (`BodyCheck`), which accept it or give the contract's
+    400 or 422 with their messages: what the service accepts and refuses is decided by the
+    models that the OpenAPI document describes, the plan only finds the common case faster.
+    """
+
+    def __init__(self, models: ServiceModels) -> None:
+        spec, limits = models.spec, models.limits
+        self.models = models
+        self.limits = limits
+        names = spec.names
+        self.width = len(names)
+        self.row: Callable[[Any], tuple[Any, ...]] = (
+            itemgetter(*names) if len(names) > 1 else lambda record: (record[names[0]],)
+        )
+        self.id_of: Callable[[Any], Any] | None = methodcaller("get", spec.id_column) if spec.id_column else None
+        self.numeric = spec.numeric
+        # per feature: the JSON types it takes, and whether it is a number
+        self.columns = [
+            (
+                (NUMBER_TYPES if column.kind == "number" else STRING_TYPES)
+                | ({NONE_TYPE} if column.nullable else set()),
+                column.kind == "number",
+            )
+            for column in spec.columns
+        ]
+
+    def parse(self, body: bytes) -> Parsed:
+        """The body's records as the model's matrix; `InputError` (400, 422) for a body the contract refuses."""
+        parsed = self.common(body)
+        if parsed is not None:
+            return parsed
+        valid = self.models.predict_check.validate(body)  # refuses with the contract's messages
+        records = getattr(valid, "records", None)
+        validated = [valid.record] if records is None else records
+        ids = self.models.ids(validated) if self.id_of is not None else None
+        return Parsed(self.models.rows(validated), ids, records is None)
+
+    def common(self, body: bytes) -> Parsed | None:
+        """The parsed body when it is valid in the common way, else None (then pydantic judges it)."""
+        try:
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if type(value) is not dict or len(value) != 1:
+            return None
+        records = value.get("records")
+        single = records is None
+        if single:
+            records = [value.get("record")]
+        elif type(records) is not list or not 0 < len(records) <= self.limits.max_batch_size:
+            return None
+        if set(map(type, records)) != {dict}:
+            return None
+        try:
+            rows = list(map(self.row, records))
+        except KeyError:  # a missing feature (or a left-out nullable one)
+            return None
+        keys = self.width * len(records)
+        ids = None
+        if self.id_of is not None:
+            ids = list(map(self.id_of, records))
+            sent = [record_id for record_id in ids if record_id is not None]
+            longest = self.limits.max_string_length
+            if not all(type(key) is int or (type(key) is str and len(key) <= longest) for key in sent):
+                return None
+            keys += len(sent)
+        # Every record has its features (and its id): more keys are unknown fields, more colons
+        # are a duplicate key (which the JSON parser keeps once) or a colon inside a string.
+        if sum(map(len, records)) != keys or body.count(b":") != keys + 1:
+            return None
+        matrix = self._matrix(rows) if self.numeric else self._mixed(rows)
+        return None if matrix is None else Parsed(matrix, ids, single)
+
+    def _floats(self, values: Sequence[Any]) -> np.ndarray | None:
+        """JSON numbers as floats, when every one is within the limit (NaN never is)."""
+        try:
+            floats = np.array(values, dtype=np.float64)
+        except OverflowError:  # an integer beyond any float
+            return None
+        return floats if (np.abs(floats) <= self.limits.max_abs_value).all() else None
+
+    def _matrix(self, rows: list[tuple[Any, ...]]) -> np.ndarray | None:
+        """Rows of numbers as a float matrix, when every value is a number within the limit."""
+        if not set(map(type, chain.from_iterable(rows))) <= NUMBER_TYPES:
+            return None
+        return self._floats(rows)
+
+    def _mixed(self, rows: list[tuple[Any, ...]]) -> np.ndarray | None:
+        """Rows of numbers, strings and nulls as an object matrix (numbers as floats, None when null)."""
+        matrix = np.empty((len(rows), self.width), dtype=object)
+        for index, (column, (types, number)) in enumerate(zip(zip(*rows, strict=True), self.columns, strict=True)):
+            if not set(map(type, column)) <= types:
+                return None
+            present = [value for value in column if value is not None] if NONE_TYPE in types else column
+            if number:
+                floats = self._floats(present)
+                if floats is None:
+                    return None
+                if len(present) == len(column):
+                    matrix[:, index] = floats.tolist()
+                else:  # the nulls stay None, as the models give them
+                    numbers = iter(floats.tolist())
+                    matrix[:, index] = [None if value is None else next(numbers) for value in column]
+            else:
+                if max(map(len, present), default=0) > self.limits.max_string_length:
+                    return None
+                matrix[:, index] = column
+        return matrix
 
 
 def _id_field(spec: FeatureSpec, limits: Limits, description: str) -> Any:
