@@ -31,6 +31,15 @@ fi
 
 command -v uv >/dev/null 2>&1 || python3 -m pip install -q uv
 UV=$(command -v uv || echo "python3 -m uv")
+# These machines set PYTHONDONTWRITEBYTECODE=1 and uv writes no byte-code by default: every Python
+# process would then compile all it imports again (scikit-learn, pandas, MLflow and Copier: 6.9 s
+# from source against 3.0 s from byte-code). So the byte-code is written when a venv is installed.
+export UV_COMPILE_BYTECODE=1
+with_bytecode() {  # a venv installed before this step: its byte-code, once
+  [ -f "$1/.bytecode" ] && return
+  "$1/bin/python" -m compileall -q -j 0 "$1"/lib/python3*/site-packages >/dev/null 2>&1 || true
+  touch "$1/.bytecode"
+}
 
 if [ ! -x .venv/bin/python ]; then
   $UV venv -q -p python3 .venv
@@ -59,6 +68,8 @@ if [ ! -x .cache/ccds/bin/ccds ]; then
   $UV venv -q -p python3 .cache/ccds
   $UV pip install -q -p .cache/ccds/bin/python "cookiecutter-data-science==2.3.0"
 fi
+
+for venv in .venv .cache/checkov .cache/mlflow-server .cache/ccds; do with_bytecode "$venv"; done
 
 if [ ! -f .cache/node/.installed ] && command -v npm >/dev/null 2>&1; then
   mkdir -p .cache/node
