@@ -43,7 +43,12 @@ def copier_session(template: TemplateSource) -> Iterator[None]:
     from copier.errors import InvalidTypeError, UnsafeTemplateError, UserMessageError
     from plumbum import ProcessExecutionError
 
-    with template.activated(), compiled_once(), warnings.catch_warnings():
+    with (
+        template.activated(),
+        compiled_once(),
+        _file_mode_read_once(),
+        warnings.catch_warnings(),
+    ):
         # Copier warns about local dirty templates and its own deprecations: noise for our users.
         warnings.filterwarnings("ignore", module=r"copier(\.|$)")
         warnings.filterwarnings("ignore", message=r".*[Dd]irty template.*")
@@ -219,6 +224,41 @@ def _with_filename(code: CodeType, filename: str) -> CodeType:
         for constant in code.co_consts
     )
     return code.replace(co_filename=filename, co_consts=constants)
+
+
+@contextmanager
+def _file_mode_read_once() -> Iterator[None]:
+    """Copier asks git for ``core.fileMode`` once per rendered file (to copy the executable bit
+    into the index when it is false): ask once per destination in a session.
+
+    Nothing Copier does between two files of a render changes a repository's configuration;
+    the answer is the one Copier reads (its own command, where it runs it), and only where it
+    is "false" does Copier's own step run, unchanged.
+    """
+    from copier._main import Worker
+    from copier._vcs import get_git
+    from plumbum import ProcessExecutionError
+
+    sync = Worker._sync_git_index_executable_bit
+    file_mode_off: dict[Path, bool] = {}
+
+    def sync_when_file_mode_off(worker: Worker, dst_relpath: Path, src_mode: int) -> None:
+        root = Path(worker.subproject.local_abspath)
+        if root not in file_mode_off:
+            git = get_git(context_dir=root)
+            try:
+                setting = git("config", "--type=bool", "--get", "core.fileMode").strip()
+            except ProcessExecutionError:
+                setting = ""
+            file_mode_off[root] = setting == "false"
+        if file_mode_off[root]:
+            sync(worker, dst_relpath, src_mode)
+
+    Worker._sync_git_index_executable_bit = sync_when_file_mode_off  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Worker._sync_git_index_executable_bit = sync  # type: ignore[method-assign]
 
 
 def _first_line(error: Exception) -> str:
