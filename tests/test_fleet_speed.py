@@ -85,3 +85,39 @@ def test_environments_that_compile_differently_share_no_code() -> None:
             plain.from_string("{{ broken")
         with pytest.raises(jinja2.TemplateSyntaxError):  # not remembered as compiled
             plain.from_string("{{ broken")
+
+
+WORKFLOW = "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n      - run: make test\n"
+
+
+def test_workflows_checked_in_one_run_get_the_verdicts_of_one_run_each(tmp_path: Path) -> None:
+    from helpers import require_tool
+
+    from mlopsify.assessment_checks import Context, json_schema
+
+    require_tool("check-jsonschema")
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "ci.yml").write_text(WORKFLOW)
+    (workflows / "deploy.yml").write_text(WORKFLOW.replace("make test", "make deploy"))
+    paths = [".github/workflows/ci.yml", ".github/workflows/deploy.yml"]
+
+    def verdicts(together: bool) -> list[tuple[bool, str]]:
+        context = Context(tmp_path, tmp_path, paths, run_tests=False)
+        schema = "vendor.github-workflows"
+        return [
+            (found.earned, found.note)
+            for found in (
+                json_schema(context, path, schema, together=paths if together else None)
+                for path in paths
+            )
+        ]
+
+    both_pass = [(True, "passed: check-jsonschema vendor.github-workflows")] * 2
+    assert verdicts(together=True) == verdicts(together=False) == both_pass
+    (workflows / "deploy.yml").write_text("on: push\njobs:\n  deploy:\n    steps: 3\n")
+    one_fails = verdicts(together=False)
+    assert one_fails[0] == both_pass[0]
+    assert one_fails[1][0] is False
+    assert one_fails[1][1].startswith("failed: check-jsonschema vendor.github-workflows: ")
+    assert verdicts(together=True) == one_fails

@@ -179,9 +179,10 @@ def ci_file(context: Context, path: str) -> Verdict:
     """The CI file passes its provider's checker."""
     if path.rsplit("/", 1)[-1] == "Jenkinsfile":
         return jenkinsfile_structure(context.text(path))
-    schema = (
-        "vendor.github-workflows" if path.startswith(".github/workflows/") else CI_SCHEMAS.get(path)
-    )
+    if path.startswith(".github/workflows/"):
+        workflows = [p for p in context.paths if p.startswith(".github/workflows/")]
+        return json_schema(context, path, "vendor.github-workflows", together=workflows)
+    schema = CI_SCHEMAS.get(path)
     if schema is None:
         return Verdict(False, "not checked: no checker for this CI provider")
     return json_schema(context, path, schema)
@@ -192,11 +193,27 @@ def ci_file(context: Context, path: str) -> Verdict:
 SCHEMA_OPTIONS = {"vendor.azure-pipelines": ["--regex-variant", "nonunicode"]}
 
 
-def json_schema(context: Context, path: str, schema: str) -> Verdict:
+def json_schema(
+    context: Context, path: str, schema: str, *, together: list[str] | None = None
+) -> Verdict:
+    """``path`` passes check-jsonschema's ``schema``.
+
+    ``together``: files (``path`` among them) first checked in one run, which passes only
+    when each of them would (a GitHub project's workflows: one start-up of the checker, not
+    one a file); each of them then passes. A file of a run that fails is checked on its own,
+    for its own verdict.
+    """
     checker = _tool("check-jsonschema")
     if checker is None:
         return not_installed("check-jsonschema")
     options = SCHEMA_OPTIONS.get(schema, [])
+    if together and len(together) > 1:
+        key = ("json-schema-together", f"{schema} {' '.join(together)}")
+        if key not in context.cache:
+            code, _ = _run([checker, "--builtin-schema", schema, *options, *together], context.tree)
+            context.cache[key] = Verdict(code == 0, "")
+        if context.cache[key].earned and path in together:
+            return passed(f"check-jsonschema {schema}")
     code, output = _run([checker, "--builtin-schema", schema, *options, path], context.tree)
     if code == 0:
         return passed(f"check-jsonschema {schema}")
