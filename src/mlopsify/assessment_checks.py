@@ -111,15 +111,21 @@ def _tool(name: str) -> str | None:
 
 
 def _run(args: list[str], cwd: Path, timeout: int = TOOL_TIMEOUT) -> tuple[int, str]:
+    from .assessment_tools import run_warm
+
     try:
-        done = subprocess.run(
-            args, cwd=cwd, capture_output=True, text=True, check=False, timeout=timeout
-        )
+        warm = run_warm(args, cwd, timeout)
+        if warm is None:
+            done = subprocess.run(
+                args, cwd=cwd, capture_output=True, text=True, check=False, timeout=timeout
+            )
+            warm = (done.returncode, done.stdout, done.stderr)
     except subprocess.TimeoutExpired:
         return 124, f"timed out after {timeout} s"
+    code, stdout, stderr = warm
     # Paths inside the snapshot read as the repository's own; Kubernetes' log prefix is noise.
-    output = (done.stdout + done.stderr).replace(f"{cwd}/", "").replace(str(cwd), ".")
-    return done.returncode, _KLOG_PREFIX.sub("", output).strip()
+    output = (stdout + stderr).replace(f"{cwd}/", "").replace(str(cwd), ".")
+    return code, _KLOG_PREFIX.sub("", output).strip()
 
 
 _KLOG_PREFIX = re.compile(r"(?m)^[EWIF]\d{4} [\d:.]+\s+\d+ [\w.-]+:\d+\] ")

@@ -21,20 +21,22 @@ from .fleet import FleetRepository
 
 
 def main(work: str) -> None:
+    from .assessment_tools import warm_tools
     from .fleet_status import repository_status
     from .fleet_update import update_repository
 
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     sys.stdout.flush()
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    for line in sys.stdin:
-        repository = FleetRepository(**json.loads(line))
-        if work == "update":
-            result = asdict(update_repository(repository))
-        else:
-            result = asdict(repository_status(repository, fresh=work == "status-fresh"))
-        answers.write(json.dumps(result) + "\n")
-        answers.flush()
+    with warm_tools():  # assess's Python checkers start once per worker
+        for line in sys.stdin:
+            repository = FleetRepository(**json.loads(line))
+            if work == "update":
+                result = asdict(update_repository(repository))
+            else:
+                result = asdict(repository_status(repository, fresh=work == "status-fresh"))
+            answers.write(json.dumps(result) + "\n")
+            answers.flush()
 
 
 if __name__ == "__main__":

@@ -117,7 +117,7 @@ def compiled_once() -> Iterator[None]:
     finally:
         _compiled_depth -= 1
         if _compiled_depth == 0:
-            Environment.compile = Environment.compile.__wrapped__  # type: ignore[attr-defined]
+            Environment.compile = Environment.compile.__wrapped__  # type: ignore[attr-defined,method-assign]
 
 
 def _memoised_compile(compile_text: Callable[..., Any]) -> Callable[..., Any]:
@@ -254,7 +254,7 @@ def _file_mode_read_once() -> Iterator[None]:
         if file_mode_off[root]:
             sync(worker, dst_relpath, src_mode)
 
-    Worker._sync_git_index_executable_bit = sync_when_file_mode_off  # type: ignore[method-assign]
+    Worker._sync_git_index_executable_bit = sync_when_file_mode_off  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:
