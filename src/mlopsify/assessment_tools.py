@@ -17,6 +17,7 @@ Elsewhere (``mlopsify assess``, one repository) checkers are ordinary subprocess
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import shutil
@@ -24,15 +25,16 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
+import threading
 import traceback
-from collections.abc import Callable, Iterator
+import types
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-# Console script name -> its function, once imported; filled while warm_tools is active.
-_WARM: dict[str, Callable[[], Any]] | None = None
+# Console script name -> its entry point, once run here; filled while warm_tools is active.
+_WARM: dict[str, importlib.metadata.EntryPoint] | None = None
 
 
 @contextmanager
@@ -60,21 +62,45 @@ def run_warm(args: list[str], cwd: Path, timeout: int) -> tuple[int, str, str] |
     entry = list(importlib.metadata.entry_points(group="console_scripts", name=name))
     if args[0] != str(script) or shutil.which(name) != str(script) or not entry:
         return None
-    _WARM[name] = entry[0].load()
+    _WARM[name] = entry[0]
     return _in_this_process(_WARM[name], args, cwd)
 
 
-def _call(main: Callable[[], Any], args: list[str]) -> int:
-    """What a console script's ``sys.exit(main())`` exits with."""
+@functools.cache
+def _standard_streams() -> tuple[TextIO, TextIO]:
+    """Text streams on file descriptors 1 and 2, kept open for the process's life: a checker
+    may keep the streams it found at import (DVC's log handlers do) for its later runs."""
+    return (
+        open(1, "w", encoding="utf-8", closefd=False),
+        open(2, "w", encoding="utf-8", closefd=False),
+    )
+
+
+def _call(script: importlib.metadata.EntryPoint, args: list[str]) -> int:
+    """What a console script's ``sys.exit(main())`` exits with, run as that script: its
+    arguments, a ``__main__`` of its own (Click names the program after it) and the standard
+    streams on file descriptors 1 and 2 (whatever replaced them in this process), also while
+    it is first imported."""
+    saved = sys.argv, sys.modules["__main__"], sys.stdout, sys.stderr
     sys.argv = list(args)
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    sys.stdout, sys.stderr = _standard_streams()
     try:
-        code = main()
-    except SystemExit as exit_:
-        code = exit_.code
-    if code is None or isinstance(code, int):
+        try:
+            code = script.load()()
+        except SystemExit as exit_:
+            code = exit_.code
+        except Exception:  # a crash exits 1 with its traceback, as a script's does
+            traceback.print_exc()
+            code = 1
+        if code is not None and not isinstance(code, int):
+            print(code, file=sys.stderr)
+            code = 1
         return (code or 0) % 256  # as the operating system reports an exit status
-    print(code, file=sys.stderr)
-    return 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.argv, sys.modules["__main__"], sys.stdout, sys.stderr = saved
 
 
 @contextmanager
@@ -83,7 +109,7 @@ def _standard_streams_to(out: int, err: int, cwd: Path) -> Iterator[None]:
     sys.stdout.flush()
     sys.stderr.flush()
     saved = [os.dup(fd) for fd in (0, 1, 2)]
-    argv, here = sys.argv, Path.cwd()
+    here = Path.cwd()
     null = os.open(os.devnull, os.O_RDONLY)
     try:
         os.dup2(null, 0)
@@ -99,24 +125,19 @@ def _standard_streams_to(out: int, err: int, cwd: Path) -> Iterator[None]:
             os.close(copy)
         os.close(null)
         os.chdir(here)
-        sys.argv = argv
 
 
-def _in_this_process(main: Callable[[], Any], args: list[str], cwd: Path) -> tuple[int, str, str]:
+def _in_this_process(
+    script: importlib.metadata.EntryPoint, args: list[str], cwd: Path
+) -> tuple[int, str, str]:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         with _standard_streams_to(out.fileno(), err.fileno(), cwd):
-            try:
-                code = _call(main, args)
-            except (
-                Exception
-            ):  # a checker that crashes exits 1 with its traceback, as in a subprocess
-                traceback.print_exc()
-                code = 1
+            code = _call(script, args)
         return code, _read(out), _read(err)
 
 
 def _in_a_fork(
-    main: Callable[[], Any], args: list[str], cwd: Path, timeout: int
+    script: importlib.metadata.EntryPoint, args: list[str], cwd: Path, timeout: int
 ) -> tuple[int, str, str]:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         sys.stdout.flush()
@@ -130,24 +151,29 @@ def _in_a_fork(
                 os.dup2(out.fileno(), 1)
                 os.dup2(err.fileno(), 2)
                 os.chdir(cwd)
-                code = _call(main, args)
+                code = _call(script, args)
             except BaseException:
                 traceback.print_exc()
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)
-        deadline = time.monotonic() + timeout
-        while True:
-            done, status = os.waitpid(child, os.WNOHANG)
-            if done:
-                code = os.waitstatus_to_exitcode(status)
-                break
-            if time.monotonic() > deadline:
-                os.kill(child, signal.SIGKILL)
-                os.waitpid(child, 0)
-                raise subprocess.TimeoutExpired(args, timeout)
-            time.sleep(0.01)
+        # Killed at the deadline, as subprocess.run(timeout=...) kills its process.
+        late = threading.Event()
+
+        def stop() -> None:
+            late.set()
+            os.kill(child, signal.SIGKILL)
+
+        timer = threading.Timer(timeout, stop)
+        timer.start()
+        try:
+            _, status = os.waitpid(child, 0)
+        finally:
+            timer.cancel()
+        if late.is_set():
+            raise subprocess.TimeoutExpired(args, timeout)
+        code = os.waitstatus_to_exitcode(status)
         return code, _read(out), _read(err)
 
 

@@ -86,10 +86,8 @@ def copier_session(template: TemplateSource) -> Iterator[None]:
 # Jinja's compiled code by (source text, template name, defer_init, the environment's
 # compile-time settings): see compiled_once.
 _COMPILED: dict[tuple[Any, ...], CodeType] = {}
-# Per live environment: the objects its settings were read from, and those settings.
-_SETTINGS: weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], tuple[Any, ...]]] = (
-    weakref.WeakKeyDictionary()
-)
+# Per live environment: its compile-time settings (see _compile_settings).
+_SETTINGS: weakref.WeakKeyDictionary[Any, tuple[Any, ...]] = weakref.WeakKeyDictionary()
 _compiled_depth = 0
 
 
@@ -165,33 +163,22 @@ _OPTIONS = (
 
 
 def _compile_settings(environment: Any) -> tuple[Any, ...]:
-    """What of ``environment`` changes the code Jinja compiles. Reading its filters by what
-    they are is slow, so that part is read again only when an object in it was replaced."""
-    options = tuple(getattr(environment, name) for name in _OPTIONS)
-    objects = (
-        options,
-        id(environment.autoescape),
-        id(environment.finalize),
-        *(id(value) for value in environment.extensions.values()),
-        *environment.filters,
-        *(id(value) for value in environment.filters.values()),
-        *environment.tests,
-        *(id(value) for value in environment.tests.values()),
-    )
+    """What of ``environment`` changes the code Jinja compiles, read at its first compilation
+    (Jinja's documentation forbids changing an environment after it loaded a template)."""
     known = _SETTINGS.get(environment)
-    if known is not None and known[0] == objects:
-        return known[1]
-    settings = (
-        type(environment),
-        options,
-        _callable_key(environment.autoescape),
-        _callable_key(environment.finalize),
-        tuple(sorted((key, type(ext)) for key, ext in environment.extensions.items())),
-        tuple(sorted((key, _callable_key(value)) for key, value in environment.filters.items())),
-        tuple(sorted((key, _callable_key(value)) for key, value in environment.tests.items())),
-    )
-    _SETTINGS[environment] = (objects, settings)
-    return settings
+    if known is None:
+        known = _SETTINGS[environment] = (
+            type(environment),
+            tuple(getattr(environment, name) for name in _OPTIONS),
+            _callable_key(environment.autoescape),
+            _callable_key(environment.finalize),
+            tuple(sorted((key, type(ext)) for key, ext in environment.extensions.items())),
+            tuple(
+                sorted((key, _callable_key(value)) for key, value in environment.filters.items())
+            ),
+            tuple(sorted((key, _callable_key(value)) for key, value in environment.tests.items())),
+        )
+    return known
 
 
 def _callable_key(value: Any) -> Any:
