@@ -114,15 +114,15 @@ def _run(args: list[str], cwd: Path, timeout: int = TOOL_TIMEOUT) -> tuple[int, 
     from .assessment_tools import run_warm
 
     try:
-        warm = run_warm(args, cwd, timeout)
-        if warm is None:
+        ran = run_warm(args, cwd, timeout)  # in a fleet worker, without the start-up
+        if ran is None:
             done = subprocess.run(
                 args, cwd=cwd, capture_output=True, text=True, check=False, timeout=timeout
             )
-            warm = (done.returncode, done.stdout, done.stderr)
+            ran = (done.returncode, done.stdout, done.stderr)
     except subprocess.TimeoutExpired:
         return 124, f"timed out after {timeout} s"
-    code, stdout, stderr = warm
+    code, stdout, stderr = ran
     # Paths inside the snapshot read as the repository's own; Kubernetes' log prefix is noise.
     output = (stdout + stderr).replace(f"{cwd}/", "").replace(str(cwd), ".")
     return code, _KLOG_PREFIX.sub("", output).strip()
@@ -214,6 +214,7 @@ def json_schema(
         return not_installed("check-jsonschema")
     options = SCHEMA_OPTIONS.get(schema, [])
     if together and len(together) > 1:
+        # The run's outcome, kept with the verdicts (earned: it passed).
         key = ("json-schema-together", f"{schema} {' '.join(together)}")
         if key not in context.cache:
             code, _ = _run([checker, "--builtin-schema", schema, *options, *together], context.tree)
