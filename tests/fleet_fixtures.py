@@ -63,18 +63,24 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def build_fleet(root: Path, *, api: str = "http://127.0.0.1:9") -> FleetOnDisk:
+def build_fleet(
+    root: Path, *, api: str = "http://127.0.0.1:9", own_names: bool = False
+) -> FleetOnDisk:
+    """The fleet in ``root``; with ``own_names`` every repository is rendered on its own, with
+    its name as the project name (as in a real fleet), else repositories of one release and
+    CI provider are clones of one render."""
     workspace = Workspace(root, SHIPPED_BUNDLE)
     fleet = FleetOnDisk(root, workspace, root / "fleet.yml")
-    rendered: dict[tuple[str, str], Path] = {}
-    for release, provider, _ in REPOSITORIES.values():
-        if (release, provider) not in rendered:
-            rendered[release, provider] = workspace.new_project_at(
-                release, f"{provider}-service", {"ci_provider": provider}
+    rendered: dict[tuple[str, str, str], Path] = {}
+    for name, (release, provider, _) in REPOSITORIES.items():
+        key = (release, provider, name if own_names else "")
+        if key not in rendered:
+            rendered[key] = workspace.new_project_at(
+                release, name if own_names else f"{provider}-service", {"ci_provider": provider}
             )
     remotes = root / "remotes"
     for name, (release, provider, edit) in REPOSITORIES.items():
-        project = rendered[release, provider]
+        project = rendered[release, provider, name if own_names else ""]
         remote = remotes / f"{name}.git"
         workspace.run("git", "clone", "--quiet", "--bare", project, remote, cwd=root)
         fleet.remotes[name] = remote

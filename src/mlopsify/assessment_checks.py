@@ -111,15 +111,21 @@ def _tool(name: str) -> str | None:
 
 
 def _run(args: list[str], cwd: Path, timeout: int = TOOL_TIMEOUT) -> tuple[int, str]:
+    from .assessment_tools import run_warm
+
     try:
-        done = subprocess.run(
-            args, cwd=cwd, capture_output=True, text=True, check=False, timeout=timeout
-        )
+        ran = run_warm(args, cwd, timeout)  # in a fleet worker, without the start-up
+        if ran is None:
+            done = subprocess.run(
+                args, cwd=cwd, capture_output=True, text=True, check=False, timeout=timeout
+            )
+            ran = (done.returncode, done.stdout, done.stderr)
     except subprocess.TimeoutExpired:
         return 124, f"timed out after {timeout} s"
+    code, stdout, stderr = ran
     # Paths inside the snapshot read as the repository's own; Kubernetes' log prefix is noise.
-    output = (done.stdout + done.stderr).replace(f"{cwd}/", "").replace(str(cwd), ".")
-    return done.returncode, _KLOG_PREFIX.sub("", output).strip()
+    output = (stdout + stderr).replace(f"{cwd}/", "").replace(str(cwd), ".")
+    return code, _KLOG_PREFIX.sub("", output).strip()
 
 
 _KLOG_PREFIX = re.compile(r"(?m)^[EWIF]\d{4} [\d:.]+\s+\d+ [\w.-]+:\d+\] ")
@@ -179,9 +185,10 @@ def ci_file(context: Context, path: str) -> Verdict:
     """The CI file passes its provider's checker."""
     if path.rsplit("/", 1)[-1] == "Jenkinsfile":
         return jenkinsfile_structure(context.text(path))
-    schema = (
-        "vendor.github-workflows" if path.startswith(".github/workflows/") else CI_SCHEMAS.get(path)
-    )
+    if path.startswith(".github/workflows/"):
+        workflows = [p for p in context.paths if p.startswith(".github/workflows/")]
+        return json_schema(context, path, "vendor.github-workflows", together=workflows)
+    schema = CI_SCHEMAS.get(path)
     if schema is None:
         return Verdict(False, "not checked: no checker for this CI provider")
     return json_schema(context, path, schema)
@@ -192,11 +199,28 @@ def ci_file(context: Context, path: str) -> Verdict:
 SCHEMA_OPTIONS = {"vendor.azure-pipelines": ["--regex-variant", "nonunicode"]}
 
 
-def json_schema(context: Context, path: str, schema: str) -> Verdict:
+def json_schema(
+    context: Context, path: str, schema: str, *, together: list[str] | None = None
+) -> Verdict:
+    """``path`` passes check-jsonschema's ``schema``.
+
+    ``together``: files (``path`` among them) first checked in one run, which passes only
+    when each of them would (a GitHub project's workflows: one start-up of the checker, not
+    one a file); each of them then passes. A file of a run that fails is checked on its own,
+    for its own verdict.
+    """
     checker = _tool("check-jsonschema")
     if checker is None:
         return not_installed("check-jsonschema")
     options = SCHEMA_OPTIONS.get(schema, [])
+    if together and len(together) > 1:
+        # The run's outcome, kept with the verdicts (earned: it passed).
+        key = ("json-schema-together", f"{schema} {' '.join(together)}")
+        if key not in context.cache:
+            code, _ = _run([checker, "--builtin-schema", schema, *options, *together], context.tree)
+            context.cache[key] = Verdict(code == 0, "")
+        if context.cache[key].earned and path in together:
+            return passed(f"check-jsonschema {schema}")
     code, output = _run([checker, "--builtin-schema", schema, *options, path], context.tree)
     if code == 0:
         return passed(f"check-jsonschema {schema}")

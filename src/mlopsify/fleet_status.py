@@ -10,9 +10,11 @@ report. The clone is removed; nothing is written anywhere else.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import queue
 import re
 import shlex
 import subprocess
@@ -101,50 +103,81 @@ def in_parallel(
     on_done: Callable[[dict[str, Any]], None] | None,
 ) -> list[dict[str, Any]]:
     """``work`` (status, status-fresh or update: :mod:`.fleet_worker`) for each repository, at
-    most ``jobs`` at a time, each in a process of its own; their JSON results, in order.
+    most ``jobs`` at a time; their JSON results, in order.
 
-    Processes, not threads: Copier reads git's URL mapping from a process-wide environment.
-    Each gets a Copier mirror cache of its own (Copier prunes the worktrees of its shared
-    cache at each run, including those another process renders from), and git with its
-    optional locks off (``git status`` would refresh the index of a clone it only reads).
+    ``jobs`` worker processes, each taking the next repository as it finishes one, so each
+    pays the imports once. Processes, not threads: Copier reads git's URL mapping from a
+    process-wide environment. Each gets a Copier mirror cache of its own (Copier prunes the
+    worktrees of its shared cache at each run, including those another process renders
+    from), and git with its optional locks off (``git status`` would refresh the index of a
+    clone it only reads).
     """
-    from concurrent.futures import ThreadPoolExecutor, as_completed
+    from concurrent.futures import ThreadPoolExecutor
 
+    waiting: queue.SimpleQueue[tuple[int, FleetRepository]] = queue.SimpleQueue()
+    for item in enumerate(repositories):
+        waiting.put(item)
     results: dict[int, dict[str, Any]] = {}
-    with (
-        tempfile.TemporaryDirectory(prefix="mlopsify-fleet-caches-") as caches,
-        ThreadPoolExecutor(max_workers=max(1, jobs)) as pool,
-    ):
+
+    def done(index: int, result: dict[str, Any]) -> None:
+        results[index] = result
+        if on_done is not None:
+            on_done(result)
+
+    with tempfile.TemporaryDirectory(prefix="mlopsify-fleet-caches-") as caches:
         env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
         wheel = runtime_wheel(Path(caches)) if work == "update" else None
         if wheel is not None:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(wheel), env.get("PYTHONPATH")]))
-        futures = {
-            pool.submit(_run_worker, work, repository, env, Path(caches) / str(index)): index
-            for index, repository in enumerate(repositories)
-        }
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            if on_done is not None:
-                on_done(results[futures[future]])
+        workers = max(1, min(jobs, len(repositories)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            running = [
+                pool.submit(
+                    _run_worker, work, waiting, env, Path(caches) / f"worker-{number}", done
+                )
+                for number in range(workers)
+            ]
+            for future in running:
+                future.result()
     return [results[i] for i in range(len(repositories))]
 
 
 def _run_worker(
-    work: str, repository: FleetRepository, env: dict[str, str], cache: Path
-) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "mlopsify.fleet_worker", work],
-        input=json.dumps(asdict(repository)),
-        env={**env, "COPIER_CACHE_DIR": str(cache)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:  # a bug: its traceback
-        raise RuntimeError(f"fleet {work} of {repository.name} failed:\n{done.stderr}")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    work: str,
+    waiting: queue.SimpleQueue[tuple[int, FleetRepository]],
+    env: dict[str, str],
+    cache: Path,
+    done: Callable[[int, dict[str, Any]], None],
+) -> None:
+    """One worker process: give it repositories from ``waiting`` one at a time until none is left."""
+    with (
+        tempfile.TemporaryFile() as errors,
+        subprocess.Popen(
+            [sys.executable, "-m", "mlopsify.fleet_worker", work],
+            env={**env, "COPIER_CACHE_DIR": str(cache)},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+        ) as worker,
+    ):
+        assert worker.stdin is not None and worker.stdout is not None
+        while True:
+            try:
+                index, repository = waiting.get_nowait()
+            except queue.Empty:
+                break
+            worker.stdin.write(json.dumps(asdict(repository)) + "\n")
+            worker.stdin.flush()
+            answer = worker.stdout.readline()
+            if not answer:  # a bug: its traceback
+                worker.wait()
+                errors.seek(0)
+                raise RuntimeError(
+                    f"fleet {work} of {repository.name} failed:\n{errors.read().decode(errors='replace')}"
+                )
+            done(index, json.loads(answer))
+        worker.stdin.close()
 
 
 def runtime_wheel(directory: Path) -> Path | None:
@@ -236,10 +269,16 @@ def _cache_file(clone: Path) -> Path:
     from .template_source import TemplateSource
 
     tree = _git.git("rev-parse", "HEAD^{tree}", cwd=clone)
-    tags = _git.git("ls-remote", "--tags", TemplateSource.shipped().location, cwd=clone)
-    history = hashlib.sha256(tags.encode()).hexdigest()[:16]
+    history = _history_digest(TemplateSource.shipped().location)
     home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return home / "mlopsify" / "fleet" / f"{__version__}-{history}" / f"{tree}.json"
+
+
+@functools.cache
+def _history_digest(location: str) -> str:
+    """The template history's tags and commits, as a short digest (read once per process)."""
+    tags = _git.git("ls-remote", "--tags", location, cwd=Path(tempfile.gettempdir()))
+    return hashlib.sha256(tags.encode()).hexdigest()[:16]
 
 
 def _read_into(status: RepositoryStatus, clone: Path) -> None:

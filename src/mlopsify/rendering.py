@@ -1,6 +1,8 @@
 """Running Copier: the one module that calls it, quiets it, and turns its errors into ours.
 
-Copier's errors are translated by type. Copier raises a plain ``ValueError`` for a choice
+Copier compiles every file and every path part of a template from its text on each render,
+and an update renders two or three times; :func:`compiled_once` makes a process compile each
+text once (see there). Copier's errors are translated by type. Copier raises a plain ``ValueError`` for a choice
 or validator that refuses an answer and for a required question without an answer; only
 those messages become :class:`InvalidAnswerError`, any other ``ValueError`` is a bug and
 keeps its traceback.
@@ -12,10 +14,13 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Iterator, Mapping
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from types import CodeType
 from typing import Any, Literal
 
 from . import _git
@@ -38,7 +43,12 @@ def copier_session(template: TemplateSource) -> Iterator[None]:
     from copier.errors import InvalidTypeError, UnsafeTemplateError, UserMessageError
     from plumbum import ProcessExecutionError
 
-    with template.activated(), warnings.catch_warnings():
+    with (
+        template.activated(),
+        compiled_once(),
+        _file_mode_read_once(),
+        warnings.catch_warnings(),
+    ):
         # Copier warns about local dirty templates and its own deprecations: noise for our users.
         warnings.filterwarnings("ignore", module=r"copier(\.|$)")
         warnings.filterwarnings("ignore", message=r".*[Dd]irty template.*")
@@ -71,6 +81,171 @@ def copier_session(template: TemplateSource) -> Iterator[None]:
             if explained is None:
                 raise  # not an answer Copier refused: a bug, with its traceback
             raise InvalidAnswerError(explained) from None
+
+
+# Jinja's compiled code by (source text, template name, defer_init, the environment's
+# compile-time settings): see compiled_once.
+_COMPILED: dict[tuple[Any, ...], CodeType] = {}
+# Per live environment: its compile-time settings (see _compile_settings).
+_SETTINGS: weakref.WeakKeyDictionary[Any, tuple[Any, ...]] = weakref.WeakKeyDictionary()
+_compiled_depth = 0
+
+
+@contextmanager
+def compiled_once() -> Iterator[None]:
+    """While active, Jinja compiles each template text once per process, not once per render.
+
+    Jinja turns a template's text into Python code that depends on nothing but the text, the
+    template's name and the environment's compile-time settings (delimiters, whitespace and
+    newline options, extensions, autoescape, finalize, optimisation, async, the code generator,
+    and which filters and tests exist and how they are called: the optimiser may run them on
+    constants). So :meth:`jinja2.Environment.compile` is memoised under exactly that key. Copier
+    builds a new environment, from a new checkout of the template, for every render; the
+    code's file name (the checkout's path, shown in tracebacks) is set on a reused code
+    object. Nested uses share one memo; a text that fails to compile is never stored.
+    """
+    from jinja2 import Environment
+
+    global _compiled_depth
+    if _compiled_depth == 0:
+        Environment.compile = _memoised_compile(Environment.compile)  # type: ignore[method-assign]
+    _compiled_depth += 1
+    try:
+        yield
+    finally:
+        _compiled_depth -= 1
+        if _compiled_depth == 0:
+            Environment.compile = Environment.compile.__wrapped__  # type: ignore[attr-defined,method-assign]
+
+
+def _memoised_compile(compile_text: Callable[..., Any]) -> Callable[..., Any]:
+    from jinja2 import Environment
+
+    def compile_memoised(
+        environment: Environment,
+        source: Any,
+        name: str | None = None,
+        filename: str | None = None,
+        raw: bool = False,
+        defer_init: bool = False,
+    ) -> Any:
+        if raw or not isinstance(source, str):
+            return compile_text(environment, source, name, filename, raw, defer_init)
+        key = (source, name, defer_init, _compile_settings(environment))
+        code = _COMPILED.get(key)
+        if code is None:
+            code = _COMPILED[key] = compile_text(
+                environment, source, name, filename, defer_init=defer_init
+            )
+        return _with_filename(code, "<template>" if filename is None else filename)
+
+    compile_memoised.__wrapped__ = compile_text  # type: ignore[attr-defined]
+    return compile_memoised
+
+
+_OPTIONS = (
+    "block_start_string",
+    "block_end_string",
+    "variable_start_string",
+    "variable_end_string",
+    "comment_start_string",
+    "comment_end_string",
+    "line_statement_prefix",
+    "line_comment_prefix",
+    "trim_blocks",
+    "lstrip_blocks",
+    "newline_sequence",
+    "keep_trailing_newline",
+    "optimized",
+    "is_async",
+    "code_generator_class",
+)
+
+
+def _compile_settings(environment: Any) -> tuple[Any, ...]:
+    """What of ``environment`` changes the code Jinja compiles, read at its first compilation
+    (Jinja's documentation forbids changing an environment after it loaded a template)."""
+    known = _SETTINGS.get(environment)
+    if known is None:
+        known = _SETTINGS[environment] = (
+            type(environment),
+            tuple(getattr(environment, name) for name in _OPTIONS),
+            _callable_key(environment.autoescape),
+            _callable_key(environment.finalize),
+            tuple(sorted((key, type(ext)) for key, ext in environment.extensions.items())),
+            tuple(
+                sorted((key, _callable_key(value)) for key, value in environment.filters.items())
+            ),
+            tuple(sorted((key, _callable_key(value)) for key, value in environment.tests.items())),
+        )
+    return known
+
+
+def _callable_key(value: Any) -> Any:
+    """A filter, test, finalize or autoescape value by what it is, not by which object: the
+    same function (a partial by its function and argument names), and how Jinja calls it."""
+    if not callable(value):
+        return value
+    pass_arg = getattr(value, "jinja_pass_arg", None)
+    if isinstance(value, partial):
+        return (
+            "partial",
+            _callable_key(value.func),
+            len(value.args),
+            tuple(sorted(value.keywords)),
+            pass_arg,
+        )
+    return (
+        getattr(value, "__module__", None),
+        getattr(value, "__qualname__", type(value).__qualname__),
+        pass_arg,
+    )
+
+
+def _with_filename(code: CodeType, filename: str) -> CodeType:
+    """``code`` and the code objects in it, as compiled from ``filename``."""
+    if code.co_filename == filename:
+        return code
+    constants = tuple(
+        _with_filename(constant, filename) if isinstance(constant, CodeType) else constant
+        for constant in code.co_consts
+    )
+    return code.replace(co_filename=filename, co_consts=constants)
+
+
+@contextmanager
+def _file_mode_read_once() -> Iterator[None]:
+    """Copier asks git for ``core.fileMode`` once per rendered file (to copy the executable bit
+    into the index when it is false): ask once per destination in a session.
+
+    Nothing Copier does between two files of a render changes a repository's configuration;
+    the answer is the one Copier reads (its own command, where it runs it), and only where it
+    is "false" does Copier's own step run, unchanged.
+    """
+    from copier._main import Worker
+    from copier._vcs import get_git
+    from plumbum import ProcessExecutionError
+
+    sync = Worker._sync_git_index_executable_bit
+    file_mode_off: dict[Path, bool] = {}
+
+    def sync_when_file_mode_off(worker: Worker, dst_relpath: Path, src_mode: int) -> None:
+        root = Path(worker.subproject.local_abspath)
+        if root not in file_mode_off:
+            git = get_git(context_dir=root)
+            try:
+                setting = git("config", "--type=bool", "--get", "core.fileMode").strip()
+            except ProcessExecutionError:
+                setting = ""
+            file_mode_off[root] = setting == "false"
+        if file_mode_off[root]:
+            sync(worker, dst_relpath, src_mode)
+
+    Worker._sync_git_index_executable_bit = sync_when_file_mode_off  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        Worker._sync_git_index_executable_bit = sync  # type: ignore[method-assign]
 
 
 def _first_line(error: Exception) -> str:

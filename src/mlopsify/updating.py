@@ -302,10 +302,12 @@ def keep_edited_removals(
             defaults=True,
             vcs_ref=str(answers["_commit"]),
         )
+        committed = _committed_entries(project, deleted)
+        rendered = _blob_ids(project, [base / path for path in deleted if (base / path).is_file()])
         for path in deleted:
-            mode, _, ours = _git.git("ls-tree", "HEAD", "--", path, cwd=project).split(None, 3)[:3]
+            mode, ours = committed[path]
             old = base / path
-            if old.is_file() and _git.git("hash-object", "--", str(old), cwd=project) == ours:
+            if rendered.get(old) == ours:
                 continue  # the user never changed it: the template's removal stands
             _git.git("checkout", "HEAD", "--", path, cwd=project)
             stages = [f"0 {'0' * 40}\t{path}", f"{mode} {ours} 2\t{path}"]
@@ -318,6 +320,27 @@ def keep_edited_removals(
             )
             kept.append(path)
     return kept
+
+
+def _committed_entries(project: Path, paths: list[str]) -> dict[str, tuple[str, str]]:
+    """The mode and blob id of each of ``paths`` at HEAD, from one ``git ls-tree``."""
+    entries: dict[str, tuple[str, str]] = {}
+    for entry in filter(
+        None, _git.git("ls-tree", "-z", "HEAD", "--", *paths, cwd=project).split("\0")
+    ):
+        meta, path = entry.split("\t", 1)
+        mode, _, blob = meta.split()
+        entries[path] = (mode, blob)
+    return entries
+
+
+def _blob_ids(project: Path, files: list[Path]) -> dict[Path, str]:
+    """The blob id git gives each of ``files`` in ``project`` (its filters applied), from one
+    ``git hash-object``."""
+    if not files:
+        return {}
+    ids = _git.git("hash-object", "--", *map(str, files), cwd=project).split()
+    return dict(zip(files, ids, strict=True))
 
 
 def changed_files(project: Path) -> list[FileChange]:
