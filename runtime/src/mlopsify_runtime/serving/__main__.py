@@ -22,14 +22,13 @@ import uvicorn
 from .app import create_app
 from .settings import Settings
 
-# What start-up imports besides this module and building the app: the model's runtime, the
-# signature check's cryptography, and what uvicorn.run picks (measured with -X importtime).
+# What start-up imports besides this module, building the app and onnxruntime: the signature
+# check's cryptography and what uvicorn.run picks (measured with -X importtime). Another version
+# of a package may lack one of these modules: then there is nothing of it to compile.
 START_MODULES = (
-    "onnxruntime",
     "cryptography.hazmat.backends.openssl.backend",
     "cryptography.hazmat.primitives.asymmetric.ec",
     "cryptography.hazmat.primitives.serialization",
-    "fastapi.telemetry._runtime",
     "uvicorn.lifespan.on",
     "uvicorn.loops.auto",
     "uvicorn.loops.uvloop",
@@ -56,8 +55,12 @@ def precompile() -> str:
         compileall.compile_dir(site, quiet=1, workers=0, invalidation_mode=unchecked)
         return "precompile: every module (scikit-learn serves the model)"
     create_app(Settings())  # building the routes imports more than importing the app does
+    importlib.import_module("onnxruntime")  # the compiled model's runtime: a broken one stops the build
     for name in START_MODULES:
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError:
+            continue
     sources = {getattr(module, "__file__", None) or "" for module in list(sys.modules.values())}
     written = sorted(path for path in sources if path.startswith(site) and path.endswith(".py"))
     for path in written:
