@@ -283,6 +283,18 @@ def test_a_bundle_that_is_not_model_signings_is_refused(
         verify_model_signature(model_dir, keys[1])
 
 
+def test_a_public_key_that_is_not_pem_is_refused(
+    keys: tuple[Path, Path], model_dir: Path, tmp_path: Path
+) -> None:
+    sign_model(model_dir, keys[0])
+    (tmp_path / "garbled.pub").write_text("-----BEGIN PUBLIC KEY-----\nnot a key\n")
+    with pytest.raises(
+        SignatureError,
+        match=rf"\({tmp_path / 'garbled.pub'} is not an EC P-256 public key in PEM\): deploy",
+    ):
+        verify_model_signature(model_dir, tmp_path / "garbled.pub")
+
+
 def test_the_check_imports_neither_model_signing_nor_sigstore(
     keys: tuple[Path, Path], model_dir: Path
 ) -> None:

@@ -140,9 +140,12 @@ def signed_digests(signature: Path, public_key: Path) -> tuple[dict[str, str], l
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    key = serialization.load_pem_public_key(public_key.read_bytes())
+    try:
+        key = serialization.load_pem_public_key(public_key.read_bytes())
+    except ValueError:
+        key = None
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-        raise BundleMismatch(f"{public_key} is not an EC P-256 public key")
+        raise BundleMismatch(f"{public_key} is not an EC P-256 public key in PEM")
     try:
         bundle = json.loads(signature.read_text(encoding="utf-8"))
         envelope = bundle["dsseEnvelope"]
