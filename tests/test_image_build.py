@@ -228,7 +228,15 @@ def images(ci: CiWorkspace, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     }
     timings = {**ci.timings, "make image (both images)": elapsed}
     yield Images(serve, train, timings, sizes, built.stdout)
-    for image in (serve, train, f"{serve}-sklearn", *upstream, "localhost/debian-python3:bookworm"):
+    # podman names a short upstream name localhost/NAME: both go, and so does the stand-in base.
+    stand_ins = [*upstream, *(f"localhost/{name}" for name in upstream)]
+    for image in (
+        serve,
+        train,
+        f"{serve}-sklearn",
+        *stand_ins,
+        "localhost/debian-python3:bookworm",
+    ):
         subprocess.run(
             [require_tool("buildah"), *STORAGE, "rmi", "--force", image], capture_output=True
         )
