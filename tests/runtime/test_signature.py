@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import logging
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -18,7 +25,7 @@ from mlopsify_runtime.serving.signature import (
     check_served_model,
     verify_model_signature,
 )
-from mlopsify_runtime.signing import SIGNATURE_NAME, changed_files, sign_model
+from mlopsify_runtime.signing import SIGNATURE_NAME, sign_model
 
 
 @pytest.fixture
@@ -181,10 +188,129 @@ def test_require_model_signature_takes_true_or_false(monkeypatch: pytest.MonkeyP
         Settings.from_env()
 
 
-def test_the_changed_file_is_named_however_the_verdict_quotes_it() -> None:
-    """model-signing's verdict is a list's repr; a digest with a quote in its bytes escapes the
-    quotes around the file's name (seen as a message without the name, half of the time)."""
-    plain = str(["Hash mismatch for 'model.onnx': Expected 'b1', Actual 'b2'"])
-    escaped = str(["Hash mismatch for 'model.onnx': Expected 'b\"\\'\"', Actual 'b2'"])
-    assert "\\'model.onnx\\'" in escaped
-    assert changed_files(plain) == changed_files(escaped) == ["model.onnx"]
+def edit_bundle(model_dir: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    bundle = json.loads((model_dir / SIGNATURE_NAME).read_text())
+    change(bundle)
+    (model_dir / SIGNATURE_NAME).write_text(json.dumps(bundle))
+
+
+def change_a_file(model_dir: Path, keys: tuple[Path, Path], tmp_path: Path) -> Path:
+    (model_dir / "model.skops").write_bytes(b"other weights")
+    return keys[1]
+
+
+def add_a_file(model_dir: Path, keys: tuple[Path, Path], tmp_path: Path) -> Path:
+    (model_dir / "extra").mkdir()
+    (model_dir / "extra" / "loader.py").write_text("import os\n")
+    return keys[1]
+
+
+def remove_a_file(model_dir: Path, keys: tuple[Path, Path], tmp_path: Path) -> Path:
+    (model_dir / "MLmodel").unlink()
+    return keys[1]
+
+
+def use_another_key(model_dir: Path, keys: tuple[Path, Path], tmp_path: Path) -> Path:
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    (tmp_path / "other.pub").write_bytes(
+        other.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return tmp_path / "other.pub"
+
+
+def tamper_the_payload(model_dir: Path, keys: tuple[Path, Path], tmp_path: Path) -> Path:
+    """A statement that lists the changed file's new digest, under the old signature."""
+    (model_dir / "model.skops").write_bytes(b"other weights")
+
+    def list_new_digest(bundle: dict[str, Any]) -> None:
+        envelope = bundle["dsseEnvelope"]
+        text = base64.b64decode(envelope["payload"]).decode()
+        new = hashlib.sha256(b"other weights").hexdigest()
+        old = hashlib.sha256(bytes(range(256))).hexdigest()
+        envelope["payload"] = base64.b64encode(text.replace(old, new).encode()).decode()
+
+    edit_bundle(model_dir, list_new_digest)
+    return keys[1]
+
+
+def tamper_the_signature(model_dir: Path, keys: tuple[Path, Path], tmp_path: Path) -> Path:
+    def flip_a_bit(bundle: dict[str, Any]) -> None:
+        signature = bundle["dsseEnvelope"]["signatures"][0]
+        raw = bytearray(base64.b64decode(signature["sig"]))
+        raw[-1] ^= 1
+        signature["sig"] = base64.b64encode(bytes(raw)).decode()
+
+    edit_bundle(model_dir, flip_a_bit)
+    return keys[1]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "what"),
+    [
+        (change_a_file, "model.skops changed after signing"),
+        (add_a_file, "extra/loader.py added after signing"),
+        (remove_a_file, "MLmodel removed after signing"),
+        (use_another_key, "Key mismatch"),
+        (tamper_the_payload, "bad signature"),
+        (tamper_the_signature, "bad signature"),
+    ],
+)
+def test_every_change_after_signing_is_refused_in_one_line(
+    keys: tuple[Path, Path],
+    model_dir: Path,
+    tmp_path: Path,
+    tamper: Callable[[Path, tuple[Path, Path], Path], Path],
+    what: str,
+) -> None:
+    """model-signing signs; the runtime's own check (cryptography alone) refuses each change."""
+    sign_model(model_dir, keys[0])
+    public_key = tamper(model_dir, keys, tmp_path)
+    with pytest.raises(SignatureError) as refused:
+        verify_model_signature(model_dir, public_key)
+    assert str(refused.value) == (
+        f"the model in {model_dir} does not match its signature ({what}): "
+        "deploy a model that the pipeline signed, or check the public key (docs/security.md)"
+    )
+
+
+def test_a_bundle_that_is_not_model_signings_is_refused(
+    keys: tuple[Path, Path], model_dir: Path
+) -> None:
+    (model_dir / SIGNATURE_NAME).write_text("not a bundle\n")
+    with pytest.raises(SignatureError, match=r"\(model\.sig is not a model-signing bundle\)"):
+        verify_model_signature(model_dir, keys[1])
+
+
+def test_a_public_key_that_is_not_pem_is_refused(
+    keys: tuple[Path, Path], model_dir: Path, tmp_path: Path
+) -> None:
+    sign_model(model_dir, keys[0])
+    (tmp_path / "garbled.pub").write_text("-----BEGIN PUBLIC KEY-----\nnot a key\n")
+    with pytest.raises(
+        SignatureError,
+        match=rf"\({tmp_path / 'garbled.pub'} is not an EC P-256 public key in PEM\): deploy",
+    ):
+        verify_model_signature(model_dir, tmp_path / "garbled.pub")
+
+
+def test_the_check_imports_neither_model_signing_nor_sigstore(
+    keys: tuple[Path, Path], model_dir: Path
+) -> None:
+    """The serving image has neither: the service's check must not need them."""
+    sign_model(model_dir, keys[0])
+    code = (
+        "import sys; from pathlib import Path; "
+        "from mlopsify_runtime.serving.signature import verify_model_signature; "
+        "assert verify_model_signature(Path(sys.argv[1]), Path(sys.argv[2])); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('model_signing', 'sigstore', 'OpenSSL', 'sklearn')))"
+    )
+    checked = subprocess.run(
+        [sys.executable, "-c", code, str(model_dir), str(keys[1])],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert checked.stdout == "[]\n"

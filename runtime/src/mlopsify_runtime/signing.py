@@ -7,19 +7,22 @@ model stays unsigned and this says so: a service that has the public key will no
 The signature is `model.sig` inside the model directory, which the hash leaves out; the pipeline
 also keeps it in the registry, as an artifact of the version's run (`publish_signature`), where
 promotion checks it before an alias moves (`verify_registered_version`). The check itself
-(`verify_model_signature`) is the service's at start-up too (serving/signature.py).
+(`verify_model_signature`) is the service's at start-up too (serving/signature.py): it reads
+model-signing's bundle with `cryptography` alone, so that the serving image carries no sigstore.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import logging
 import os
-import re
 import shutil
 import sys
 import tempfile
-from pathlib import Path
-from typing import TYPE_CHECKING
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from model_signing import hashing
@@ -95,8 +98,8 @@ def verify_model_signature(model_dir: Path, public_key: Path, *, required: bool 
     """True when ``model_dir`` matches its signature; False when no public key is configured.
 
     Raises SignatureError when the model is unsigned or was changed after signing, and, when
-    ``required``, when there is no public key to check it with. model-signing is imported only
-    when there is a key: it costs about a second.
+    ``required``, when there is no public key to check it with. The check needs `cryptography`
+    alone (check_signed_files), not model-signing's sigstore stack: the serving image has none.
     """
     if not public_key.is_file():
         if required:
@@ -106,26 +109,125 @@ def verify_model_signature(model_dir: Path, public_key: Path, *, required: bool 
     signature = model_dir / SIGNATURE_NAME
     if not signature.is_file():
         raise SignatureError(f"the model in {model_dir} is not signed: {signature} is missing")
-    from model_signing import verifying
-
-    config = verifying.Config().use_elliptic_key_verifier(public_key=public_key)  # model-signing is not followed: Any
-    config.set_hashing_config(hashing_config())
     try:
-        config.verify(model_dir, signature)
-    except ValueError as error:  # model-signing's verdict: which file changed, or a bad signature
-        changed = changed_files(str(error))
-        what = f"{', '.join(changed)} changed after signing" if changed else str(error).split(":", 1)[0]
+        check_signed_files(model_dir, signed_digests(signature, public_key))
+    except BundleMismatch as error:
         raise SignatureError(
-            f"the model in {model_dir} does not match its signature ({what}): "
+            f"the model in {model_dir} does not match its signature ({error}): "
             "deploy a model that the pipeline signed, or check the public key (docs/security.md)"
         ) from None
     return True
 
 
-def changed_files(verdict: str) -> list[str]:
-    """The files model-signing's verdict names as changed. The verdict holds a list's repr: a
-    digest whose bytes hold a quote makes it escape the quotes around each file's name."""
-    return re.findall(r"Hash mismatch for \\?'([^'\\]+)", verdict)
+class BundleMismatch(ValueError):
+    """What does not match in a model-signing bundle: the words inside the refusal's brackets."""
+
+
+# model-signing's key-signed bundle (its _signing/sign_ec_key.py): a sigstore bundle whose DSSE
+# envelope carries an in-toto statement listing each file's SHA-256, signed with the EC key.
+BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+PAYLOAD_TYPE = "application/vnd.in-toto+json"
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "https://model_signing/signature/v1.0"
+# What model-signing's hashing leaves out besides the paths the statement lists (hashing_config).
+ALWAYS_IGNORED = (SIGNATURE_NAME, ".git", ".github", ".gitattributes", ".gitignore")
+
+
+def signed_digests(signature: Path, public_key: Path) -> tuple[dict[str, str], list[str]]:
+    """Each signed file's SHA-256 (hex) and the paths the signature leaves out, once the
+    envelope's signature is checked against ``public_key``. Raises BundleMismatch."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        key = serialization.load_pem_public_key(public_key.read_bytes())
+    except ValueError:
+        key = None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise BundleMismatch(f"{public_key} is not an EC P-256 public key in PEM")
+    try:
+        bundle = json.loads(signature.read_text(encoding="utf-8"))
+        envelope = bundle["dsseEnvelope"]
+        payload = base64.b64decode(envelope["payload"], validate=True)
+        signatures = [base64.b64decode(item["sig"], validate=True) for item in envelope["signatures"]]
+        hint = bundle["verificationMaterial"]["publicKey"].get("hint")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise BundleMismatch(f"{SIGNATURE_NAME} is not a model-signing bundle") from None
+    if bundle.get("mediaType") != BUNDLE_MEDIA_TYPE or envelope.get("payloadType") != PAYLOAD_TYPE:
+        raise BundleMismatch(f"{SIGNATURE_NAME} is not a model-signing bundle")
+    pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if hint and hint != hashlib.sha256(pem).hexdigest():
+        raise BundleMismatch("Key mismatch")  # model-signing's word for a bundle of another key
+    # DSSE's pre-authentication encoding, which is what the key signed.
+    signed = b"DSSEv1 %d %s %d %s" % (len(PAYLOAD_TYPE), PAYLOAD_TYPE.encode(), len(payload), payload)
+    if len(signatures) != 1:
+        raise BundleMismatch("bad signature")
+    try:
+        key.verify(signatures[0], signed, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise BundleMismatch("bad signature") from None
+    return statement_digests(json.loads(payload))
+
+
+def statement_digests(statement: Any) -> tuple[dict[str, str], list[str]]:
+    """The signed in-toto statement's files and ignored paths (model-signing's v1.0 predicate)."""
+    not_a_statement = BundleMismatch(f"{SIGNATURE_NAME} is not a model-signing v1.0 statement")
+    try:
+        kind = (statement["_type"], statement["predicateType"])
+        serialization = statement["predicate"]["serialization"]
+        method = (serialization["method"], serialization["hash_type"])
+        resources = statement["predicate"]["resources"]
+        digests = {str(item["name"]): str(item["digest"]) for item in resources if item["algorithm"] == "sha256"}
+        (subject,) = statement["subject"]  # one subject: the model, with the digest over all files
+        signed_root = subject["digest"]["sha256"]
+        root = hashlib.sha256(b"".join(bytes.fromhex(item["digest"]) for item in resources)).hexdigest()
+        ignored = [str(path) for path in serialization.get("ignore_paths", [])]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise not_a_statement from None
+    if kind != (STATEMENT_TYPE, PREDICATE_TYPE) or len(digests) != len(resources):
+        raise not_a_statement
+    if method != ("files", "sha256"):
+        raise BundleMismatch(f"{SIGNATURE_NAME} hashes {method[0]} with {method[1]}, not files with sha256")
+    if signed_root != root:
+        raise not_a_statement
+    return digests, ignored
+
+
+def check_signed_files(model_dir: Path, signed: tuple[dict[str, str], list[str]]) -> None:
+    """Every file of ``model_dir`` (but the ignored paths) has the signed SHA-256, none is
+    missing and none was added. Raises BundleMismatch naming the files."""
+    expected, ignored_paths = signed
+    ignored = [PurePosixPath(path) for path in (*ALWAYS_IGNORED, *ignored_paths)]
+    actual: dict[str, str] = {}
+    for folder, dirs, files in os.walk(model_dir):
+        for name in sorted([*dirs, *files]):
+            path = Path(folder) / name
+            relative = PurePosixPath(path.relative_to(model_dir).as_posix())
+            if any(relative.is_relative_to(ignore) for ignore in ignored):
+                if name in dirs:
+                    dirs.remove(name)
+                continue
+            if path.is_symlink():  # model-signing refuses them too (allow_symlinks false)
+                raise BundleMismatch(f"{relative} is a symbolic link")
+            if name in files:
+                actual[str(relative)] = file_sha256(path)
+    changes = [
+        (sorted(name for name in expected.keys() & actual.keys() if expected[name] != actual[name]), "changed"),
+        (sorted(actual.keys() - expected.keys()), "added"),
+        (sorted(expected.keys() - actual.keys()), "removed"),
+    ]
+    found = [f"{', '.join(names)} {what} after signing" for names, what in changes if names]
+    if found:
+        raise BundleMismatch("; ".join(found))
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def verify_registered_version(model_name: str, version: str, public_key: Path) -> None:
