@@ -3,9 +3,10 @@
 One worker a container, scaled by replicas: with more workers uvicorn was slower (see
 docs/runtime/serving.md). ACCESS_LOG=1 turns on access logs; metrics already count every request.
 
-`python -m mlopsify_runtime.serving --precompile` is the image build's step (Dockerfile,
-serve-deps): the image never writes byte-code (PYTHONDONTWRITEBYTECODE, a read-only venv), so
-the modules the service imports before it is ready get theirs at build time, and only those:
+`python -m mlopsify_runtime.serving --precompile` ends the image build's step (slim.py, run by
+the Dockerfile's serve-deps stage, which first removes what serving never uses and strips the
+shared objects). The image never writes byte-code (PYTHONDONTWRITEBYTECODE, a read-only venv),
+so the modules the service imports before it is ready get theirs at build time, and only those:
 byte-code for the whole venv is about 16 MB of the compiled image, half of it never imported.
 """
 
