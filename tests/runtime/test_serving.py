@@ -36,7 +36,11 @@ from mlopsify_runtime.serving.app import PredictionEvent
 from mlopsify_runtime.serving.model import LoadedModel, load_model
 from mlopsify_runtime.spec import describe, model_input
 
-ONE_KEY = 'the body must be an object with one key: "record" (one) or "records" (a batch)'
+ONE_KEY = (
+    'the body must be an object with one key, "record" (one) or "records" (a batch), '
+    'or two, "columns" and "data" (a table)'
+)
+COLUMNS = "columns must be the model's features in its order (GET /version lists them)"
 NOT_A_NUMBER = {"msg": "must be a number", "type": "number_type"}
 OUT_OF_RANGE = {"msg": "must be a finite number from -1e+15 to 1e+15", "type": "number_range"}
 REQUIRED = {"msg": "field required", "type": "missing"}
@@ -110,6 +114,54 @@ def test_a_batch_gives_each_record_its_own_request_id_in_order(
     assert (body["model_name"], body["model_version"]) == (MODEL_NAME, "7")
     assert [item["prediction"] for item in body["predictions"]] == pytest.approx(singles)
     assert len({item["request_id"] for item in body["predictions"]}) == 2
+
+
+@pytest.mark.parametrize("task_type", TASK_TYPES)
+def test_a_table_is_answered_as_the_same_records_are(
+    models: dict[str, Settings], task_type: str
+) -> None:
+    records = [
+        RECORD,
+        {**RECORD, "feature_a": -3.0, "colour": "a colour never seen"},
+        {**RECORD, "feature_b": 9},
+    ]
+    table = {
+        "columns": FEATURES,
+        "data": [[record[name] for name in FEATURES] for record in records],
+    }
+    with TestClient(create_app(models[task_type])) as client:
+        wait_ready(client)
+        as_records, as_table = post(client, {"records": records}).json(), post(client, table)
+    assert as_table.status_code == 200, as_table.text
+    answer = as_table.json()
+    assert len({item.pop("request_id") for item in answer["predictions"]}) == 3
+    for item in as_records["predictions"]:
+        del item["request_id"]
+    assert answer == as_records
+
+
+TABLE_ROW = [RECORD[name] for name in FEATURES]
+
+
+def test_predict_is_answered_alike_below_the_router_and_through_it(
+    models: dict[str, Settings],
+) -> None:
+    """ServiceMiddleware answers POST /predict itself; under a root path the router does: same answers."""
+    app = create_app(models["classification"])
+    bodies: list[object] = [{"record": RECORD}, {"record": {**RECORD, "feature_a": "x"}}, b"{", []]
+    answers = []
+    for root_path in ("", "/api"):
+        with TestClient(app, root_path=root_path) as client:
+            wait_ready(client)
+            responses = [post(client, body, path=f"{root_path}/predict") for body in bodies]
+            metrics = client.get(f"{root_path}/metrics").text
+        answers.append(
+            [(response.status_code, without_request_id(response)) for response in responses]
+        )
+        assert [response.status_code for response in responses] == [200, 422, 400, 422]
+        assert 'route="/predict",status="200"' in metrics
+    direct, routed = answers
+    assert direct == routed
 
 
 @pytest.mark.parametrize(
@@ -253,6 +305,40 @@ def test_a_batch_gives_each_record_its_own_request_id_in_order(
                         (f"records[{index}].nope", UNKNOWN),
                     ]
                 ],
+            ),
+        ),
+        ({"columns": FEATURES[::-1], "data": [TABLE_ROW]}, 422, refused(COLUMNS)),
+        ({"columns": FEATURES, "data": [TABLE_ROW], "records": []}, 422, refused(ONE_KEY)),
+        ({"columns": FEATURES, "data": []}, 422, refused("empty table: send at least one row")),
+        (
+            {"columns": FEATURES, "data": [TABLE_ROW] * 6},
+            422,
+            refused("table of 6 rows is over the limit of 5"),
+        ),
+        (
+            {
+                "columns": FEATURES,
+                "data": [TABLE_ROW, TABLE_ROW[:2], [*TABLE_ROW, 1], {"feature_a": 1}],
+            },
+            422,
+            refused(
+                "invalid data",
+                *[
+                    (f"data[{index}]", {"msg": "must be an array of 4 values", "type": "row_shape"})
+                    for index in (1, 2, 3)
+                ],
+            ),
+        ),
+        (
+            {
+                "columns": FEATURES,
+                "data": [TABLE_ROW, [True, 1.0, 1.0, "red"], [1.0, 2.0, 3.0, None]],
+            },
+            422,
+            refused(
+                "invalid data",
+                ("data[1].feature_a", NOT_A_NUMBER),
+                ("data[2].colour", {"msg": "must be a string (a category)", "type": "string_type"}),
             ),
         ),
         (

@@ -94,6 +94,8 @@ def judged_by_pydantic(spec: FeatureSpec, body: bytes) -> tuple[list[Any], list[
     """What the spec's pydantic models alone make of a body: the matrix, the ids and the form."""
     models = MODELS[id(spec)]
     valid = models.predict_check.validate(body)
+    if hasattr(valid, "data"):  # a table
+        return models.table(valid.data).tolist(), None, False
     records = getattr(valid, "records", None)
     validated = records if records is not None else [valid.record]
     ids = models.ids(validated) if spec.id_column else None
@@ -247,9 +249,33 @@ def near_records(spec: FeatureSpec) -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+def near_tables(spec: FeatureSpec) -> st.SearchStrategy[dict[str, Any]]:
+    """Tables of the spec's features, mostly valid: now and then other columns, a wrong value, a
+    row of another length, a row that is no array, or a key more."""
+    names = spec.names
+    columns = st.one_of(*[st.just(names)] * 6, st.just(names[::-1]), st.just(names[:-1]))
+    value_lists = st.tuples(
+        *(st.one_of(*[valid_value(spec, name)] * 6, near_values) for name in names)
+    )
+    rows = st.one_of(
+        *[value_lists.map(list)] * 6, value_lists.map(lambda row: [*row, 1]), near_values
+    )
+    more = st.one_of(
+        *[st.just({})] * 4,
+        st.dictionaries(st.sampled_from(["record", "x"]), near_values, max_size=1),
+    )
+    return st.builds(
+        lambda columns, data, more: {"columns": columns, "data": data, **more},
+        columns,
+        st.lists(rows, max_size=LIMITS.max_batch_size + 1),
+        more,
+    )
+
+
 def near_bodies(spec: FeatureSpec) -> st.SearchStrategy[Any]:
     records = near_records(spec)
     return st.one_of(
+        near_tables(spec),
         st.builds(lambda record: {"record": record}, records),
         st.builds(lambda batch: {"records": batch}, st.lists(records, max_size=3)),
         st.builds(
@@ -308,6 +334,48 @@ def test_the_plan_accepts_and_refuses_exactly_as_the_pydantic_models_do(
         return parsed.matrix.tolist(), parsed.ids, parsed.single
 
     assert outcome(planned) == outcome(lambda: judged_by_pydantic(spec, body))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from([NUMBERS, MIXED, WITH_ID]).flatmap(
+        lambda spec: st.tuples(st.just(spec), valid_records(spec))
+    )
+)
+def test_valid_tables_are_read_by_the_plan_alone_as_the_models_read_them(
+    spec_and_records: tuple[FeatureSpec, list[dict[str, Any]]],
+) -> None:
+    spec, records = spec_and_records
+    rows = [[record[name] for name in spec.names] for record in records]
+    body = encode({"columns": spec.names, "data": rows})
+    parsed = MODELS[id(spec)].predict_plan.common(body)
+    if any(isinstance(value, str) and ":" in value for row in rows for value in row):
+        return  # a colon inside a string: left to the models, which tell it from a duplicate key
+    assert parsed is not None
+    assert (parsed.matrix.tolist(), parsed.ids, parsed.single) == judged_by_pydantic(spec, body)
+    assert parsed.matrix.tolist() == parse(spec, encode({"records": records})).matrix.tolist()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"columns": ["a", "b", "c"], "data": [[1, 2, true]]}',
+        b'{"columns": ["a", "b", "c"], "data": [[1, 2, null]]}',
+        b'{"columns": ["a", "b", "c"], "data": [[1, 2, "3"]]}',
+        b'{"columns": ["a", "b", "c"], "data": [[1, 2, [3]]]}',
+        b'{"columns": ["a", "b", "c"], "data": [[1, 2, {}]]}',
+        b'{"columns": ["a", "b", "c"], "data": [[1, 2, 3]], "data": [[1, 2, 3]]}',
+        b'{"records": [{"a": 1, "b": 2, "c": false}]}',
+        b'{"record": {"a": 1, "b": 2, "c": [3]}}',
+    ],
+)
+def test_numbers_read_without_a_type_per_value_still_refuse_every_other_value(body: bytes) -> None:
+    """The plan reads a numeric spec's body in one conversion when its only strings are its keys:
+    a boolean, a null, a string, an array or an object in a value still goes to the models."""
+    assert MODELS[id(NUMBERS)].predict_plan.plain
+    assert MODELS[id(NUMBERS)].predict_plan.common(body) is None
+    with pytest.raises(InputError):
+        parse(NUMBERS, body)
 
 
 def test_the_plan_reads_ids_and_missing_values_without_pydantic() -> None:

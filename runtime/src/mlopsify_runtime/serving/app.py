@@ -38,7 +38,6 @@ from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
-from starlette.routing import Route
 
 from ..hooks import hook
 from .metrics import ServiceMetrics
@@ -99,6 +98,7 @@ class ServingState:
     preprocess: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     postprocess: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
     route_paths: dict[Endpoint, str] = field(default_factory=dict)
+    direct_routes: dict[str, Endpoint] = field(default_factory=dict)  # POST handlers served below the router
     body_readers: dict[str, Callable[[bytes], Any]] = field(default_factory=dict)  # by route path: bytes to body
     prediction_listeners: list[PredictionListener] = field(default_factory=list)
 
@@ -177,13 +177,22 @@ class ServiceMiddleware:
     """Counts and times requests by route template and status, and turns a crash into a JSON 500.
 
     Pure ASGI (no body copies). A crash is logged with a request id that the 500 body repeats,
-    so that a client's report leads to the traceback.
+    so that a client's report leads to the traceback. A POST to a checked-body route (/predict,
+    /feedback) is handed to its handler here, below Starlette's exception middleware, router and
+    per-route wrapper, which took a third of a single-record prediction's time in process.
     """
 
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, route_paths: dict[Endpoint, str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: ServiceMetrics,
+        route_paths: dict[Endpoint, str],
+        direct: dict[str, Endpoint],
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.route_paths = route_paths  # the route template of each endpoint, the `route` label
+        self.direct = direct  # by path: the handlers of POST routes served without the router
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -191,6 +200,8 @@ class ServiceMiddleware:
             return
         start = time.perf_counter()
         status = 0
+        path = scope["path"]
+        handler = self.direct.get(path) if scope["method"] == "POST" and not scope.get("root_path") else None
 
         async def send_with_status(message: Message) -> None:
             nonlocal status
@@ -199,7 +210,10 @@ class ServiceMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_status)
+            if handler is None:
+                await self.app(scope, receive, send_with_status)
+            else:
+                await answer_directly(handler, scope, receive, send_with_status)
         except Exception:
             request_id = new_request_ids(1)[0]
             logger.exception("request_id=%s %s %s failed", request_id, scope.get("method"), scope.get("path"))
@@ -211,8 +225,18 @@ class ServiceMiddleware:
                 await response(scope, receive, send_with_status)
             status = 500
         finally:
-            path = self.route_paths.get(scope.get("endpoint"), "other")  # type: ignore[arg-type]  # unknown paths share one label
+            if handler is None:  # unknown paths share one label
+                path = self.route_paths.get(scope.get("endpoint"), "other")  # type: ignore[arg-type]
             self.metrics.observe_request(path, status or 500, time.perf_counter() - start)
+
+
+async def answer_directly(handler: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
+    """The route handler's answer, its refusals in the one error shape (as the exception handlers give them)."""
+    try:
+        response: Response = await handler(Request(scope, receive))
+    except InputError as error:
+        response = error_response(error)
+    await response(scope, receive, send)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -255,19 +279,19 @@ class CheckedBodyRoute(APIRoute):
         return checked
 
 
-PREDICTION_FIELDS = ("request_id", "prediction")
-CLASSIFIED_FIELDS = ("request_id", "prediction", "probabilities")
-
-
 def prediction_items(request_ids: list[str], scored: Scored, keys: list[str]) -> list[dict[str, Any]]:
-    """One answer per record, built by C loops (map, zip) over the batch's columns, not per record in Python."""
+    """One answer per record, from the batch's columns: each row's probabilities by C loops (map,
+    zip), each answer a dict display (twice as fast as dict(zip(...)) per record)."""
     if scored.probabilities is None:
-        columns: tuple[Any, ...] = (request_ids, scored.values)
-        fields: tuple[str, ...] = PREDICTION_FIELDS
-    else:  # each row's probabilities keyed by the class as text
-        probabilities = map(dict, map(zip, repeat(keys), scored.probabilities.tolist()))
-        columns, fields = (request_ids, scored.values, probabilities), CLASSIFIED_FIELDS
-    return list(map(dict, map(zip, repeat(fields), zip(*columns, strict=True))))
+        return [
+            {"request_id": request_id, "prediction": value}
+            for request_id, value in zip(request_ids, scored.values, strict=True)
+        ]
+    probabilities = map(dict, map(zip, repeat(keys), scored.probabilities.tolist()))  # keyed by the class as text
+    return [
+        {"request_id": request_id, "prediction": value, "probabilities": row}
+        for request_id, value, row in zip(request_ids, scored.values, probabilities, strict=True)
+    ]
 
 
 def json_response(content: Any) -> Response:
@@ -421,12 +445,8 @@ def add_route(
     declared = routes.pop()
     routes.insert(0, declared)  # first: /predict is matched on every request, the docs' routes rarely
     app.state.serving.route_paths[endpoint] = path
-    if isinstance(declared, CheckedBodyRoute):
-        # Served by a plain Starlette route in front of the declared one, which FastAPI documents:
-        # FastAPI's per-request wrapper (its exit stacks and route context) cost 10-20% of a prediction.
-        handler = declared.get_route_handler()
-        routes.insert(0, Route(path, handler, methods=[method]))
-        app.state.serving.route_paths[handler] = path
+    if isinstance(declared, CheckedBodyRoute):  # answered by ServiceMiddleware; FastAPI documents the declared route
+        app.state.serving.direct_routes[path] = declared.get_route_handler()
     app.openapi_schema = None  # the document changes with the routes
 
 
@@ -447,7 +467,10 @@ def add_model_routes(app: FastAPI, state: ServingState, models: ServiceModels) -
             **BODY_ERRORS,
         },
         summary="Predict one record or a batch",
-        description=f"Send one record, or a batch of 1 to {limit} records; every prediction carries its own request_id.",
+        description=(
+            f"Send one record, a batch of 1 to {limit} records, or a table of 1 to {limit} rows (columns: the"
+            " features in the model's order); every prediction carries its own request_id."
+        ),
         route_class_override=CheckedBodyRoute,
         **secured,
     )
@@ -552,7 +575,9 @@ def create_app(
     app = FastAPI(title=settings.model_name, lifespan=lifespan_loading(state, loader))
     app.state.serving = state
     state.app = app
-    app.add_middleware(ServiceMiddleware, metrics=state.metrics, route_paths=state.route_paths)
+    app.add_middleware(
+        ServiceMiddleware, metrics=state.metrics, route_paths=state.route_paths, direct=state.direct_routes
+    )
     add_error_handlers(app)
     add_route(app, "/health/live", live, "GET", HEALTH, summary="Liveness")
     add_route(app, "/health/ready", ready, "GET", HEALTH, summary="Readiness")

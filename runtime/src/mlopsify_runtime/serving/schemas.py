@@ -1,8 +1,12 @@
 """The service's request and response models, built once from the model's feature spec.
 
-A /predict body is either `{"record": {feature: value, ...}}` (one prediction) or
-`{"records": [{...}, ...]}` (a batch). Every feature is required, unless it is nullable, and
-no other field is accepted but the id column, which each prediction echoes. A number feature
+A /predict body is `{"record": {feature: value, ...}}` (one prediction),
+`{"records": [{...}, ...]}` (a batch), or `{"columns": [feature, ...], "data": [[value, ...], ...]}`
+(a batch as a table: the features in the model's order, then one array of values per record,
+what pandas' `to_json(orient="split")` and MLflow's `dataframe_split` send, a quarter of the
+bytes of the same records). Every feature is required, unless it is nullable (a record may
+leave it out, a table's row sends null), and no other field is accepted but the id column,
+which each prediction echoes (records only: a table carries features alone). A number feature
 takes a JSON number within +-`max_abs_value` (booleans, strings, NaN and Infinity are
 refused: out-of-range values would overflow the model; a boolean feature is the number 0 or
 1); a category feature takes a string of at most `max_string_length` characters (an unknown
@@ -43,7 +47,11 @@ from .spec import Column, FeatureSpec
 MAX_REPORTED_ERRORS = 20  # enough to fix a request; a 1,000-record batch of errors would be noise
 MAX_NAME_IN_ERROR = 80  # unknown field names are echoed, cut to this length
 ID_FIELD = "record_id"  # the field of the id column, whatever its name (its alias)
-ONE_KEY = 'the body must be an object with one key: "record" (one) or "records" (a batch)'
+ONE_KEY = (
+    'the body must be an object with one key, "record" (one) or "records" (a batch), '
+    'or two, "columns" and "data" (a table)'
+)
+COLUMNS = "columns must be the model's features in its order (GET /version lists them)"
 
 
 @dataclass
@@ -203,13 +211,15 @@ def _prediction_type(spec: FeatureSpec) -> Any:
 
 
 def _request_kind(value: Any) -> str | None:
-    """The form of a /predict body: "single", "batch", or None for neither (refused: ONE_KEY)."""
+    """The form of a /predict body: "single", "batch", "table", or None for none (refused: ONE_KEY)."""
     if type(value) is dict:
-        if "record" in value and "records" not in value:
-            return "single"
-        if "records" in value and "record" not in value:
-            return "batch"
+        forms = [form for form, keys in FORM_KEYS.items() if not keys.isdisjoint(value)]
+        if len(forms) == 1:
+            return forms[0]
     return None
+
+
+FORM_KEYS = {"single": {"record"}, "batch": {"records"}, "table": {"columns", "data"}}
 
 
 class ErrorItem(BaseModel):
@@ -259,6 +269,8 @@ class ServiceModels:
     def __post_init__(self) -> None:
 
         def predict_keys(body: Any) -> int:
+            if hasattr(body, "data"):  # a table: its two keys
+                return 2
             records = getattr(body, "records", None)
             return 1 + sum(
                 len(record.model_fields_set) for record in (records if records is not None else [body.record])
@@ -280,10 +292,11 @@ class ServiceModels:
         """Validated records as the model's matrix: features in order (fields are declared in it,
         the id column after them)."""
         width = len(self.spec.columns)
-        return np.array(
-            [tuple(record.__dict__.values())[:width] for record in records],
-            dtype=np.float64 if self.spec.numeric else object,
-        )
+        return self.table([tuple(record.__dict__.values())[:width] for record in records])
+
+    def table(self, rows: Sequence[Sequence[Any]]) -> np.ndarray:
+        """Validated rows of feature values, in feature order, as the model's matrix."""
+        return np.array(rows, dtype=np.float64 if self.spec.numeric else object).reshape(len(rows), -1)
 
     def named(self, records: Sequence[BaseModel]) -> list[dict[str, Any]]:
         """Validated records as dicts of feature name to value (what the project's hooks take)."""
@@ -349,12 +362,20 @@ class PredictPlan:
         self.models = models
         self.limits = limits
         names = spec.names
+        self.names = names
         self.width = len(names)
         self.row: Callable[[Any], tuple[Any, ...]] = (
             itemgetter(*names) if len(names) > 1 else lambda record: (record[names[0]],)
         )
         self.id_of: Callable[[Any], Any] | None = methodcaller("get", spec.id_column) if spec.id_column else None
         self.numeric = spec.numeric
+        # A numeric body whose only strings are its keys and holds no true or false has numbers
+        # alone (a null becomes NaN, out of range): one conversion, without a type per value.
+        self.plain = (
+            spec.numeric
+            and not spec.id_column
+            and not any(word in name for name in names for word in ("true", "false", '"', "\\"))
+        )
         # per feature: the JSON types it takes, and whether it is a number
         self.columns = [
             (
@@ -371,6 +392,8 @@ class PredictPlan:
         if parsed is not None:
             return parsed
         valid = self.models.predict_check.validate(body)  # refuses with the contract's messages
+        if hasattr(valid, "data"):
+            return Parsed(self.models.table(valid.data), None, False)
         records = getattr(valid, "records", None)
         validated = [valid.record] if records is None else records
         ids = self.models.ids(validated) if self.id_of is not None else None
@@ -382,7 +405,11 @@ class PredictPlan:
             value = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
-        if type(value) is not dict or len(value) != 1:
+        if type(value) is not dict:
+            return None
+        if len(value) == 2 and value.get("columns") == self.names:
+            return self._table(body, value.get("data"))
+        if len(value) != 1:
             return None
         records = value.get("records")
         single = records is None
@@ -409,24 +436,40 @@ class PredictPlan:
         # are a duplicate key (which the JSON parser keeps once) or a colon inside a string.
         if sum(map(len, records)) != keys or body.count(b":") != keys + 1:
             return None
-        matrix = self._matrix(rows) if self.numeric else self._mixed(rows)
+        matrix = self._rows(body, rows, 2 * (keys + 1))
         return None if matrix is None else Parsed(matrix, ids, single)
 
-    def _floats(self, values: Sequence[Any]) -> np.ndarray | None:
-        """JSON numbers as floats, when every one is within the limit (NaN never is)."""
-        try:
-            floats = np.array(values, dtype=np.float64)
-        except OverflowError:  # an integer beyond any float
+    def _table(self, body: bytes, rows: Any) -> Parsed | None:
+        """A table's rows (its columns are the features in order), when they are valid in the common way."""
+        if type(rows) is not list or not 0 < len(rows) <= self.limits.max_batch_size:
             return None
-        return floats if (np.abs(floats) <= self.limits.max_abs_value).all() else None
+        # Two keys, and no more colons: a third key repeats one (the JSON parser keeps it once).
+        if set(map(type, rows)) != {list} or set(map(len, rows)) != {self.width} or body.count(b":") != 2:
+            return None
+        matrix = self._rows(body, rows, 2 * (2 + self.width))
+        return None if matrix is None else Parsed(matrix, None, False)
 
-    def _matrix(self, rows: list[tuple[Any, ...]]) -> np.ndarray | None:
-        """Rows of numbers as a float matrix, when every value is a number within the limit."""
+    def _rows(self, body: bytes, rows: Sequence[Sequence[Any]], quotes: int) -> np.ndarray | None:
+        """Rows of feature values as the model's matrix (`quotes`: the body's quote marks when its only strings are keys)."""
+        if not self.numeric:
+            return self._mixed(rows)
+        if self.plain and body.count(b'"') == quotes and b"true" not in body and b"false" not in body:
+            return self._floats(rows, shape=(len(rows), self.width))
         if not set(map(type, chain.from_iterable(rows))) <= NUMBER_TYPES:
             return None
         return self._floats(rows)
 
-    def _mixed(self, rows: list[tuple[Any, ...]]) -> np.ndarray | None:
+    def _floats(self, values: Sequence[Any], shape: tuple[int, int] | None = None) -> np.ndarray | None:
+        """JSON numbers as floats, when every one is within the limit (NaN never is), in `shape` when given."""
+        try:
+            floats = np.array(values, dtype=np.float64)
+        except (OverflowError, TypeError, ValueError):  # an integer beyond any float, a value that is no number
+            return None
+        if shape is not None and floats.shape != shape:  # values that were arrays
+            return None
+        return floats if (np.abs(floats) <= self.limits.max_abs_value).all() else None
+
+    def _mixed(self, rows: Sequence[Sequence[Any]]) -> np.ndarray | None:
         """Rows of numbers, strings and nulls as an object matrix (numbers as floats, None when null)."""
         matrix = np.empty((len(rows), self.width), dtype=object)
         for index, (column, (types, number)) in enumerate(zip(zip(*rows, strict=True), self.columns, strict=True)):
@@ -476,8 +519,28 @@ def service_models(spec: FeatureSpec, limits: Limits) -> ServiceModels:
         __config__=STRICT,
         records=(list[record], Field(min_length=1, max_length=limits.max_batch_size)),  # type: ignore[valid-type]
     )
+    # A table's columns are the features in order, and each row a value of each feature in that order.
+    columns: Any = tuple[tuple(Literal[name] for name in spec.names)]  # type: ignore[misc]
+    row: Any = tuple[tuple(_feature_type(column, limits) for column in spec.columns)]  # type: ignore[misc]
+    table = create_model(
+        "TableRequest",
+        __config__=STRICT,
+        columns=(columns, Field(description="The model's features in its order (GET /version lists them).")),
+        data=(
+            list[row],
+            Field(
+                min_length=1,
+                max_length=limits.max_batch_size,
+                description="One array of feature values per record, in the order of columns.",
+            ),
+        ),
+    )
     predict_body = Annotated[
-        Union[Annotated[single, Tag("single")], Annotated[batch, Tag("batch")]],  # type: ignore[valid-type]  # noqa: UP007  # built at run time
+        Union[  # noqa: UP007  # built at run time
+            Annotated[single, Tag("single")],  # type: ignore[valid-type]
+            Annotated[batch, Tag("batch")],  # type: ignore[valid-type]
+            Annotated[table, Tag("table")],  # type: ignore[valid-type]
+        ],
         Discriminator(_request_kind, custom_error_type="body_shape", custom_error_message=ONE_KEY),
     ]
     prediction_fields: dict[str, Any] = {
@@ -570,20 +633,29 @@ def _refusal(models: ServiceModels, errors: Sequence[Any]) -> InputError:
         loc = list(error["loc"])
         if loc[:1] == ["body"]:
             loc = loc[1:]
-        if loc[:1] in (["single"], ["batch"]):  # the union's tag
+        if loc[:1] in (["single"], ["batch"], ["table"]):  # the union's tag
             loc = loc[1:]
         if not loc or (len(loc) == 1 and error["type"] == "extra_forbidden"):
             return InputError(422, ONE_KEY)
         where = str(loc[0])
+        if where == "columns":
+            return InputError(422, COLUMNS)
+        if where == "data":
+            if len(loc) == 1:
+                if error["type"] in ("too_short", "too_long"):
+                    return _size_refusal(error, models.limits, "table", "rows")
+                items.append({"loc": "data", "msg": "must be an array of rows", "type": "list_type"})
+                continue
+            if len(loc) == 2 or error["type"] == "missing":  # a row that is not an array of one value per column
+                width = len(models.spec.columns)
+                item = {"loc": _loc(loc[:2]), "msg": f"must be an array of {width} values", "type": "row_shape"}
+                if item not in items:
+                    items.append(item)
+                continue
+            loc = [*loc[:2], models.spec.names[loc[2]]]  # the value's feature by name: data[3].age
         if loc == ["records"]:
-            if error["type"] == "too_short":
-                return InputError(422, "empty batch: send at least one record")
-            if error["type"] == "too_long":
-                size = error.get("ctx", {}).get("actual_length")
-                return InputError(
-                    422,
-                    f"batch of {size} records is over the limit of {models.limits.max_batch_size}",
-                )
+            if error["type"] in ("too_short", "too_long"):
+                return _size_refusal(error, models.limits, "batch", "records")
             items.append({"loc": "records", "msg": "must be an array of records", "type": "list_type"})
             continue
         feature = str(loc[-1]) if len(loc) == (2 if where == "record" else 3) else None
@@ -592,6 +664,14 @@ def _refusal(models: ServiceModels, errors: Sequence[Any]) -> InputError:
     shown = items[:MAX_REPORTED_ERRORS]
     more = f" ({len(items)} errors, the first {len(shown)} listed)" if len(items) > len(shown) else ""
     return InputError(422, f"invalid {where}{more}", shown)
+
+
+def _size_refusal(error: Any, limits: Limits, form: str, unit: str) -> InputError:
+    """An empty batch or table, or one over the limit."""
+    if error["type"] == "too_short":
+        return InputError(422, f"empty {form}: send at least one {unit[:-1]}")
+    size = error.get("ctx", {}).get("actual_length")
+    return InputError(422, f"{form} of {size} {unit} is over the limit of {limits.max_batch_size}")
 
 
 def finite_or_refuse(values: np.ndarray) -> None:
