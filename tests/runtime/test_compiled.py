@@ -36,6 +36,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 
 from mlopsify_runtime import evaluate
 from mlopsify_runtime.compiled import (
+    BOUND_SIZES,
     ONNX_FILE,
     SERVING_FILE,
     CompiledParams,
@@ -193,6 +194,48 @@ def test_a_batch_is_one_onnx_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         monkeypatch.setattr(scorer, "run", counted)
         assert post(client, {"records": records(frame)[:100]}).status_code == 200
     assert calls == [100]
+
+
+@pytest.mark.parametrize("task_type", ["classification", "regression"])
+def test_a_numeric_model_bound_to_fixed_buffers_answers_as_the_plain_call(task_type: str) -> None:
+    """Numbers only: the session is bound once per batch size (IOBinding); every answer equals the
+    plain call's, an answer is not overwritten by the next call, and a busy binding is not waited for."""
+    frame = training_frame(200, seed=5)
+    target = "label" if task_type == "classification" else "value"
+    spec = FeatureSpec.from_dict(describe(frame, NUMBERS, target, task_type))
+    pipeline = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("model", LogisticRegression() if target == "label" else Ridge()),
+        ]
+    )
+    pipeline.fit(frame[NUMBERS].to_numpy(), frame[target].to_numpy())
+    scorer = OnnxScorer(convert(pipeline, spec), spec)
+    matrix = frame[NUMBERS].to_numpy()
+
+    def plain(rows: np.ndarray) -> np.ndarray:  # one array per input, converted a call
+        (result,) = scorer.run(scorer._output, scorer.feeds(rows), None)
+        scores = np.asarray(result, dtype=np.float64)
+        return scores if task_type == "classification" else scores.reshape(len(rows))
+
+    answers = []
+    for size in [1, 100, 1, *range(2, 2 + BOUND_SIZES), 100]:  # more sizes than are kept
+        rows = matrix[size : 2 * size]
+        answer = scorer.scores(rows)
+        assert answer.shape == plain(rows).shape
+        np.testing.assert_array_equal(answer, plain(rows))
+        answers.append((rows, answer))
+    assert len(scorer._bound) == BOUND_SIZES
+    for rows, answer in answers:  # each answer is the caller's own copy
+        np.testing.assert_array_equal(answer, plain(rows))
+    with scorer._lock:  # another thread's call holds the binding: this one runs the plain way
+        np.testing.assert_array_equal(scorer.scores(matrix[:5]), plain(matrix[:5]))
+    expected = (
+        pipeline.predict_proba(matrix)
+        if task_type == "classification"
+        else pipeline.predict(matrix)
+    )
+    np.testing.assert_allclose(scorer.scores(matrix), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_a_forest_whose_float32_arithmetic_moves_labels_is_not_compiled() -> None:

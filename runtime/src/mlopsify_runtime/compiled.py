@@ -140,7 +140,7 @@ class OnnxScorer:
                 self._lock.release()
         else:
             (result,) = self.run(self._output, self.feeds(matrix), None)
-        scores = np.asarray(result, dtype=np.float64)  # a copy: a binding's buffer is reused by the next call
+        scores = np.array(result, dtype=np.float64)  # a copy (even of doubles): a binding's buffer is reused
         return scores if self.proba else scores.reshape(len(matrix))
 
     def _bound_for(self, rows: int) -> _Bound:
