@@ -166,6 +166,16 @@ def test_single_and_batch_predictions_match_the_test_set(project: Path, service:
     for ours, theirs in zip(served, expected["probabilities"], strict=True):
         assert ours == pytest.approx(theirs, rel=1e-5, abs=1e-6)
     assert predicted == expected["labels"]
+    # The same held-out set as a table (the features in order, one row each): the same answers.
+    features = call(service, "GET", "/version")[1]["features"]
+    status, table = predict(
+        service,
+        {"columns": features, "data": [[record[name] for name in features] for record in records]},
+    )
+    assert status == 200, table
+    assert [item["probabilities"] for item in table["predictions"]] == [
+        item["probabilities"] for item in batch["predictions"]
+    ]
 
 
 def bad_inputs(record: dict[str, float]) -> list[tuple[str, object, int, str]]:
