@@ -280,3 +280,27 @@ def with_made_rules(project: Path, into: Path) -> Path:
     module = "mlopsify_runtime.prometheus_rules"
     run(sys.executable, "-m", module, PROMETHEUS_RULE, RULES_FILE, cwd=copy)
     return copy
+
+
+def signing_key_pair(directory: Path) -> tuple[Path, Path]:
+    """An EC P-256 key pair in PEM files, as `make keys` writes them: ``directory``/model-signing.key
+    (the private key, PKCS#8) and model-signing.pub; returns their paths."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    directory.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = directory / "model-signing.key", directory / "model-signing.pub"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private, public

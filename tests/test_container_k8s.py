@@ -230,6 +230,7 @@ def test_overlay_builds_with_its_namespace_tag_replicas_and_resources(
             "NetworkPolicy",
             "NetworkPolicy",
             "NetworkPolicy",
+            "NetworkPolicy",  # deny but DNS, serving, MLflow's clients, batch scoring
             "PodDisruptionBudget",
             "Service",
             "ServiceAccount",
@@ -314,6 +315,88 @@ def test_overlay_builds_with_its_namespace_tag_replicas_and_resources(
     assert set(cronjobs) == {f"{name}-retrain", f"{name}-batch"}
     for spec in cronjobs.values():
         assert spec.get("suspend", False) is (env == "dev")
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a NetworkPolicy's podSelector selects a pod with ``labels`` (the policies use
+    matchLabels and `In` expressions only)."""
+    expressions = selector.get("matchExpressions", [])
+    assert all(e["operator"] == "In" for e in expressions), expressions
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items()) and all(
+        labels.get(e["key"]) in e["values"] for e in expressions
+    )
+
+
+def pod_labels(doc: dict[str, Any]) -> dict[str, str]:
+    spec = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
+    labels: dict[str, str] = spec["template"]["metadata"]["labels"]
+    return labels
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_each_workload_reaches_dns_and_only_what_it_needs(
+    projects: dict[str, Path], env: str
+) -> None:
+    """The union of the rendered policies that select each workload's pods: the service takes its
+    port and reaches DNS only; training and batch scoring take nothing and reach MLflow; batch
+    scoring also reaches its bucket over HTTPS, but not the cloud's metadata service."""
+    docs = build_overlay(projects["default"], env)
+    policies = [doc["spec"] for doc in docs if doc["kind"] == "NetworkPolicy"]
+    workloads = {
+        pod_labels(doc)["app.kubernetes.io/component"]: pod_labels(doc)
+        for doc in docs
+        if doc["kind"] in ("Deployment", "CronJob")
+    }
+
+    def rules(labels: dict[str, str], direction: str) -> list[str]:
+        selecting = [policy for policy in policies if selects(policy["podSelector"], labels)]
+        # every pod is isolated both ways: what no rule allows is denied
+        assert {"Ingress", "Egress"} <= {t for p in selecting for t in p["policyTypes"]}
+        found = [rule for policy in selecting for rule in policy.get(direction, [])]
+        return sorted(json.dumps(rule, sort_keys=True) for rule in found)
+
+    reach = {
+        component: {direction: rules(labels, direction) for direction in ("ingress", "egress")}
+        for component, labels in workloads.items()
+    }
+    dns = {
+        "to": [
+            {
+                "namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                },
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }
+        ],
+        "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+    }
+    mlflow = {
+        "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mlflow"}}}],
+        "ports": [{"port": 5000, "protocol": "TCP"}],
+    }
+    bucket = {
+        "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16"]}}],
+        "ports": [{"port": 443, "protocol": "TCP"}],
+    }
+    service_port = {
+        "from": [
+            {"podSelector": {}},
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},
+        ],
+        "ports": [{"port": "http", "protocol": "TCP"}],
+    }
+
+    def expected(ingress: list[Any], egress: list[Any]) -> dict[str, list[str]]:
+        return {
+            "ingress": sorted(json.dumps(rule, sort_keys=True) for rule in ingress),
+            "egress": sorted(json.dumps(rule, sort_keys=True) for rule in egress),
+        }
+
+    assert reach == {
+        "serving": expected([service_port], [dns]),
+        "training": expected([], [dns, mlflow]),
+        "batch-inference": expected([], [dns, mlflow, bucket]),
+    }
 
 
 @pytest.mark.checkers

@@ -589,6 +589,8 @@ def registry_state(ci: CiWorkspace, project: Path) -> dict[str, Any]:
 def test_make_rollback_undoes_the_deployment_and_moves_the_alias_back(
     ci: CiWorkspace, tmp_path: Path
 ) -> None:
+    """prod requires signatures (its overlay keeps the base's REQUIRE_MODEL_SIGNATURE=true): the
+    project makes its key pair after its first champion, unsigned, and signs the two it trains."""
     project = tmp_path / "rollback"
     run("git", "clone", "--quiet", ci.project, project, cwd=tmp_path)
     # the train job's artifacts: the pipeline state and the MLflow registry it wrote
@@ -597,12 +599,26 @@ def test_make_rollback_undoes_the_deployment_and_moves_the_alias_back(
     )
     make = ("make", f"VENV={ci.venv}")
     run(*make, "gate", cwd=project)
-    before = registry_state(ci, project)["champion"]
+    unsigned = registry_state(ci, project)["champion"]
+    run(*make, "keys", cwd=project)
     params = project / "params.yaml"
     params.write_text(params.read_text().replace("  C: 1.0\n", "  C: 0.5\n", 1))
     run(*make, "train", "gate", cwd=project)
+    before = registry_state(ci, project)["champion"]
+    # the same parameters again: a second signed version, as good as the champion, which it replaces
+    in_venv = {"PATH": f"{ci.venv / 'bin'}:{os.environ['PATH']}"}
+    run(
+        ci.venv / "bin" / "dvc",
+        "repro",
+        "--force",
+        "--single-item",
+        "train",
+        cwd=project,
+        env=in_venv,
+    )
+    run(*make, "gate", cwd=project)
     after = registry_state(ci, project)["champion"]
-    assert int(after) > int(before), "the retrained model is the new champion"
+    assert int(unsigned) < int(before) < int(after), "each retrained model is the new champion"
 
     kubectl = fake_kubectl(tmp_path / "bin")
     kubeconfig = tmp_path / "kubeconfig"
@@ -614,10 +630,11 @@ def test_make_rollback_undoes_the_deployment_and_moves_the_alias_back(
     }
     reason = "error rate doubled after the deploy"
     rolled = run(*make, "rollback", "ENV=prod", f"REASON={reason}", cwd=project, env=env)
-    assert kubectl_calls(kubectl) == [
+    undone = [
         "kubectl -n churn-model rollout undo deployment/churn-model",
         "kubectl -n churn-model rollout status deployment/churn-model --timeout=10m",
     ]
+    assert kubectl_calls(kubectl) == undone
     assert (
         f"rollback: alias 'champion' of churn-model moved from version {after} to version "
         f"{before} (by alice: {reason})" in rolled.stdout
@@ -631,16 +648,20 @@ def test_make_rollback_undoes_the_deployment_and_moves_the_alias_back(
         assert (tags["rollback.by"], tags["rollback.reason"]) == ("alice", reason)
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", tags["rollback.at"])
 
-    # A second rollback skips the abandoned version; with no older passed version it refuses.
+    # A second rollback skips the abandoned version; the next one that passed the gate is the
+    # unsigned first champion: refused before kubectl is called, and nothing moves.
     passed = [v for v, tags in state["tags"].items() if tags.get("quality_gate") == "passed"]
-    assert sorted(passed, key=int) == sorted([before, after], key=int)
+    assert sorted(passed, key=int) == [unsigned, before, after]
     again = run(*make, "rollback", "ENV=prod", "REASON=again", cwd=project, env=env, check=False)
-    assert again.returncode != 0
-    assert (
-        f"rollback: no version of 'churn-model' older than {before} passed the quality gate: "
-        "nothing to roll back to (train and gate a model instead)" in again.stderr
-    )
-    assert registry_state(ci, project)["champion"] == before
+    assert again.returncode != 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert re.search(
+        rf"^rollback refused, nothing moved: version {unsigned} of 'churn-model' is not signed: its run "
+        r"\w+ has no model-signature/model.sig \(train with MODEL_SIGNING_KEY set, docs/security.md\)$",
+        again.stderr,
+        re.M,
+    ), again.stderr
+    assert kubectl_calls(kubectl) == undone
+    assert registry_state(ci, project) == state
 
 
 def record_benchmarks(images: Images) -> None:

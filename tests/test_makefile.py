@@ -143,9 +143,10 @@ DRY_RUNS = {
         " ENV=prod REASON='error rate doubled after the last deploy'\" >&2; exit 2; }\n"
         + CHECK_ENV
         + CHECK_CLUSTER
-        + "kubectl -n demo-project-staging rollout undo deployment/demo-project\n"
+        + '.venv/bin/python -m mlopsify_runtime.rollback --check --environment staging --reason "why"\n'
+        "kubectl -n demo-project-staging rollout undo deployment/demo-project\n"
         "kubectl -n demo-project-staging rollout status deployment/demo-project --timeout=10m\n"
-        '.venv/bin/python -m mlopsify_runtime.rollback --reason "why"\n'
+        '.venv/bin/python -m mlopsify_runtime.rollback --environment staging --reason "why"\n'
     ),
     ("no-kubernetes", "promote"): (
         'case "staging" in staging|production) ;; *) echo "promote: ENV must be staging or'

@@ -38,6 +38,7 @@ from helpers import (
     require_tool,
     reserved_port,
     run,
+    signing_key_pair,
     wait_for,
 )
 from test_monitoring_e2e import stop
@@ -353,16 +354,6 @@ IDENTITIES = {  # each role's secret, as CI and Kubernetes give them (docs/secur
 }
 
 
-def key_pair(directory: Path) -> tuple[Path, Path]:
-    """An EC P-256 key pair, made as `make keys` makes it."""
-    directory.mkdir(parents=True)
-    key, public = directory / "model-signing.key", directory / "model-signing.pub"
-    openssl = require_tool("openssl")
-    run(openssl, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key, cwd=directory)
-    run(openssl, "ec", "-in", key, "-pubout", "-out", public, cwd=directory)
-    return key, public
-
-
 def refused(status: int, call: Callable[[], object]) -> str:
     """The server's refusal of ``call`` with HTTP ``status``: its message."""
     from mlflow.exceptions import MlflowException
@@ -392,8 +383,8 @@ def test_each_identity_can_do_its_part_only_and_promotion_checks_signatures(
     from mlopsify_runtime.training import save_registered_model
 
     started = time.monotonic()
-    key, public_key = key_pair(tmp_path / "keys")
-    other_key, _ = key_pair(tmp_path / "other-keys")
+    key, public_key = signing_key_pair(tmp_path / "keys")
+    other_key, _ = signing_key_pair(tmp_path / "other-keys")
     monkeypatch.setenv("MODEL_SIGNING_PUBLIC_KEY", str(public_key))
     for role, (username, password) in IDENTITIES.items():
         monkeypatch.setenv(f"MLFLOW_{role.upper()}_USERNAME", username)

@@ -7,7 +7,9 @@ checking. ``fleet status`` runs them once or more per repository. Within
 Python environment (the very program :func:`shutil.which` finds) runs instead:
 
 - the first time, in this process itself, with its standard output and error sent to files,
-  in the snapshot's directory: everything it loads stays loaded;
+  in the snapshot's directory: everything it loads stays loaded. Its deadline is a timer
+  signal (SIGALRM) that interrupts it where it waits or computes, as a subprocess would be
+  killed; a checker stopped halfway is not forked from again: its later runs are subprocesses;
 - after that, in a fork of this process: a process of its own with its own files, working
   directory and exit code, as a subprocess, without the start-up.
 
@@ -33,8 +35,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-# Console script name -> its entry point, once run here; filled while warm_tools is active.
-_WARM: dict[str, importlib.metadata.EntryPoint] | None = None
+# Console script name -> its entry point, once run here (None: its first run was stopped at
+# its deadline, so it runs as a subprocess); filled while warm_tools is active.
+_WARM: dict[str, importlib.metadata.EntryPoint | None] | None = None
 
 
 @contextmanager
@@ -50,20 +53,27 @@ def warm_tools() -> Iterator[None]:
 
 def run_warm(args: list[str], cwd: Path, timeout: int) -> tuple[int, str, str] | None:
     """``args`` run as described in the module: exit code, standard output and error; None
-    when not within :func:`warm_tools` or ``args[0]`` is not a console script of this Python.
-    Raises :class:`subprocess.TimeoutExpired` as :func:`subprocess.run` does (a first run,
-    in this process, cannot be stopped)."""
+    when not within :func:`warm_tools`, ``args[0]`` is not a console script of this Python,
+    or a first run is not on the main thread (the only one a timer signal reaches).
+    Raises :class:`subprocess.TimeoutExpired` as :func:`subprocess.run` does."""
     if _WARM is None:
         return None
     name = Path(args[0]).name
     if name in _WARM:
-        return _in_a_fork(_WARM[name], args, cwd, timeout)
+        warm = _WARM[name]
+        return None if warm is None else _in_a_fork(warm, args, cwd, timeout)
     script = Path(sys.executable).parent / name
     entry = list(importlib.metadata.entry_points(group="console_scripts", name=name))
     if args[0] != str(script) or shutil.which(name) != str(script) or not entry:
         return None
+    if threading.current_thread() is not threading.main_thread():
+        return None
     _WARM[name] = entry[0]
-    return _in_this_process(_WARM[name], args, cwd)
+    try:
+        return _in_this_process(entry[0], args, cwd, timeout)
+    except subprocess.TimeoutExpired:
+        _WARM[name] = None  # stopped halfway: no state to fork from
+        raise
 
 
 @functools.cache
@@ -127,12 +137,38 @@ def _standard_streams_to(out: int, err: int, cwd: Path) -> Iterator[None]:
         os.chdir(here)
 
 
+class _Late(BaseException):
+    """A first run's deadline, raised where the checker is: a BaseException, so that the
+    checker's own ``except Exception`` does not take it for one of its errors."""
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Raise :class:`_Late` in this (main) thread once ``seconds`` have passed, and each second
+    after until it leaves: a timer signal interrupts a wait (a read, an open, a child) as well
+    as Python code, and a checker that swallows one does not swallow the next."""
+
+    def late(signum: int, frame: types.FrameType | None) -> None:
+        raise _Late
+
+    previous = signal.signal(signal.SIGALRM, late)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _in_this_process(
-    script: importlib.metadata.EntryPoint, args: list[str], cwd: Path
+    script: importlib.metadata.EntryPoint, args: list[str], cwd: Path, timeout: int
 ) -> tuple[int, str, str]:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        with _standard_streams_to(out.fileno(), err.fileno(), cwd):
-            code = _call(script, args)
+        try:
+            with _standard_streams_to(out.fileno(), err.fileno(), cwd), _deadline(timeout):
+                code = _call(script, args)
+        except _Late:
+            raise subprocess.TimeoutExpired(args, timeout) from None
         return code, _read(out), _read(err)
 
 

@@ -328,11 +328,11 @@ def test_model_runtime_forces_either_path_and_a_stale_decision_is_refused(tmp_pa
 def test_the_signature_covers_the_onnx_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from test_signing import key_pair
+    from helpers import signing_key_pair
 
     settings = save_model(tmp_path, "classification", compiled=True)
-    pem, public = key_pair(tmp_path)
-    monkeypatch.setenv("MODEL_SIGNING_KEY", pem)
+    private, public = signing_key_pair(tmp_path / "pair")
+    monkeypatch.setenv("MODEL_SIGNING_KEY", private.read_text())
     sign_if_configured(settings.model_dir)
     signed = Settings(**{**settings.__dict__, "signing_public_key": public})
     with TestClient(create_app(signed)) as client:

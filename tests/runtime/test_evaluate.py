@@ -5,12 +5,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
 from mlopsify_runtime import evaluate
-from mlopsify_runtime.baseline import live_bounds
-from mlopsify_runtime.config import METRICS_FILE, GateParams, load_params
+from mlopsify_runtime.baseline import baseline_for, baseline_metrics, live_bounds
+from mlopsify_runtime.config import METRICS_FILE, TEST_DATA, TRAIN_DATA, GateParams, load_params
 
 
 def test_gate_passes_when_every_threshold_holds() -> None:
@@ -64,16 +65,35 @@ def test_live_bounds_are_the_stricter_of_the_absolute_bounds_and_the_baseline_ma
 
 
 def test_the_baseline_is_the_prior_class_or_the_mean_of_the_train_split() -> None:
-    regression = evaluate.baseline_metrics(np.array([1.0, 3.0]), np.array([2.0, 4.0]), "regression")
+    regression = baseline_metrics(np.array([1.0, 3.0]), np.array([2.0, 4.0]), "regression")
     assert regression["rmse"] == pytest.approx(2**0.5) and regression["mae"] == 1.0
     rare = np.array([0] * 95 + [1] * 5)
-    classification = evaluate.baseline_metrics(rare, rare, "classification")
+    classification = baseline_metrics(rare, rare, "classification")
     assert classification["roc_auc"] == 0.5 and classification["accuracy"] == 0.95
     assert (classification["pr_auc"], classification["recall_1"], classification["min_recall"]) == (
         0.05,
         0.0,
         0.0,
     )
+
+
+def test_the_gate_and_the_reference_stage_take_the_baseline_of_the_split(project: Path) -> None:
+    """baseline_for: the prior class or the mean of data/processed/train.csv's target, scored on
+    test.csv's; the frames a step has read already give the same."""
+    params = load_params()
+    target = {"classification": [0] * 95 + [1] * 5, "regression": [float(n) for n in range(100)]}
+    train_target = np.array(target[params.task_type])
+    test_target = train_target[::-1][:40]
+    frames = {TRAIN_DATA: train_target, TEST_DATA: test_target}
+    for path, values in frames.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join([params.data.target, *map(str, values)]) + "\n")
+    expected = baseline_metrics(train_target, test_target, params.task_type)
+    assert baseline_for(params) == expected
+    read = {path: pd.read_csv(path) for path in frames}
+    assert baseline_for(params, train=read[TRAIN_DATA], test=read[TEST_DATA]) == expected
+    # the test split is the one scored: another test split, another baseline
+    assert baseline_for(params, test=read[TRAIN_DATA]) != expected
 
 
 def test_a_margin_on_an_unknown_metric_says_which_exist() -> None:

@@ -180,14 +180,12 @@ def test_a_promotion_rule_refuses_before_the_deployment_and_the_move(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from helpers import signing_key_pair
     from mlflow import MlflowClient
-    from test_signing import key_pair
 
     monkeypatch.setenv("PROMOTE_BY", "alice")
     # promotion checks the version's signature first: the project has a key pair (make keys)
-    (project / "keys").mkdir(exist_ok=True)
-    pem, _ = key_pair(project / "keys")
-    (project / "keys" / "model-signing.key").write_text(pem)
+    signing_key_pair(project / "keys")
     train()
     evaluate.main()
     asked: list[dict[str, Any]] = []

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from helpers import signing_key_pair
 from serving_models import TestClient, save_model, wait_ready
 
 from mlopsify_runtime.serving import Settings, create_app
@@ -31,21 +30,7 @@ from mlopsify_runtime.signing import SIGNATURE_NAME, sign_model
 @pytest.fixture
 def keys(tmp_path: Path) -> tuple[Path, Path]:
     """An EC P-256 key pair in PEM files, as `make keys` writes them."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    private, public = tmp_path / "model-signing.key", tmp_path / "model-signing.pub"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return private, public
+    return signing_key_pair(tmp_path)
 
 
 @pytest.fixture
@@ -78,14 +63,9 @@ def test_an_unsigned_model_is_refused(keys: tuple[Path, Path], model_dir: Path) 
 
 def test_another_key_is_refused(keys: tuple[Path, Path], model_dir: Path, tmp_path: Path) -> None:
     sign_model(model_dir, keys[0])
-    other = ec.generate_private_key(ec.SECP256R1()).public_key()
-    (tmp_path / "other.pub").write_bytes(
-        other.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
+    _, other = signing_key_pair(tmp_path / "other")
     with pytest.raises(SignatureError, match="does not match its signature"):
-        verify_model_signature(model_dir, tmp_path / "other.pub")
+        verify_model_signature(model_dir, other)
 
 
 def test_without_a_public_key_nothing_is_checked(model_dir: Path, tmp_path: Path) -> None:
@@ -211,13 +191,7 @@ def remove_a_file(model_dir: Path, keys: tuple[Path, Path], tmp_path: Path) -> P
 
 
 def use_another_key(model_dir: Path, keys: tuple[Path, Path], tmp_path: Path) -> Path:
-    other = ec.generate_private_key(ec.SECP256R1()).public_key()
-    (tmp_path / "other.pub").write_bytes(
-        other.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return tmp_path / "other.pub"
+    return signing_key_pair(tmp_path / "other")[1]
 
 
 def tamper_the_payload(model_dir: Path, keys: tuple[Path, Path], tmp_path: Path) -> Path:

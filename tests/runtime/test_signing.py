@@ -3,8 +3,7 @@
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from helpers import signing_key_pair
 
 from mlopsify_runtime.signing import SIGNATURE_NAME, hashing_config, sign_if_configured
 
@@ -18,23 +17,6 @@ def model_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (directory / "model.pkl").write_bytes(b"weights")
     (directory / "MLmodel").write_text("flavors: {}\n")
     return directory
-
-
-def key_pair(folder: Path) -> tuple[str, Path]:
-    """A PEM private key (text) and its public key's file."""
-    private = ec.generate_private_key(ec.SECP256R1())
-    pem = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = folder / "model-signing.pub"
-    public.write_bytes(
-        private.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return pem, public
 
 
 def verify(model_dir: Path, public_key: Path) -> None:
@@ -59,7 +41,8 @@ def test_without_a_key_the_model_stays_unsigned_and_it_says_so(
 def test_a_signed_model_verifies_until_a_file_changes(
     model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given_as: str
 ) -> None:
-    pem, public = key_pair(tmp_path)
+    private, public = signing_key_pair(tmp_path / "pair")
+    pem = private.read_text()
     if given_as == "pem":
         monkeypatch.setenv("MODEL_SIGNING_KEY", pem)
     else:

@@ -10,12 +10,17 @@ so that production is held to the gate the model passed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .challenger import LOWER_IS_BETTER
-from .config import GateParams
+from .config import TEST_DATA, TRAIN_DATA, GateParams, Params
 from .metrics import gate_metrics
+from .spec import read_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BASELINES = {
     "classification": "the prior class of the training labels",
@@ -31,6 +36,18 @@ def baseline_metrics(train_target: np.ndarray, test_target: np.ndarray, task_typ
     naive = DummyClassifier(strategy="prior") if task_type == "classification" else DummyRegressor(strategy="mean")
     naive.fit(np.zeros((len(train_target), 1)), train_target)
     return gate_metrics(naive, np.zeros((len(test_target), 1)), test_target, task_type)
+
+
+def baseline_for(
+    params: Params, train: pd.DataFrame | None = None, test: pd.DataFrame | None = None
+) -> dict[str, float]:
+    """The gate's baseline of the project: `baseline_metrics` on the target of its train and test
+    splits (data/processed, or the frames a step has read already). The gate judges the model
+    against it (evaluate.py); the reference stage exports the bounds it sets (reference.py)."""
+    target = params.data.target
+    train_target = (read_frame(TRAIN_DATA) if train is None else train)[target].to_numpy()
+    test_target = (read_frame(TEST_DATA) if test is None else test)[target].to_numpy()
+    return baseline_metrics(train_target, test_target, params.task_type)
 
 
 @dataclass(frozen=True)

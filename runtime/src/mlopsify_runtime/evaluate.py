@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .baseline import BASELINES, baseline_bounds, baseline_metrics
+from .baseline import BASELINES, baseline_bounds, baseline_for
 from .challenger import GATE_REPORT, Decision, comparison_failures, record, write_reports
 from .compiled import CompiledParams, judge
 from .compiled import record as record_serving
@@ -28,7 +28,6 @@ from .config import (
     MODEL_DIR,
     REGISTRATION_FILE,
     TEST_DATA,
-    TRAIN_DATA,
     GateParams,
     Params,
     PipelineError,
@@ -190,7 +189,7 @@ def main() -> None:
     test = read_frame(TEST_DATA)
     matrix, actual = model_input(test, spec), test[params.data.target].to_numpy()
     metrics = gate_metrics(model, matrix, actual, params.task_type)
-    baseline = baseline_metrics(read_frame(TRAIN_DATA)[params.data.target].to_numpy(), actual, params.task_type)
+    baseline = baseline_for(params, test=test)
     write_metrics(metrics, METRICS_FILE)
     write_model_plots(model, matrix, actual, params.task_type)
     log_test_metrics(registration["run_id"], metrics)

@@ -25,8 +25,8 @@ import pandas as pd
 import yaml
 from scipy.stats import chi2
 
-from .baseline import baseline_metrics, live_bounds
-from .config import FEATURES_FILE, PARAMS_FILE, TEST_DATA, TRAIN_DATA, Params, load_params, run_step
+from .baseline import baseline_for, live_bounds
+from .config import FEATURES_FILE, PARAMS_FILE, TRAIN_DATA, load_params, run_step
 from .kind_values import days_since_epoch, text_bucket
 from .kinds import HASH_BUCKETS
 from .spec import Spec, number_column, read_frame, read_spec
@@ -164,15 +164,6 @@ def thresholds(
     return rows
 
 
-def gate_baseline(params: Params, train: pd.DataFrame) -> dict[str, float]:
-    """The naive baseline's metrics on the test split, as the gate measured them (baseline.py);
-    nothing when params.yaml sets no margin over it."""
-    if not (params.gate.plus or params.gate.times):
-        return {}
-    target = params.data.target
-    return baseline_metrics(train[target].to_numpy(), read_frame(TEST_DATA)[target].to_numpy(), params.task_type)
-
-
 def build(params_path: Path = PARAMS_FILE) -> dict[str, Any]:
     """The content of models/monitoring.json, from params.yaml, the features and the training data."""
     params = load_params(params_path)
@@ -193,7 +184,7 @@ def build(params_path: Path = PARAMS_FILE) -> dict[str, Any]:
         "reference": reference_statistics(train, spec, settings.drift.bins),
         "settings": asdict(settings),
         "psi_noise_floor": floor,
-        "thresholds": thresholds(settings, *live_bounds(params.gate, gate_baseline(params, train))),
+        "thresholds": thresholds(settings, *live_bounds(params.gate, baseline_for(params, train=train))),
     }
 
 

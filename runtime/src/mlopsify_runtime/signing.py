@@ -6,7 +6,7 @@ The private key comes from `MODEL_SIGNING_KEY` (the PEM text, or a file's path: 
 model stays unsigned and this says so: a service that has the public key will not serve it.
 The signature is `model.sig` inside the model directory, which the hash leaves out; the pipeline
 also keeps it in the registry, as an artifact of the version's run (`publish_signature`), where
-promotion checks it before an alias moves (`verify_registered_version`). The check itself
+promotion and rollback check it before an alias moves (`verify_registered_version`). The check itself
 (`verify_model_signature`) is the service's at start-up too (serving/signature.py): it reads
 model-signing's bundle with `cryptography` alone, so that the serving image carries no sigstore.
 """
@@ -230,10 +230,13 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_registered_version(model_name: str, version: str, public_key: Path) -> None:
+def verify_registered_version(model_name: str, version: str, public_key: Path, *, required: bool = True) -> bool:
     """Download version ``version`` of ``model_name`` with its published signature and verify it.
 
-    Raises SignatureError when there is no public key, no signature, or the files do not match.
+    True when it verified. Raises SignatureError when there is no signature or the files do not
+    match, and, when ``required`` (promotion always; a rollback where the environment's service
+    requires signatures), when there is no public key; without one and not required, as the
+    service does, nothing is checked: a warning, and False.
     """
     import mlflow
     from mlflow import MlflowClient
@@ -241,7 +244,10 @@ def verify_registered_version(model_name: str, version: str, public_key: Path) -
 
     label = f"version {version} of '{model_name}'"
     if not public_key.is_file():  # before any download
-        raise missing_key(public_key)
+        if required:
+            raise missing_key(public_key)
+        logger.warning("signature of %s not checked: no public key at %s (make keys)", label, public_key)
+        return False
     run_id = MlflowClient().get_model_version(model_name, version).run_id
     with tempfile.TemporaryDirectory(prefix="verify-") as scratch:
         model_dir = Path(scratch) / "model"
@@ -258,6 +264,6 @@ def verify_registered_version(model_name: str, version: str, public_key: Path) -
             ) from None
         shutil.copyfile(published, model_dir / SIGNATURE_NAME)
         try:
-            verify_model_signature(model_dir, public_key, required=True)
+            return verify_model_signature(model_dir, public_key, required=True)
         except SignatureError as error:
             raise SignatureError(str(error).replace(f"the model in {model_dir}", label)) from None
