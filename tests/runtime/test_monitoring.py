@@ -31,7 +31,7 @@ from mlopsify_runtime.reference import (
 )
 from mlopsify_runtime.serving import Settings, create_app
 from mlopsify_runtime.serving.app import batch_request_ids
-from mlopsify_runtime.serving.drift import DriftTracker
+from mlopsify_runtime.serving.drift import QUEUED_ROWS, DriftTracker
 from mlopsify_runtime.serving.feedback import LiveQuality, Pending, PredictionStore
 from mlopsify_runtime.spec import describe
 
@@ -112,16 +112,17 @@ def test_drift_stays_low_on_training_like_data_and_rises_on_shifted_data() -> No
 
 
 def test_queued_rows_are_binned_as_observed_ones_before_any_read() -> None:
-    rows = normal_frame(700, seed=3)[NUMBERS].to_numpy()
+    total = (
+        3 * QUEUED_ROWS
+    )  # requests of 7 rows: binned QUEUED_ROWS rows at a time, then at the read
+    rows = normal_frame(total, seed=3)[NUMBERS].to_numpy()
     observed, queued = tracker_for(normal_frame()), tracker_for(normal_frame())
-    for start in range(
-        0, 700, 7
-    ):  # requests of 7 rows: binned 256 rows at a time, then at the read
+    for start in range(0, total, 7):
         observed.observe(rows[start : start + 7])
         queued.queue(rows[start : start + 7])
-    assert 0 < queued.seen < observed.seen == 700
+    assert 0 < queued.seen < observed.seen == total
     assert queued.scores() == observed.scores()
-    assert (queued._counts == observed._counts).all() and queued.seen == 700
+    assert (queued._counts == observed._counts).all() and queued.seen == total
 
 
 def test_categorical_drift_counts_shifted_and_unseen_categories() -> None:
