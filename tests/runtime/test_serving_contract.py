@@ -351,6 +351,9 @@ def test_the_plan_accepts_and_refuses_exactly_as_the_pydantic_models_do(
         b'{"columns": ["a", "b", "c"], "data": [[1, 2, [3]]]}',
         b'{"columns": ["a", "b", "c"], "data": [[1, 2, {}]]}',
         b'{"columns": ["a", "b", "c"], "data": [[1, 2, 3]], "data": [[1, 2, 3]]}',
+        b'{"columns": ["a", "b", "c"], "data": [[1, 2, 3]], "x": [1]}',
+        b'{"columns": ["\\u0061", "b", "c"], "data": [[1, 2, true]]}',
+        b'{"data": [[1, 2, true]], "columns": ["a", "b", "c"]}',
         b'{"records": [{"a": 1, "b": 2, "c": false}]}',
         b'{"record": {"a": 1, "b": 2, "c": [3]}}',
     ],
@@ -362,6 +365,17 @@ def test_numbers_read_without_a_type_per_value_still_refuse_every_other_value(bo
     assert MODELS[id(NUMBERS)].predict_plan.common(body) is None
     with pytest.raises(InputError):
         parse(NUMBERS, body)
+
+
+def test_a_table_of_numbers_is_read_by_the_plan_in_either_key_order() -> None:
+    plan = MODELS[id(NUMBERS)].predict_plan
+    for body in (
+        b'{"columns": ["a", "b", "c"], "data": [[1, -2.5e3, 3], [4, 5, 6E-2]]}',
+        b'{ "data" : [ [1,-2.5e3,3] ,[4,5,6E-2] ] , "columns":["a","b","c"]}',
+    ):
+        parsed = plan.common(body)
+        assert parsed is not None
+        assert parsed.matrix.tolist() == [[1.0, -2500.0, 3.0], [4.0, 5.0, 0.06]]
 
 
 def test_the_plan_reads_ids_and_missing_values_without_pydantic() -> None:

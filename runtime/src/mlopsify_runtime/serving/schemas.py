@@ -342,6 +342,7 @@ class Parsed:
 
 
 NUMBER_TYPES = frozenset({float, int})  # JSON numbers as parsed (a bool is neither: refused)
+NUMBER_TEXT = b"0123456789+-.eE,[] \t\n\r"  # what a table's rows of numbers are written with
 STRING_TYPES = frozenset({str})
 NONE_TYPE = type(None)
 
@@ -375,6 +376,16 @@ class PredictPlan:
             spec.numeric
             and not spec.id_column
             and not any(word in name for name in names for word in ("true", "false", '"', "\\"))
+        )
+        # A table of numbers less NUMBER_TEXT is its keys and column names alone, in either order:
+        # one translate tells that it holds no string, boolean, null or object and no third key.
+        self.table_texts = (
+            frozenset(
+                orjson.dumps(form).translate(None, NUMBER_TEXT)
+                for form in ({"columns": names, "data": []}, {"data": [], "columns": names})
+            )
+            if self.plain
+            else frozenset()
         )
         # per feature: the JSON types it takes, and whether it is a number
         self.columns = [
@@ -443,10 +454,14 @@ class PredictPlan:
         """A table's rows (its columns are the features in order), when they are valid in the common way."""
         if type(rows) is not list or not 0 < len(rows) <= self.limits.max_batch_size:
             return None
-        # Two keys, and no more colons: a third key repeats one (the JSON parser keeps it once).
-        if set(map(type, rows)) != {list} or set(map(len, rows)) != {self.width} or body.count(b":") != 2:
+        if set(map(type, rows)) != {list} or set(map(len, rows)) != {self.width}:
             return None
-        matrix = self._rows(body, rows, 2 * (2 + self.width))
+        if body.translate(None, NUMBER_TEXT) in self.table_texts:
+            matrix = self._floats(rows, shape=(len(rows), self.width))
+        elif body.count(b":") == 2:  # no more colons: a third key repeats one (the JSON parser keeps it once)
+            matrix = self._rows(body, rows, 2 * (2 + self.width))
+        else:
+            return None
         return None if matrix is None else Parsed(matrix, None, False)
 
     def _rows(self, body: bytes, rows: Sequence[Sequence[Any]], quotes: int) -> np.ndarray | None:
@@ -460,12 +475,15 @@ class PredictPlan:
         return self._floats(rows)
 
     def _floats(self, values: Sequence[Any], shape: tuple[int, int] | None = None) -> np.ndarray | None:
-        """JSON numbers as floats, when every one is within the limit (NaN never is), in `shape` when given."""
+        """JSON numbers as floats, when every one is within the limit (NaN never is); rows of `shape`
+        values are read one value at a time (a value that is an array fails, where numpy would nest it)."""
         try:
-            floats = np.array(values, dtype=np.float64)
+            if shape is None:
+                floats = np.array(values, dtype=np.float64)
+            else:
+                flat = chain.from_iterable(values)
+                floats = np.fromiter(flat, np.float64, count=shape[0] * shape[1]).reshape(shape)
         except (OverflowError, TypeError, ValueError):  # an integer beyond any float, a value that is no number
-            return None
-        if shape is not None and floats.shape != shape:  # values that were arrays
             return None
         return floats if (np.abs(floats) <= self.limits.max_abs_value).all() else None
 
