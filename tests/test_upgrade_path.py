@@ -242,7 +242,8 @@ def test_representative_variants_after_update_equal_a_new_project_of_the_newest_
             newest, f"new-from-{base}/{name}", fresh_answers(base, answers)
         )
         updated, made = tree(project), tree(fresh)
-        assert sorted(updated) == sorted(made), f"{name} from {base}"
+        missing, extra = sorted(made.keys() - updated), sorted(updated.keys() - made)
+        assert not missing and not extra, f"{name} from {base}: lacks {missing}, has {extra}"
         differing = [path for path in updated if updated[path] != made[path]]
         assert not differing, f"{name} from {base} differs from a new project in {differing}"
 
