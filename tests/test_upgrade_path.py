@@ -308,7 +308,9 @@ def team_edits(project: Path, package: str) -> dict[str, str]:
 def test_an_edited_project_keeps_every_edit_and_lists_each_conflict_once(
     workspace: Workspace, base: str, conflict: str
 ):
-    project = workspace.new_project_at(base, f"edited-{conflict}", {"ci_provider": "gitlab"})
+    # One name in both modes (the same project): the newest release's copy, which
+    # changed_template_line makes by cloning and updating the project, serves both.
+    project = workspace.new_project_at(base, f"{conflict}/edited", {"ci_provider": "gitlab"})
     package = yaml.safe_load((project / ".copier-answers.yml").read_text())["package_name"]
     clashing_file, clashing_line = workspace.changed_template_line(project, base)
     kept = team_edits(project, package)
