@@ -17,8 +17,11 @@ demo: bootstrap  ## create a sample project and run its pipeline on the embedded
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(MAKE) -C $(DEMO_DIR) setup pipeline
 
 # Whole modules go to one worker: their module fixtures (an image build, a project environment)
-# are then made once, not once per worker that received one of their tests.
-PYTEST := $(BIN)/pytest -n 2 --dist loadfile
+# are then made once, not once per worker that received one of their tests. The modules go out
+# in the order tests/conftest.py gives them (slow ones first); without --no-loadscope-reorder
+# pytest-xdist hands them out by their number of tests instead, which leaves a module of a few
+# slow tests to the end, run by one worker while the other has finished.
+PYTEST := $(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 TEST_PATH := $(CURDIR)/$(BIN):$(CURDIR)/.cache/checkov/bin:$(CURDIR)/.cache/node/node_modules/.bin
 
 test: bootstrap  ## lint, type-check, then run every test

@@ -115,6 +115,13 @@ def variants(rendered: RenderedVariants) -> list[Variant]:
     return found
 
 
+@pytest.fixture(scope="module")
+def shared_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One environment for the module's projects (VENV=...): the first `make setup` creates it
+    and compiles its libraries, which takes most of a setup; each later one only tops it up."""
+    return tmp_path_factory.mktemp("ci-providers-env") / "venv"
+
+
 def of(variants: list[Variant], provider: str) -> list[Variant]:
     return [v for v in variants if v.provider == provider]
 
@@ -879,10 +886,10 @@ def job_log(output: str, job: str) -> str:
 
 @pytest.mark.slow
 def test_gitlab_ci_local_runs_the_ml_jobs_and_the_gate_fails_an_unmet_threshold(
-    render: Any, tmp_path: Path
+    render: Any, shared_venv: Path
 ) -> None:
     project = render("gitlab-run", ci_provider="gitlab")
-    venv = tmp_path / "shared-venv"
+    venv = shared_venv
 
     green = gitlab_ci_local(project, venv, *GITLAB_ML_JOBS)
     assert green.returncode == 0, green.stdout[-6000:] + green.stderr[-3000:]
@@ -936,11 +943,14 @@ def test_every_target_the_ci_calls_exists_in_the_generated_makefile(
 
 @pytest.mark.slow
 def test_each_providers_project_passes_its_own_lint(
-    variants: list[Variant], tmp_path: Path
+    variants: list[Variant], shared_venv: Path, tmp_path: Path
 ) -> None:
     """yamllint, ruff and detect-secrets of the generated project accept the CI files."""
     make = require_tool("make")
-    venv = tmp_path / "lint-venv"  # the lint tools are the same for every variant: one env
+    venv = shared_venv  # the lint tools are the same for every variant: one env
+    # mypy checks the same code in every variant: one cache, whose entries mypy validates by
+    # each file's hash and its options, spares it from checking each copy again from scratch.
+    mypy_cache = {"MYPY_CACHE_DIR": str(tmp_path / "mypy-cache")}
     chosen = {(v.provider, v.kubernetes): v for v in variants if v.provider != "none"}
     assert len(chosen) == 2 * (len(PROVIDERS) - 1)
     first = next(iter(chosen.values()))
@@ -954,7 +964,7 @@ def test_each_providers_project_passes_its_own_lint(
         "requirements-serve-sklearn.lock.txt",
     }
     for variant in chosen.values():
-        run(make, "lint", f"VENV={venv}", cwd=variant.path)
+        run(make, "lint", f"VENV={venv}", cwd=variant.path, env=mypy_cache)
         changed = git(variant.path, "status", "--porcelain", "--untracked-files=all").splitlines()
         written = {line[3:] for line in changed if line.startswith("?? ")}
         assert len(written) == len(changed) and written <= lock, (variant, changed)

@@ -5,8 +5,10 @@ The history is the real shipped bundle plus this checkout's template as the next
 option matrix of that release's copier.yml: options that do not interact are cycled (each
 value appears once), those that interact (Kubernetes and monitoring share the Makefile,
 README and serving code) are crossed. Every variant updates with zero conflicts and lints
-clean; two representative ones also run `make pipeline test` (slow). An edited project
-keeps every edit and lists each conflict once, with exit code 7, in both conflict modes.
+clean; two representative ones, updated, equal byte for byte a new project of the newest
+release with the same answers, and those updated from the oldest release run `make pipeline
+test` (slow). An edited project keeps every edit and lists each conflict once, with exit
+code 7, in both conflict modes.
 """
 
 from __future__ import annotations
@@ -188,15 +190,74 @@ REPRESENTATIVE = [
 ]
 
 
-@pytest.mark.slow
+def fresh_answers(base: str, answers: dict[str, Any]) -> dict[str, Any]:
+    """What a project made today needs to be answered to equal ``answers`` made at ``base``, updated.
+
+    Two answers an update keeps differ from today's defaults, on purpose: a Kubernetes project
+    older than 0.4.0 keeps its tracking server (migrations/set_answers.py), and a monitored
+    project older than 0.4.0 keeps its runbook_base_url, the directory of one page per alert
+    then (the template derives the same page, docs/runbooks.md, from either answer).
+    """
+    older = Version(base) < Version("0.4.0")
+    kept: dict[str, Any] = {"use_tracking_server": bool(answers["use_kubernetes"]) and older}
+    if answers["use_monitoring"] and older:
+        kept["runbook_base_url"] = "docs/runbooks"
+    return {**answers, **kept}
+
+
+def tree(project: Path) -> dict[str, tuple[str, bytes]]:
+    """Every path below ``project`` but .git: its kind (with the executable bit) and its bytes."""
+    found: dict[str, tuple[str, bytes]] = {}
+    for path in sorted(project.rglob("*")):
+        relative = path.relative_to(project)
+        if relative.parts[0] == ".git":
+            continue
+        if path.is_symlink():
+            found[str(relative)] = ("symlink", str(path.readlink()).encode())
+        elif path.is_file():
+            executable = "executable" if path.stat().st_mode & 0o111 else "file"
+            found[str(relative)] = (executable, path.read_bytes())
+        else:
+            found[str(relative)] = ("directory", b"")
+    return found
+
+
+@pytest.mark.slow  # renders five releases twice and updates them: about a minute
 @pytest.mark.parametrize("base", BASES)
-def test_representative_variants_run_pipeline_and_tests_after_update(
+def test_representative_variants_after_update_equal_a_new_project_of_the_newest_release(
     workspace: Workspace, base: str
 ):
-    require_tool("make")
-    venv = workspace.root / f"env-{base}"
+    """An updated project is, file for file and byte for byte, what `new` makes today.
+
+    A new project of the newest release runs its pipeline and tests end to end elsewhere
+    (tests/test_generated_project.py and the modules of each service); the next test runs
+    them once more in projects updated from the oldest release, across every migration.
+    """
+    newest = release_versions(workspace.bundle)[-1]
     for number, answers in enumerate(REPRESENTATIVE):
-        project = workspace.new_project_at(base, f"representative-{number}", answers)
+        name = f"representative-{number}"
+        project = workspace.new_project_at(base, name, answers)
+        assert_clean_update(workspace, project, base)
+        fresh = workspace.new_project_at(
+            newest, f"new-from-{base}/{name}", fresh_answers(base, answers)
+        )
+        updated, made = tree(project), tree(fresh)
+        missing, extra = sorted(made.keys() - updated), sorted(updated.keys() - made)
+        assert not missing and not extra, f"{name} from {base}: lacks {missing}, has {extra}"
+        differing = [path for path in updated if updated[path] != made[path]]
+        assert not differing, f"{name} from {base} differs from a new project in {differing}"
+
+
+@pytest.mark.slow
+def test_representative_variants_updated_from_the_oldest_release_run_pipeline_and_tests(
+    workspace: Workspace,
+):
+    """The oldest release crosses every migration; its updated projects run as a user runs them."""
+    require_tool("make")
+    base = BASES[0]
+    venv = workspace.root / "env-oldest"
+    for number, answers in enumerate(REPRESENTATIVE):
+        project = workspace.new_project_at(base, f"run/representative-{number}", answers)
         assert_clean_update(workspace, project, base)
         workspace.commit(project, "template update")
         if number == 0:
@@ -247,7 +308,9 @@ def team_edits(project: Path, package: str) -> dict[str, str]:
 def test_an_edited_project_keeps_every_edit_and_lists_each_conflict_once(
     workspace: Workspace, base: str, conflict: str
 ):
-    project = workspace.new_project_at(base, f"edited-{conflict}", {"ci_provider": "gitlab"})
+    # One name in both modes (the same project): the newest release's copy, which
+    # changed_template_line makes by cloning and updating the project, serves both.
+    project = workspace.new_project_at(base, f"{conflict}/edited", {"ci_provider": "gitlab"})
     package = yaml.safe_load((project / ".copier-answers.yml").read_text())["package_name"]
     clashing_file, clashing_line = workspace.changed_template_line(project, base)
     kept = team_edits(project, package)
