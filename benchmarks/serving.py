@@ -277,7 +277,10 @@ def bodies(project: Path, batch: int) -> dict[str, dict[str, bytes]]:
     service = {
         "single": {"record": records[0]},
         "batch": {"records": records},
-        "table": {"columns": features, "data": matrix},  # the same records, as BentoML's peer gets them
+        "table": {
+            "columns": features,
+            "data": matrix,
+        },  # the same records, as BentoML's peer gets them
     }
     return {
         name: {kind: json.dumps(body).encode() for kind, body in forms.items()}
