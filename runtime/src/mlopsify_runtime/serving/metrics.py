@@ -136,13 +136,20 @@ class ServiceMetrics:
             for outcome, count in Tally(map(str, scored.values)).items():
                 self.predictions.labels(outcome).inc(count)
             return
+        if len(indices) == 1:  # one record: its outcome alone
+            self._outcome(labels[int(indices[0])]).inc()
+            return
         counts = np.bincount(indices, minlength=len(labels)).tolist()
         for label, count in zip(labels, counts, strict=True):
             if count:
-                counter = self._outcomes.get(label)
-                if counter is None:
-                    counter = self._outcomes[label] = self.predictions.labels(label)
-                counter.inc(count)
+                self._outcome(label).inc(count)
+
+    def _outcome(self, label: str) -> Counter:
+        """The prediction counter of `label` (its labelled child, looked up once)."""
+        counter = self._outcomes.get(label)
+        if counter is None:
+            counter = self._outcomes[label] = self.predictions.labels(label)
+        return counter
 
     def outcome(self, value: float) -> str:
         """The bucket label of a regression value (an edge belongs to the bucket below it)."""
