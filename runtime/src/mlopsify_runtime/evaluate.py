@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .baseline import BASELINES, baseline_bounds, baseline_for
+
+# Re-exported: the projects' tests/test_model_quality.py import it from here.
+from .baseline import baseline_metrics as baseline_metrics
 from .challenger import GATE_REPORT, Decision, comparison_failures, record, write_reports
 from .compiled import CompiledParams, judge
 from .compiled import record as record_serving
